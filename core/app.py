@@ -1,0 +1,65 @@
+"""Application assembly: settings -> services -> FastAPI app with every router mounted."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from core import health
+from core.audit import router as audit_router
+from core.errors.handlers import install_error_handlers
+from core.identifiers import router as identifiers_router
+from core.metrics import HttpMetrics, install_metrics
+from core.openapi_schema import install_problem_openapi
+from core.services import Services, build_services
+from core.settings import Settings
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+}
+
+API_VERSION = "0.1.0"
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Build the app. ``services`` may be given (tests); otherwise built from ``settings``."""
+    if services is None:
+        services = build_services(settings or Settings())
+    owned = services
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        owned.close()
+
+    app = FastAPI(
+        title="govtrust",
+        version=API_VERSION,
+        summary="One identity for every channel, e-seals on approval results, "
+        "and electronic licences anyone can verify.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.metrics = HttpMetrics()
+    install_error_handlers(app)
+    install_metrics(app, app.state.metrics)
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    app.include_router(health.router)
+    app.include_router(audit_router.router)
+    app.include_router(identifiers_router.router)
+    install_problem_openapi(app)
+    return app

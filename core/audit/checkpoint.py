@@ -1,0 +1,134 @@
+"""Signed checkpoints of the audit log, in the C2SP ``tlog-checkpoint`` / ``signed-note`` form.
+
+A checkpoint commits to the tree size and root hash (RFC 9162 §4.10 signed tree head, in the
+text encoding used by transparency-dev logs)::
+
+    <origin>
+    <tree size>
+    <base64 root hash>
+    time <unix seconds>
+    <blank line>
+    — <key name> <base64(4-byte key id || Ed25519 signature)>
+
+The key id is the first 4 bytes of SHA-256(key name || 0x0A || 0x01 || public key)
+(C2SP signed-note, Ed25519 algorithm byte 0x01).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+_ED25519 = b"\x01"
+_SIGNATURE_PREFIX = "\u2014 "
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not parse or whose signature does not verify."""
+
+
+class NoteSigner(Protocol):
+    """Signs checkpoint bodies. ``keys/`` will back it with the audit-checkpoint key."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def public_key(self) -> bytes: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+def key_id(name: str, public_key: bytes) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + _ED25519 + public_key).digest()[:4]
+
+
+def verifier_key(name: str, public_key: bytes) -> str:
+    """The signed-note verifier key string: ``name+hex key id+base64(alg || key)``."""
+    encoded = base64.b64encode(_ED25519 + public_key).decode()
+    return f"{name}+{key_id(name, public_key).hex()}+{encoded}"
+
+
+class Ed25519NoteSigner:
+    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+        if not name or any(c.isspace() or c == "+" for c in name):
+            raise ValueError("a note key name has no spaces and no '+'")
+        self._name = name
+        self._key = private_key
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def public_key(self) -> bytes:
+        return self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    origin: str
+    tree_size: int
+    root_hash: bytes
+    timestamp: datetime
+
+    def body(self) -> bytes:
+        root = base64.b64encode(self.root_hash).decode()
+        seconds = int(self.timestamp.timestamp())
+        return f"{self.origin}\n{self.tree_size}\n{root}\ntime {seconds}\n".encode()
+
+
+def sign_checkpoint(checkpoint: Checkpoint, signer: NoteSigner) -> str:
+    body = checkpoint.body()
+    signature = key_id(signer.name, signer.public_key) + signer.sign(body)
+    line = f"{_SIGNATURE_PREFIX}{signer.name} {base64.b64encode(signature).decode()}\n"
+    return body.decode() + "\n" + line
+
+
+def open_checkpoint(note: str, name: str, public_key: bytes) -> Checkpoint:
+    """Parse a signed checkpoint and verify its signature by ``name``/``public_key``."""
+    body_text, sep, signatures = note.partition("\n\n")
+    if not sep:
+        raise CheckpointError("no signature block")
+    body = (body_text + "\n").encode()
+    wanted = key_id(name, public_key)
+    verified = False
+    for line in signatures.splitlines():
+        if not line.startswith(_SIGNATURE_PREFIX):
+            raise CheckpointError("malformed signature line")
+        signer_name, _, encoded = line[len(_SIGNATURE_PREFIX) :].partition(" ")
+        try:
+            raw = base64.b64decode(encoded, validate=True)
+        except ValueError as exc:
+            raise CheckpointError("signature is not base64") from exc
+        if signer_name != name or raw[:4] != wanted:
+            continue
+        try:
+            Ed25519PublicKey.from_public_bytes(public_key).verify(raw[4:], body)
+        except InvalidSignature as exc:
+            raise CheckpointError("checkpoint signature does not verify") from exc
+        verified = True
+    if not verified:
+        raise CheckpointError(f"no signature by {name}")
+    lines = body_text.split("\n")
+    if len(lines) < 4 or not lines[3].startswith("time "):
+        raise CheckpointError("malformed checkpoint body")
+    try:
+        return Checkpoint(
+            origin=lines[0],
+            tree_size=int(lines[1]),
+            root_hash=base64.b64decode(lines[2], validate=True),
+            timestamp=datetime.fromtimestamp(int(lines[3][5:]), UTC),
+        )
+    except ValueError as exc:
+        raise CheckpointError("malformed checkpoint body") from exc

@@ -1,0 +1,219 @@
+"""The audit trail: append events, sign checkpoints, serve proofs, verify end to end.
+
+Appends happen inside the caller's transaction, so a domain change and its audit entry are
+committed together or not at all. Checkpoints are signed tree heads; a new one is signed only
+after checking that the stored log still extends the previous one (RFC 9162 §2.1.4), so the
+service never signs two inconsistent views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from core.audit import merkle
+from core.audit.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    NoteSigner,
+    open_checkpoint,
+    sign_checkpoint,
+)
+from core.audit.entry import AuditEntry, AuditEvent, canonical_entry, parse_entry
+from core.audit.storage import SqlAuditStore, StoredCheckpoint, StoredEntry
+
+
+class AuditTampered(RuntimeError):
+    """The stored log no longer matches what was signed; nothing new is signed over it."""
+
+
+class ProofRangeError(ValueError):
+    """A proof was asked for positions the log does not have."""
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """RFC 9162 §2.1.3: the audit path of one leaf in the tree of ``tree_size`` leaves."""
+
+    leaf_index: int
+    tree_size: int
+    leaf_hash: bytes
+    path: list[bytes]
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """RFC 9162 §2.1.4: proof that the tree of ``second`` leaves extends that of ``first``."""
+
+    first: int
+    second: int
+    path: list[bytes]
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """The outcome of recomputing the whole log. ``first_bad_index`` names the first entry
+    that does not match (None when ``ok``); ``problem`` says how."""
+
+    ok: bool
+    entries_checked: int
+    checkpoints_checked: int
+    first_bad_index: int | None = None
+    problem: str | None = None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuditTrail:
+    def __init__(
+        self,
+        signer: NoteSigner,
+        origin: str,
+        store: SqlAuditStore | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.signer = signer
+        self.origin = origin
+        self.store = store or SqlAuditStore()
+        self._clock = clock
+
+    def record(self, session: Session, event: AuditEvent) -> AuditEntry:
+        """Append ``event`` in the caller's transaction and return it with its index."""
+        self.store.lock(session)
+        entry = AuditEntry(
+            index=self.store.next_index(session), recorded_at=self._clock(), event=event
+        )
+        data = canonical_entry(entry)
+        stored = StoredEntry(
+            index=entry.index,
+            actor=event.actor,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            entry=data,
+            leaf_hash=merkle.leaf_hash(data),
+        )
+        self.store.insert(session, entry.index, entry.recorded_at, stored)
+        return entry
+
+    def checkpoint(self, session: Session) -> str:
+        """The signed checkpoint of the current log, signing a new one if the log grew."""
+        self.store.lock(session)
+        latest = self.store.latest_checkpoint(session)
+        size = self.store.size(session)
+        if latest is not None and latest.tree_size == size:
+            return latest.note
+        leaves = self.store.leaf_hashes(session, size)
+        if len(leaves) != size:
+            raise AuditTampered("the log has gaps")
+        if latest is not None:
+            if latest.tree_size > size:
+                raise AuditTampered("the log is shorter than its last checkpoint")
+            if merkle.root_hash(leaves[: latest.tree_size]) != latest.root_hash:
+                raise AuditTampered("the log no longer extends its last checkpoint")
+        now = self._clock()
+        head = Checkpoint(self.origin, size, merkle.root_hash(leaves), now)
+        note = sign_checkpoint(head, self.signer)
+        self.store.add_checkpoint(session, StoredCheckpoint(size, head.root_hash, note), now)
+        return note
+
+    def _checked_leaves(self, session: Session, tree_size: int) -> list[bytes]:
+        size = self.store.size(session)
+        if not 0 < tree_size <= size:
+            raise ProofRangeError(f"tree_size must be between 1 and {size}")
+        return self.store.leaf_hashes(session, tree_size)
+
+    def inclusion_proof(self, session: Session, index: int, tree_size: int) -> InclusionProof:
+        leaves = self._checked_leaves(session, tree_size)
+        if not 0 <= index < tree_size:
+            raise ProofRangeError("leaf index must be below tree_size")
+        return InclusionProof(
+            index, tree_size, leaves[index], merkle.inclusion_proof(index, leaves)
+        )
+
+    def consistency_proof(self, session: Session, first: int, second: int) -> ConsistencyProof:
+        leaves = self._checked_leaves(session, second)
+        if not 0 < first <= second:
+            raise ProofRangeError("first must be between 1 and second")
+        return ConsistencyProof(first, second, merkle.consistency_proof(first, leaves))
+
+    def verify(self, session: Session) -> AuditVerification:
+        """Recompute every leaf and the root at every checkpoint; name the first mismatch."""
+        checkpoints = self.store.checkpoints(session)
+        return verify_log(
+            self.store.entries(session), checkpoints, self.signer.name, self.signer.public_key
+        )
+
+
+def _entry_problem(position: int, stored: StoredEntry) -> str | None:
+    if stored.index != position:
+        if stored.index > position:
+            return f"entry {position} is missing"
+        return f"entry {stored.index} is out of order at position {position}"
+    if merkle.leaf_hash(stored.entry) != stored.leaf_hash:
+        return f"entry {position} does not match its leaf hash"
+    try:
+        parsed = parse_entry(stored.entry)
+    except (ValueError, KeyError):
+        return f"entry {position} cannot be read"
+    columns = (stored.index, stored.actor, stored.action, stored.object_type, stored.object_id)
+    content = (
+        parsed.index,
+        parsed.event.actor,
+        parsed.event.action,
+        parsed.event.object_type,
+        parsed.event.object_id,
+    )
+    if columns != content:
+        return f"entry {position}: indexed columns differ from the signed content"
+    return None
+
+
+def verify_log(
+    entries: Iterable[StoredEntry],
+    checkpoints: list[StoredCheckpoint],
+    signer_name: str,
+    public_key: bytes,
+) -> AuditVerification:
+    """Walk the log in order; check each entry, then each checkpoint's signature and root."""
+    pending = list(checkpoints)
+    tree = merkle.CompactRange()
+    verified_size = 0
+    checked = 0
+
+    def fail(index: int, problem: str) -> AuditVerification:
+        return AuditVerification(False, tree.size, checked, index, problem)
+
+    for position, stored in enumerate(entries):
+        problem = _entry_problem(position, stored)
+        if problem is not None:
+            return fail(position, problem)
+        tree.append(stored.leaf_hash)
+        while pending and pending[0].tree_size == tree.size:
+            cp = pending.pop(0)
+            try:
+                signed = open_checkpoint(cp.note, signer_name, public_key)
+            except CheckpointError as exc:
+                return fail(verified_size, f"checkpoint at size {cp.tree_size}: {exc}")
+            if (signed.tree_size, signed.root_hash) != (cp.tree_size, cp.root_hash) or (
+                tree.root() != signed.root_hash
+            ):
+                return fail(
+                    verified_size,
+                    f"entries {verified_size}..{cp.tree_size - 1} do not match the checkpoint "
+                    f"signed at size {cp.tree_size}",
+                )
+            verified_size = cp.tree_size
+            checked += 1
+    if pending:
+        return fail(
+            tree.size,
+            f"log has {tree.size} entries but a checkpoint was signed at "
+            f"size {pending[0].tree_size}",
+        )
+    return AuditVerification(True, tree.size, checked)

@@ -1,0 +1,146 @@
+"""The ``govtrust`` command: serve, migrate, audit verify, openapi."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from core.log import configure_logging
+from core.settings import InsecureConfiguration, Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except (ValidationError, InsecureConfiguration) as exc:
+        raise click.ClickException(f"configuration refused: {exc}") from exc
+
+
+@click.group()
+@click.version_option(package_name="govtrust")
+def main() -> None:
+    """govtrust: one identity for every channel, e-seals and verifiable electronic licences."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help="Seed demo data and write var/demo.json.")
+@click.option("--no-migrate", is_flag=True, help="Do not upgrade the schema before starting.")
+def serve(host: str, port: int, workers: int, demo: bool, no_migrate: bool) -> None:
+    """Run the service with uvicorn (embedded SQLite and in-process cache by default)."""
+    import uvicorn
+
+    from core.db.migrate import upgrade
+    from core.demo import seed_demo
+    from core.services import build_services
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    if workers > 1 and not settings.redis_url:
+        raise click.ClickException(
+            "several workers share state through Redis: set GOVTRUST_REDIS_URL"
+        )
+    services = build_services(settings)
+    try:
+        if not no_migrate:
+            upgrade(services.engine)
+        if demo:
+            path = settings.data_dir / "demo.json"
+            seed_demo(services, path)
+            click.echo(f"demo credentials written to {path}", err=True)
+    finally:
+        services.close()
+    uvicorn.run(
+        "core.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Upgrade the database schema to the latest revision."""
+    from core.db.engine import make_engine
+    from core.db.migrate import current_revision, upgrade
+
+    settings = _settings()
+    engine = make_engine(settings.effective_database_url)
+    try:
+        upgrade(engine)
+        click.echo(f"schema at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit trail."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute the Merkle tree from storage; name the first entry that does not match."""
+    from core.services import build_services
+
+    services = build_services(_settings())
+    try:
+        with services.sessions() as session:
+            report = services.audit.verify(session)
+    finally:
+        services.close()
+    if report.ok:
+        click.echo(
+            f"audit trail intact: {report.entries_checked} entries, "
+            f"{report.checkpoints_checked} signed checkpoints verified"
+        )
+        return
+    click.echo(
+        f"AUDIT TRAIL TAMPERED: first bad entry {report.first_bad_index}: {report.problem}",
+        err=True,
+    )
+    sys.exit(1)
+
+
+@audit.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint of the current log and print it."""
+    from core.audit.trail import AuditTampered
+    from core.db.engine import transaction
+    from core.services import build_services
+
+    services = build_services(_settings())
+    try:
+        with transaction(services.sessions) as session:
+            click.echo(services.audit.checkpoint(session), nl=False)
+    except AuditTampered as exc:
+        raise click.ClickException(f"refusing to sign: {exc}") from exc
+    finally:
+        services.close()
+
+
+@main.command()
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+def openapi(output: Path | None) -> None:
+    """Print the OpenAPI document of the service."""
+    from core.openapi_document import openapi_document
+
+    text = json.dumps(openapi_document(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")

@@ -1,0 +1,5 @@
+"""Imports every module that defines tables, so that Base.metadata knows them all."""
+
+from core.audit import storage as audit_storage
+
+__all__ = ["audit_storage"]

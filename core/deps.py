@@ -1,0 +1,47 @@
+"""FastAPI dependencies: the only place routers meet the service's parts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from core.audit.trail import AuditTrail
+from core.cache import Cache
+from core.services import Services
+from core.settings import Settings
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_session(services: ServicesDep) -> Iterator[Session]:
+    """A session for one request. A handler that writes calls ``session.commit()`` itself,
+    before it answers; anything not committed is rolled back when the request ends."""
+    with services.sessions() as session:
+        yield session
+
+
+def get_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def get_cache(services: ServicesDep) -> Cache:
+    return services.cache
+
+
+def get_audit(services: ServicesDep) -> AuditTrail:
+    return services.audit
+
+
+DbSession = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CacheDep = Annotated[Cache, Depends(get_cache)]
+AuditDep = Annotated[AuditTrail, Depends(get_audit)]

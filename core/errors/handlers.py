@@ -1,0 +1,141 @@
+"""Exception handlers that turn every failure into problem+json or OAuth error JSON.
+
+Nothing reaches the client as a stack trace: unexpected exceptions are logged (redacted)
+and answered with a bare 500 problem. Validation errors never echo the input back, since
+the input may be an ID number.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.cache.base import CacheUnavailable
+from core.errors.oauth import OAuthError
+from core.errors.problem import (
+    PROBLEM_MEDIA_TYPE,
+    Problem,
+    ProblemError,
+    for_status,
+    problem_type,
+)
+from core.identifiers.errors import InvalidIdentifier
+
+log = logging.getLogger("govtrust.errors")
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.to_dict(),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def oauth_error_response(error: OAuthError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """RFC 6749 §5.2 error body; never cached (§5.1)."""
+    all_headers = {"Cache-Control": "no-store", "Pragma": "no-cache", **(headers or {})}
+    return JSONResponse(error.to_dict(), status_code=error.status_code, headers=all_headers)
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Where and why, without the offending value."""
+    return [
+        {
+            "loc": [str(part) for part in error.get("loc", ())],
+            "msg": error.get("msg", ""),
+            "type": error.get("type", ""),
+        }
+        for error in exc.errors()
+    ]
+
+
+async def _on_http_exception(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail: str | None = exc.detail if isinstance(exc.detail, str) else None
+    if detail == for_status(exc.status_code).title:
+        detail = None
+    headers = dict(exc.headers) if exc.headers else None
+    return problem_response(for_status(exc.status_code, detail), headers=headers)
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _validation_errors(exc)
+    if any(error["type"] == "json_invalid" for error in errors):
+        return problem_response(
+            Problem(
+                status=400,
+                title="Malformed JSON body",
+                type=problem_type("malformed-json"),
+                detail="The request body is not valid JSON.",
+            )
+        )
+    return problem_response(
+        Problem(
+            status=422,
+            title="Invalid request",
+            type=problem_type("validation"),
+            detail="The request does not match what this operation accepts.",
+            extensions={"errors": errors},
+        )
+    )
+
+
+async def _on_problem(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(exc.problem)
+
+
+async def _on_oauth_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OAuthError)
+    return oauth_error_response(exc)
+
+
+async def _on_invalid_identifier(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InvalidIdentifier)
+    return problem_response(
+        Problem(
+            status=422,
+            title="Invalid identifier",
+            type=problem_type("invalid-identifier"),
+            detail=str(exc),
+            extensions={"identifier_kind": exc.kind, "reason": exc.reason},
+        )
+    )
+
+
+async def _on_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    log.error("dependency unavailable: %s", type(exc).__name__)
+    return problem_response(
+        Problem(
+            status=503,
+            title="Service temporarily unavailable",
+            type=problem_type("unavailable"),
+            detail="A backing service is not reachable; try again shortly.",
+        ),
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error: %s", type(exc).__name__)
+    return problem_response(for_status(500))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(OAuthError, _on_oauth_error)
+    app.add_exception_handler(InvalidIdentifier, _on_invalid_identifier)
+    app.add_exception_handler(CacheUnavailable, _on_unavailable)
+    app.add_exception_handler(OperationalError, _on_unavailable)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,137 @@
+"""Shared fixtures: every storage and cache test runs on the embedded default (SQLite file,
+in-process cache) and on the real servers (PostgreSQL, Redis).
+
+The real servers are named by ``GOVTRUST_TEST_DATABASE_URL`` and ``GOVTRUST_TEST_REDIS_URL``
+(``.ci/run`` sets both). Without them those cases are skipped, unless
+``GOVTRUST_TEST_REQUIRE_REAL_BACKENDS=1`` (CI), where a missing server fails the run.
+Each PostgreSQL case gets its own schema; each Redis case its own key prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from core.cache import Cache, MemoryCache, RedisCache
+from core.db.engine import normalise_url
+from core.db.migrate import upgrade
+from core.services import Services, build_services
+from core.settings import Settings
+
+PG_URL = os.environ.get("GOVTRUST_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("GOVTRUST_TEST_REDIS_URL")
+REQUIRE_REAL = os.environ.get("GOVTRUST_TEST_REQUIRE_REAL_BACKENDS") == "1"
+TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+
+
+def _need(url: str | None, what: str) -> str:
+    if url:
+        return url
+    if REQUIRE_REAL:
+        pytest.fail(f"{what} is required (GOVTRUST_TEST_REQUIRE_REAL_BACKENDS=1) but not set")
+    pytest.skip(f"{what} not set")
+
+
+class FrozenClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[tuple[str, str]]:
+    """A fresh PostgreSQL schema (url, schema), dropped afterwards."""
+    url = normalise_url(_need(PG_URL, "GOVTRUST_TEST_DATABASE_URL"))
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield url, schema
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["embedded", "real"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which backends a test runs on: SQLite + in-process cache, or PostgreSQL + Redis."""
+    return str(request.param)
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "secret_key": TEST_SECRET,
+        "data_dir": tmp_path,
+        "issuer": "https://govtrust.test",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def services(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, clock: FrozenClock
+) -> Iterator[Services]:
+    """Migrated services on the chosen backend, with the audit trail on a frozen clock."""
+    schema: str | None = None
+    if backend == "embedded":
+        settings = make_settings(tmp_path)
+    else:
+        url, schema = request.getfixturevalue("pg_schema")
+        settings = make_settings(
+            tmp_path,
+            database_url=url,
+            redis_url=_need(REDIS_URL, "GOVTRUST_TEST_REDIS_URL"),
+            cache_prefix=f"test:{uuid.uuid4().hex[:12]}:",
+        )
+    built = build_services(settings, schema=schema, clock=clock)
+    upgrade(built.engine)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def cache_factory(request: pytest.FixtureRequest) -> Iterator[Callable[[], Cache]]:
+    """Builds caches of one kind; the memory one runs on a controllable clock."""
+    made: list[Cache] = []
+    if request.param == "memory":
+
+        def build() -> Cache:
+            cache = MemoryCache()
+            made.append(cache)
+            return cache
+    else:
+        url = _need(REDIS_URL, "GOVTRUST_TEST_REDIS_URL")
+        prefix = f"test:{uuid.uuid4().hex[:12]}:"
+
+        def build() -> Cache:
+            cache = RedisCache(url, prefix=prefix)
+            made.append(cache)
+            return cache
+
+    yield build
+    for cache in made:
+        cache.close()
