@@ -20,7 +20,28 @@ def _settings() -> Settings:
         raise click.ClickException(f"configuration refused: {exc}") from exc
 
 
-@click.group()
+class _ListingGroup(click.Group):
+    """A top-level group whose --help lists every command, subcommands included."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows: list[tuple[str, str]] = []
+
+        def walk(group: click.Group, prefix: str) -> None:
+            for name in sorted(group.list_commands(ctx)):
+                command = group.get_command(ctx, name)
+                if command is None or command.hidden:
+                    continue
+                if isinstance(command, click.Group):
+                    walk(command, f"{prefix}{name} ")
+                else:
+                    rows.append((f"govtrust {prefix}{name}", command.get_short_help_str(60)))
+
+        walk(self, "")
+        with formatter.section("Every command"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=_ListingGroup)
 @click.version_option(package_name="govtrust")
 def main() -> None:
     """govtrust: one identity for every channel, e-seals and verifiable electronic licences."""

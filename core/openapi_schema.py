@@ -52,6 +52,9 @@ def install_problem_openapi(app: FastAPI) -> None:
                 responses = operation.setdefault("responses", {})
                 if "422" in responses:
                     responses["422"] = _problem("The request does not match (problem+json)")
+                for status, response in responses.items():
+                    if status.startswith(("4", "5")) and "content" not in response:
+                        response["content"] = _PROBLEM_REF
                 responses.setdefault("4XX", _problem("Client error (problem+json)"))
                 responses.setdefault("5XX", _problem("Server error (problem+json)"))
         app.openapi_schema = document

@@ -21,7 +21,7 @@ MIN_SECRET_LENGTH = 32
 Environment = Literal["development", "test", "staging", "production"]
 
 
-class InsecureConfiguration(ValueError):
+class InsecureConfiguration(RuntimeError):
     """The settings would run a non-development service with an unsafe configuration."""
 
 

@@ -62,6 +62,15 @@ class StoredCheckpoint:
     note: str
 
 
+def _as_bytes(value: object) -> bytes:
+    """Column bytes, also when a hand edit left text in a binary column (SQLite allows it)."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return repr(value).encode("utf-8")
+
+
 def _stored(row: AuditEntryRow) -> StoredEntry:
     return StoredEntry(
         index=row.idx,
@@ -69,8 +78,8 @@ def _stored(row: AuditEntryRow) -> StoredEntry:
         action=row.action,
         object_type=row.object_type,
         object_id=row.object_id,
-        entry=bytes(row.entry),
-        leaf_hash=bytes(row.leaf_hash),
+        entry=_as_bytes(row.entry),
+        leaf_hash=_as_bytes(row.leaf_hash),
     )
 
 

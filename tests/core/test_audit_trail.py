@@ -103,8 +103,11 @@ def test_checkpoint_signature_fails_under_another_key(services: Services) -> Non
     record(services, 1)
     note = checkpoint(services)
     with pytest.raises(CheckpointError):
-        open_checkpoint(note.replace("\n1\n", "\n2\n", 1), services.audit.signer.name,
-                        services.audit.signer.public_key)
+        open_checkpoint(
+            note.replace("\n1\n", "\n2\n", 1),
+            services.audit.signer.name,
+            services.audit.signer.public_key,
+        )
     with pytest.raises(CheckpointError):
         open_checkpoint(note, services.audit.signer.name, b"\x00" * 32)
 
@@ -133,8 +136,11 @@ def test_edited_row_is_named(services: Services) -> None:
         original = services.audit.store.entry(session, 3)
     assert original is not None
     forged = original.entry.replace(b'"seal-3"', b'"seal-9"')
-    raw(services, "UPDATE audit_entries SET entry = :e, object_id = 'seal-9' WHERE idx = 3",
-        e=forged)
+    raw(
+        services,
+        "UPDATE audit_entries SET entry = :e, object_id = 'seal-9' WHERE idx = 3",
+        e=forged,
+    )
     report = verify(services)
     assert not report.ok
     assert report.first_bad_index == 3
@@ -148,8 +154,12 @@ def test_edited_row_with_recomputed_leaf_hash_fails_the_checkpoint(services: Ser
         original = services.audit.store.entry(session, 4)
     assert original is not None
     forged = original.entry.replace(b'"approval"', b'"personal"')
-    raw(services, "UPDATE audit_entries SET entry = :e, leaf_hash = :h WHERE idx = 4",
-        e=forged, h=merkle.leaf_hash(forged))
+    raw(
+        services,
+        "UPDATE audit_entries SET entry = :e, leaf_hash = :h WHERE idx = 4",
+        e=forged,
+        h=merkle.leaf_hash(forged),
+    )
     report = verify(services)
     assert not report.ok
     assert "checkpoint signed at size 6" in (report.problem or "")
@@ -187,8 +197,13 @@ def test_reordered_rows_are_named(services: Services) -> None:
 
 
 def test_id_number_is_refused_in_an_entry(services: Services) -> None:
-    bad = AuditEvent(actor="sub-1", action="licence.issued", object_type="licence",
-                     object_id="L-1", details={"holder": "11010519491231002X"})
+    bad = AuditEvent(
+        actor="sub-1",
+        action="licence.issued",
+        object_type="licence",
+        object_id="L-1",
+        details={"holder": "11010519491231002X"},
+    )
     with pytest.raises(PersonalDataInAudit), transaction(services.sessions) as session:
         services.audit.record(session, bad)
     with services.sessions() as session:
@@ -196,8 +211,9 @@ def test_id_number_is_refused_in_an_entry(services: Services) -> None:
 
 
 def test_malformed_document_hash_is_refused(services: Services) -> None:
-    bad = AuditEvent(actor="a", action="seal.used", object_type="seal", object_id="s",
-                     document_hash="not-a-hash")
+    bad = AuditEvent(
+        actor="a", action="seal.used", object_type="seal", object_id="s", document_hash="not-a-hash"
+    )
     with pytest.raises(ValueError, match="document_hash"), transaction(services.sessions) as s:
         services.audit.record(s, bad)
 

@@ -1,0 +1,99 @@
+"""Auditors check the log over HTTP without trusting the server: RFC 9162 proofs."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core.app import create_app
+from core.audit import merkle
+from core.audit.checkpoint import open_checkpoint
+from core.audit.entry import AuditEvent
+from core.db.engine import transaction
+from core.services import Services
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    yield TestClient(create_app(services=services))
+
+
+def append(services: Services, count: int) -> None:
+    with transaction(services.sessions) as session:
+        for n in range(count):
+            services.audit.record(
+                session, AuditEvent("sub-1", "licence.issued", "licence", f"L-{n}")
+            )
+
+
+def head(client: TestClient, services: Services) -> tuple[int, bytes]:
+    response = client.get("/audit/checkpoint")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    name, _key_id, encoded = client.get("/audit/key").text.strip().split("+", 2)
+    public_key = base64.b64decode(encoded)[1:]
+    assert name == services.audit.signer.name
+    signed = open_checkpoint(response.text, name, public_key)
+    return signed.tree_size, signed.root_hash
+
+
+def test_inclusion_proofs_verify_against_the_signed_root(
+    client: TestClient, services: Services
+) -> None:
+    append(services, 7)
+    size, root = head(client, services)
+    assert size == 7
+    for index in range(size):
+        body = client.get(f"/audit/proof/inclusion?leaf_index={index}&tree_size={size}").json()
+        leaf = base64.b64decode(body["leaf_hash"])
+        path = [base64.b64decode(node) for node in body["proof"]]
+        assert merkle.verify_inclusion(leaf, index, size, path, root)
+        assert not merkle.verify_inclusion(leaf, (index + 1) % size, size, path, root)
+
+
+def test_consistency_proof_links_two_checkpoints(client: TestClient, services: Services) -> None:
+    append(services, 3)
+    size1, root1 = head(client, services)
+    append(services, 5)
+    size2, root2 = head(client, services)
+    body = client.get(f"/audit/proof/consistency?first={size1}&second={size2}").json()
+    path = [base64.b64decode(node) for node in body["proof"]]
+    assert merkle.verify_consistency(size1, size2, root1, root2, path)
+    assert not merkle.verify_consistency(size1, size2, root2, root1, path)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/audit/proof/inclusion?leaf_index=5&tree_size=2",
+        "/audit/proof/inclusion?leaf_index=0&tree_size=99",
+        "/audit/proof/consistency?first=3&second=2",
+        "/audit/proof/consistency?first=1&second=99",
+    ],
+)
+def test_proofs_out_of_range_are_problems(
+    client: TestClient, services: Services, query: str
+) -> None:
+    append(services, 2)
+    response = client.get(query)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/proof-range"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/audit/proof/inclusion?leaf_index=x&tree_size=2",
+        "/audit/proof/inclusion?leaf_index=-1&tree_size=2",
+        "/audit/proof/inclusion",
+        "/audit/proof/consistency?first=0&second=1",
+    ],
+)
+def test_malformed_proof_queries_are_problems(client: TestClient, query: str) -> None:
+    response = client.get(query)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"

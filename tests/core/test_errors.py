@@ -1,0 +1,120 @@
+"""Bad input gets a 4xx with problem+json (RFC 9457), never a 500 or a stack trace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+
+from core.app import create_app
+from core.errors import OAuthError
+from core.identifiers.resident_id import check_digit
+from core.services import Services
+
+PROBLEM = "application/problem+json"
+VALID_ID = "11010519491231002X"
+BAD_DATE = "11010519491331002" + check_digit("11010519491331002")  # 13th month
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    app = create_app(services=services)
+    extra = APIRouter()
+
+    @extra.get("/boom")
+    def boom() -> None:
+        raise RuntimeError(f"failed while handling {VALID_ID}")
+
+    @extra.post("/oauth-like")
+    def oauth_like() -> None:
+        raise OAuthError("invalid_grant", "the code was already used")
+
+    app.include_router(extra)
+    yield TestClient(app, raise_server_exceptions=False)
+
+
+def assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
+    assert response.status_code == status
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["type"]
+    return body  # type: ignore[no-any-return]
+
+
+def test_unknown_route(client: TestClient) -> None:
+    assert_problem(client.get("/no/such/route"), 404)
+
+
+def test_wrong_method(client: TestClient) -> None:
+    assert_problem(client.delete("/healthz"), 405)
+
+
+def test_body_that_is_not_json(client: TestClient) -> None:
+    response = client.post(
+        "/identifiers/validate", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert assert_problem(response, 400)["type"] == "/problems/malformed-json"
+
+
+def test_body_of_the_wrong_shape_does_not_echo_input(client: TestClient) -> None:
+    response = client.post("/identifiers/validate", json={"kind": "passport", "value": VALID_ID})
+    body = assert_problem(response, 422)
+    assert body["errors"][0]["loc"] == ["body", "kind"]
+    assert VALID_ID not in response.text
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("110105194912310021", "check"),
+        (BAD_DATE, "birth_date"),
+        ("1101051949123100", "length"),
+        ("11010519491231X021", "charset"),
+    ],
+)
+def test_malformed_id_number(client: TestClient, value: str, reason: str) -> None:
+    response = client.post("/identifiers/validate", json={"kind": "resident_id", "value": value})
+    body = assert_problem(response, 422)
+    assert body["type"] == "/problems/invalid-identifier"
+    assert body["reason"] == reason
+    assert value not in response.text
+
+
+def test_valid_id_number_comes_back_masked(client: TestClient) -> None:
+    response = client.post("/identifiers/validate", json={"kind": "resident_id", "value": VALID_ID})
+    assert response.status_code == 200
+    assert response.json()["display"] == "110105********002X"
+    assert VALID_ID not in response.text
+
+
+def test_uscc(client: TestClient) -> None:
+    ok = client.post("/identifiers/validate", json={"kind": "uscc", "value": "91350100M000100Y43"})
+    assert ok.status_code == 200 and ok.json()["region_code"] == "350100"
+    bad = client.post("/identifiers/validate", json={"kind": "uscc", "value": "91350100M000100Y44"})
+    assert assert_problem(bad, 422)["reason"] == "check"
+
+
+def test_unexpected_error_is_a_bare_500_problem(client: TestClient) -> None:
+    response = client.get("/boom")
+    body = assert_problem(response, 500)
+    assert "detail" not in body
+    assert "Traceback" not in response.text and VALID_ID not in response.text
+
+
+def test_oauth_errors_use_rfc6749_json(client: TestClient) -> None:
+    response = client.post("/oauth-like")
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.json() == {
+        "error": "invalid_grant",
+        "error_description": "the code was already used",
+    }
+
+
+def test_security_headers_on_every_response(client: TestClient) -> None:
+    for response in (client.get("/healthz"), client.get("/missing")):
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
