@@ -71,6 +71,9 @@ def serve(host: str, port: int, workers: int, demo: bool, no_migrate: bool) -> N
     try:
         if not no_migrate:
             upgrade(services.engine)
+        created = services.keys.init()
+        if created:
+            click.echo(f"created {len(created)} keys (first start)", err=True)
         if demo:
             path = settings.data_dir / "demo.json"
             seed_demo(services, path)

@@ -23,8 +23,8 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def get_session(services: ServicesDep) -> Iterator[Session]:
-    """A session for one request. A handler that writes calls ``session.commit()`` itself,
-    before it answers; anything not committed is rolled back when the request ends."""
+    """A read-only session for one request. Handlers that write open a unit of work with
+    :func:`core.db.engine.transaction` so that it is committed before they answer."""
     with services.sessions() as session:
         yield session
 

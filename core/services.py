@@ -1,6 +1,8 @@
 """The service's parts, assembled once from settings (no HTTP here).
 
-Routers reach these through :mod:`core.deps`; the CLI uses them directly.
+This is the composition root, with :mod:`core.app` and :mod:`core.cli`: the only core
+modules that import the packages built on core. Routers reach these parts through
+:mod:`core.deps`; the CLI uses them directly.
 """
 
 from __future__ import annotations
@@ -10,18 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.audit.checkpoint import Ed25519NoteSigner
 from core.audit.trail import AuditTrail, utc_now
 from core.cache import Cache, make_cache
 from core.db.engine import make_engine, make_session_factory
 from core.identifiers.protection import IdentifierProtector
 from core.settings import Settings
+from keys.note_signer import RegistryNoteSigner
+from keys.registry import KeyRegistry
+from keys.setup import build_key_registry
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Services:
     cache: Cache
     audit: AuditTrail
     identifiers: IdentifierProtector
+    keys: KeyRegistry
 
     def close(self) -> None:
         self.cache.close()
@@ -44,22 +46,6 @@ def log_origin(issuer: str) -> str:
     return f"{parts.netloc}{parts.path.rstrip('/')}/audit"
 
 
-def checkpoint_signer(settings: Settings) -> Ed25519NoteSigner:
-    """Interim checkpoint key derived from the root secret (HKDF-SHA256, RFC 5869).
-
-    ``keys/`` replaces this with the audit-checkpoint key held in the key store or HSM.
-    """
-    seed = HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=None,
-        info=b"govtrust audit checkpoint ed25519 v1",
-    ).derive(settings.secret_bytes)
-    return Ed25519NoteSigner(
-        log_origin(settings.issuer), Ed25519PrivateKey.from_private_bytes(seed)
-    )
-
-
 def build_services(
     settings: Settings,
     *,
@@ -67,12 +53,17 @@ def build_services(
     clock: Callable[[], datetime] = utc_now,
 ) -> Services:
     engine = make_engine(settings.effective_database_url, schema=schema)
-    signer = checkpoint_signer(settings)
+    sessions = make_session_factory(engine)
+    note_signer = RegistryNoteSigner(log_origin(settings.issuer))
+    audit = AuditTrail(signer=note_signer, origin=note_signer.name, clock=clock)
+    registry = build_key_registry(settings, sessions, audit, clock)
+    note_signer.attach(registry)
     return Services(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=sessions,
         cache=make_cache(settings.redis_url, prefix=settings.cache_prefix),
-        audit=AuditTrail(signer=signer, origin=signer.name, clock=clock),
+        audit=audit,
         identifiers=IdentifierProtector.from_secret(settings.secret_bytes),
+        keys=registry,
     )

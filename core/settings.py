@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET = "govtrust-development-secret-do-not-use-in-production"  # noqa: S105
@@ -23,6 +23,10 @@ Environment = Literal["development", "test", "staging", "production"]
 
 class InsecureConfiguration(RuntimeError):
     """The settings would run a non-development service with an unsafe configuration."""
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    return path.resolve().is_relative_to(directory.resolve())
 
 
 class Settings(BaseSettings):
@@ -49,6 +53,21 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
 
+    # keys/: where private keys live.
+    key_backend: Literal["software", "pkcs11"] = "software"
+    key_type: Literal["EC_P256", "RSA_2048", "RSA_3072", "ED25519"] = "EC_P256"
+    master_key: SecretStr | None = Field(
+        default=None, description="Base64 of 32 random bytes; wraps every software key."
+    )
+    master_key_file: Path | None = None
+    master_key_previous: SecretStr | None = Field(
+        default=None, description="Comma-separated previous master keys, during a rotation."
+    )
+    pkcs11_module: str | None = None
+    pkcs11_token_label: str | None = None
+    pkcs11_pin: SecretStr | None = None
+    pki_organization: str = "govtrust"
+
     @model_validator(mode="after")
     def refuse_insecure_defaults(self) -> Settings:
         """Refuse default or short secrets outside development; warn inside it."""
@@ -63,6 +82,24 @@ class Settings(BaseSettings):
             warnings.warn(
                 "govtrust is running with the development secret; never expose this instance",
                 stacklevel=2,
+            )
+        if self.master_key_file is not None and _inside(self.master_key_file, self.data_dir):
+            raise InsecureConfiguration(
+                "GOVTRUST_MASTER_KEY_FILE must not be kept beside the data it protects "
+                f"(it is inside {self.data_dir})"
+            )
+        no_master = self.master_key is None and self.master_key_file is None
+        if no_master and self.environment not in ("development", "test"):
+            raise InsecureConfiguration(
+                "set GOVTRUST_MASTER_KEY or GOVTRUST_MASTER_KEY_FILE: software keys are "
+                "wrapped under it (the development fallback derives it from the secret)"
+            )
+        if self.key_backend == "pkcs11" and not (
+            self.pkcs11_module and self.pkcs11_token_label and self.pkcs11_pin
+        ):
+            raise InsecureConfiguration(
+                "GOVTRUST_KEY_BACKEND=pkcs11 needs GOVTRUST_PKCS11_MODULE, "
+                "GOVTRUST_PKCS11_TOKEN_LABEL and GOVTRUST_PKCS11_PIN"
             )
         if self.environment == "production" and not self.issuer.startswith("https://"):
             raise InsecureConfiguration("GOVTRUST_ISSUER must be an https URL in production")

@@ -16,8 +16,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, text
 
+from core.audit.checkpoint import Ed25519NoteSigner
+from core.audit.trail import AuditTrail
 from core.cache import Cache, MemoryCache, RedisCache
 from core.db.engine import normalise_url
 from core.db.migrate import upgrade
@@ -89,11 +92,9 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def services(
+def _services(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest, clock: FrozenClock
-) -> Iterator[Services]:
-    """Migrated services on the chosen backend, with the audit trail on a frozen clock."""
+) -> Services:
     schema: str | None = None
     if backend == "embedded":
         settings = make_settings(tmp_path)
@@ -107,6 +108,31 @@ def services(
         )
     built = build_services(settings, schema=schema, clock=clock)
     upgrade(built.engine)
+    return built
+
+
+@pytest.fixture
+def services(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, clock: FrozenClock
+) -> Iterator[Services]:
+    """Migrated services with their keys, on the chosen backend, on a frozen clock."""
+    built = _services(backend, tmp_path, request, clock)
+    built.keys.init()
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture
+def audit_services(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, clock: FrozenClock
+) -> Iterator[Services]:
+    """Migrated services with an empty audit trail whose checkpoints are signed by an
+    in-memory Ed25519 key (no key registry), for tests of the trail itself."""
+    built = _services(backend, tmp_path, request, clock)
+    signer = Ed25519NoteSigner("govtrust.test/audit", Ed25519PrivateKey.generate())
+    built.audit = AuditTrail(signer=signer, origin=signer.name, clock=clock)
     try:
         yield built
     finally:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -35,15 +36,18 @@ class CheckpointError(ValueError):
 
 
 class NoteSigner(Protocol):
-    """Signs checkpoint bodies. ``keys/`` will back it with the audit-checkpoint key."""
+    """Signs checkpoint bodies with an Ed25519 key (``keys/`` backs it with the audit key)."""
 
     @property
     def name(self) -> str: ...
 
-    @property
-    def public_key(self) -> bytes: ...
+    def sign(self, message: bytes) -> tuple[bytes, bytes]:
+        """(raw public key, signature), from the same key even across a rotation."""
+        ...
 
-    def sign(self, message: bytes) -> bytes: ...
+    def verifier_keys(self) -> list[bytes]:
+        """Every public key whose checkpoints are accepted: current and retired."""
+        ...
 
 
 def key_id(name: str, public_key: bytes) -> bytes:
@@ -71,8 +75,11 @@ class Ed25519NoteSigner:
     def public_key(self) -> bytes:
         return self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
-    def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message)
+    def sign(self, message: bytes) -> tuple[bytes, bytes]:
+        return self.public_key, self._key.sign(message)
+
+    def verifier_keys(self) -> list[bytes]:
+        return [self.public_key]
 
 
 @dataclass(frozen=True)
@@ -90,18 +97,20 @@ class Checkpoint:
 
 def sign_checkpoint(checkpoint: Checkpoint, signer: NoteSigner) -> str:
     body = checkpoint.body()
-    signature = key_id(signer.name, signer.public_key) + signer.sign(body)
+    public_key, raw_signature = signer.sign(body)
+    signature = key_id(signer.name, public_key) + raw_signature
     line = f"{_SIGNATURE_PREFIX}{signer.name} {base64.b64encode(signature).decode()}\n"
     return body.decode() + "\n" + line
 
 
-def open_checkpoint(note: str, name: str, public_key: bytes) -> Checkpoint:
-    """Parse a signed checkpoint and verify its signature by ``name``/``public_key``."""
+def open_checkpoint(note: str, name: str, public_keys: Sequence[bytes]) -> Checkpoint:
+    """Parse a signed checkpoint and verify its signature by ``name`` under one of
+    ``public_keys`` (the signature's key id says which)."""
     body_text, sep, signatures = note.partition("\n\n")
     if not sep:
         raise CheckpointError("no signature block")
     body = (body_text + "\n").encode()
-    wanted = key_id(name, public_key)
+    wanted = {key_id(name, key): key for key in public_keys}
     verified = False
     for line in signatures.splitlines():
         if not line.startswith(_SIGNATURE_PREFIX):
@@ -111,7 +120,8 @@ def open_checkpoint(note: str, name: str, public_key: bytes) -> Checkpoint:
             raw = base64.b64decode(encoded, validate=True)
         except ValueError as exc:
             raise CheckpointError("signature is not base64") from exc
-        if signer_name != name or raw[:4] != wanted:
+        public_key = wanted.get(raw[:4])
+        if signer_name != name or public_key is None:
             continue
         try:
             Ed25519PublicKey.from_public_bytes(public_key).verify(raw[4:], body)

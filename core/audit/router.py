@@ -14,7 +14,8 @@ from pydantic import BaseModel
 
 from core.audit.checkpoint import verifier_key
 from core.audit.trail import ProofRangeError
-from core.deps import AuditDep, DbSession
+from core.db.engine import transaction
+from core.deps import AuditDep, DbSession, ServicesDep
 from core.errors import ProblemError
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -46,19 +47,20 @@ def _range_problem(exc: ProofRangeError) -> ProblemError:
     response_class=PlainTextResponse,
     summary="The latest signed checkpoint (C2SP signed note)",
 )
-def get_checkpoint(session: DbSession, audit: AuditDep) -> PlainTextResponse:
-    note = audit.checkpoint(session)
-    session.commit()
+def get_checkpoint(services: ServicesDep) -> PlainTextResponse:
+    with transaction(services.sessions) as session:
+        note = services.audit.checkpoint(session)
     return PlainTextResponse(note, headers={"Cache-Control": "no-cache"})
 
 
 @router.get(
     "/key",
     response_class=PlainTextResponse,
-    summary="The signed-note verifier key of the checkpoints",
+    summary="The signed-note verifier keys of the checkpoints, current first, one a line",
 )
 def get_verifier_key(audit: AuditDep) -> PlainTextResponse:
-    return PlainTextResponse(verifier_key(audit.signer.name, audit.signer.public_key) + "\n")
+    keys = audit.signer.verifier_keys()
+    return PlainTextResponse("".join(verifier_key(audit.signer.name, key) + "\n" for key in keys))
 
 
 @router.get("/proof/inclusion", response_model=InclusionProofOut)

@@ -1,8 +1,9 @@
 """Where the audit log is kept: two append-only tables.
 
 The migration adds triggers that refuse UPDATE, DELETE (and on PostgreSQL TRUNCATE) on both
-tables. Appends are serialised (a transaction-scoped advisory lock on PostgreSQL; SQLite
-transactions start with ``BEGIN IMMEDIATE``) so that indexes have no gaps.
+tables. Appends are serialised (a transaction-scoped advisory lock on PostgreSQL; on SQLite, writing
+units of work start with ``BEGIN IMMEDIATE``, see :func:`core.db.engine.transaction`) so that
+indexes have no gaps.
 """
 
 from __future__ import annotations

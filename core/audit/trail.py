@@ -8,7 +8,7 @@ service never signs two inconsistent views.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -146,7 +146,7 @@ class AuditTrail:
         """Recompute every leaf and the root at every checkpoint; name the first mismatch."""
         checkpoints = self.store.checkpoints(session)
         return verify_log(
-            self.store.entries(session), checkpoints, self.signer.name, self.signer.public_key
+            self.store.entries(session), checkpoints, self.signer.name, self.signer.verifier_keys()
         )
 
 
@@ -178,7 +178,7 @@ def verify_log(
     entries: Iterable[StoredEntry],
     checkpoints: list[StoredCheckpoint],
     signer_name: str,
-    public_key: bytes,
+    public_keys: Sequence[bytes],
 ) -> AuditVerification:
     """Walk the log in order; check each entry, then each checkpoint's signature and root."""
     pending = list(checkpoints)
@@ -197,7 +197,7 @@ def verify_log(
         while pending and pending[0].tree_size == tree.size:
             cp = pending.pop(0)
             try:
-                signed = open_checkpoint(cp.note, signer_name, public_key)
+                signed = open_checkpoint(cp.note, signer_name, public_keys)
             except CheckpointError as exc:
                 return fail(verified_size, f"checkpoint at size {cp.tree_size}: {exc}")
             if (signed.tree_size, signed.root_hash) != (cp.tree_size, cp.root_hash) or (

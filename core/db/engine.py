@@ -36,10 +36,17 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_immediate(connection: Any) -> None:
-    """Take SQLite's write lock at the start of every transaction, so that a transaction
-    that reads and then writes (the audit append) never fails half-way on a lock upgrade."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+WRITE_OPTION = "govtrust_write"
+
+
+def _begin(connection: Any) -> None:
+    """SQLite: a unit of work that writes takes the write lock when it starts (``BEGIN
+    IMMEDIATE``), so that reading then writing never fails half-way on a lock upgrade;
+    read-only sessions begin deferred and, in WAL mode, never wait for a writer."""
+    if connection.get_execution_options().get(WRITE_OPTION):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str, *, schema: str | None = None) -> Engine:
@@ -51,7 +58,7 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 10})
         event.listen(engine, "connect", _configure_sqlite)
-        event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "begin", _begin)
         return engine
     connect_args: dict[str, Any] = {}
     if schema:
@@ -65,8 +72,12 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit at the end, roll back on any exception."""
+    """One unit of work that writes: commit at the end, roll back on any exception.
+
+    Every write goes through here. Do not open a second writing unit of work inside one
+    (on SQLite the second would wait for the first)."""
     with factory() as session, session.begin():
+        session.connection(execution_options={WRITE_OPTION: True})
         yield session
 
 

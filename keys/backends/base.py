@@ -40,8 +40,9 @@ class KeyBackend(Protocol):
         """Create a key pair; return the reference to store."""
         ...
 
-    def load(self, key_type: KeyType, reference: bytes) -> RawSigner:
-        """A signer for a stored reference; raises :class:`KeyBackendError` if it is gone."""
+    def load(self, key_type: KeyType, reference: bytes, label: str = "") -> RawSigner:
+        """A signer for a stored reference (``label`` is the key id it was generated under);
+        raises :class:`KeyBackendError` if it is gone or cannot be unwrapped."""
         ...
 
     def destroy(self, reference: bytes) -> None:

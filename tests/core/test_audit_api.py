@@ -17,34 +17,35 @@ from core.services import Services
 
 
 @pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    yield TestClient(create_app(services=services))
+def client(audit_services: Services) -> Iterator[TestClient]:
+    yield TestClient(create_app(services=audit_services))
 
 
-def append(services: Services, count: int) -> None:
-    with transaction(services.sessions) as session:
+def append(audit_services: Services, count: int) -> None:
+    with transaction(audit_services.sessions) as session:
         for n in range(count):
-            services.audit.record(
+            audit_services.audit.record(
                 session, AuditEvent("sub-1", "licence.issued", "licence", f"L-{n}")
             )
 
 
-def head(client: TestClient, services: Services) -> tuple[int, bytes]:
+def head(client: TestClient, audit_services: Services) -> tuple[int, bytes]:
     response = client.get("/audit/checkpoint")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    name, _key_id, encoded = client.get("/audit/key").text.strip().split("+", 2)
+    first_line = client.get("/audit/key").text.splitlines()[0]
+    name, _key_id, encoded = first_line.split("+", 2)
     public_key = base64.b64decode(encoded)[1:]
-    assert name == services.audit.signer.name
-    signed = open_checkpoint(response.text, name, public_key)
+    assert name == audit_services.audit.signer.name
+    signed = open_checkpoint(response.text, name, [public_key])
     return signed.tree_size, signed.root_hash
 
 
 def test_inclusion_proofs_verify_against_the_signed_root(
-    client: TestClient, services: Services
+    client: TestClient, audit_services: Services
 ) -> None:
-    append(services, 7)
-    size, root = head(client, services)
+    append(audit_services, 7)
+    size, root = head(client, audit_services)
     assert size == 7
     for index in range(size):
         body = client.get(f"/audit/proof/inclusion?leaf_index={index}&tree_size={size}").json()
@@ -54,11 +55,13 @@ def test_inclusion_proofs_verify_against_the_signed_root(
         assert not merkle.verify_inclusion(leaf, (index + 1) % size, size, path, root)
 
 
-def test_consistency_proof_links_two_checkpoints(client: TestClient, services: Services) -> None:
-    append(services, 3)
-    size1, root1 = head(client, services)
-    append(services, 5)
-    size2, root2 = head(client, services)
+def test_consistency_proof_links_two_checkpoints(
+    client: TestClient, audit_services: Services
+) -> None:
+    append(audit_services, 3)
+    size1, root1 = head(client, audit_services)
+    append(audit_services, 5)
+    size2, root2 = head(client, audit_services)
     body = client.get(f"/audit/proof/consistency?first={size1}&second={size2}").json()
     path = [base64.b64decode(node) for node in body["proof"]]
     assert merkle.verify_consistency(size1, size2, root1, root2, path)
@@ -75,9 +78,9 @@ def test_consistency_proof_links_two_checkpoints(client: TestClient, services: S
     ],
 )
 def test_proofs_out_of_range_are_problems(
-    client: TestClient, services: Services, query: str
+    client: TestClient, audit_services: Services, query: str
 ) -> None:
-    append(services, 2)
+    append(audit_services, 2)
     response = client.get(query)
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"

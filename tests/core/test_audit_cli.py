@@ -27,38 +27,52 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def seed(tmp_path: Path, count: int) -> None:
+    """Migrate, create the keys (their creation is audited too), and record ``count`` uses."""
     services = build_services(make_settings(tmp_path))
     upgrade(services.engine)
+    services.keys.init()
     with transaction(services.sessions) as session:
         for n in range(count):
             services.audit.record(session, AuditEvent("sub-1", "seal.used", "seal", f"S-{n}"))
     services.close()
 
 
+def list_entries(tmp_path: Path) -> list[tuple[int, str]]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'govtrust.db'}")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT idx, object_id FROM audit_entries ORDER BY idx"))
+        result = [(int(idx), str(object_id)) for idx, object_id in rows]
+    engine.dispose()
+    return result
+
+
 def test_migrate_then_verify_an_intact_trail(env: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(main, ["migrate"]).exit_code == 0
     seed(env, 4)
+    size = len(list_entries(env))
     result = runner.invoke(main, ["audit", "checkpoint"])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[1] == "4"
+    assert result.output.splitlines()[1] == str(size)
     result = runner.invoke(main, ["audit", "verify"])
     assert result.exit_code == 0, result.output
-    assert "4 entries" in result.output and "1 signed checkpoints" in result.output
+    assert f"{size} entries" in result.output and "1 signed checkpoints" in result.output
 
 
 def test_verify_names_the_tampered_entry(env: Path) -> None:
     seed(env, 4)
+    index = next(i for i, object_id in list_entries(env) if object_id == "S-2")
     engine = make_engine(f"sqlite:///{env / 'govtrust.db'}")
     with engine.begin() as connection:
         connection.execute(text("DROP TRIGGER audit_entries_no_update"))
         connection.execute(
-            text("UPDATE audit_entries SET entry = replace(entry, 'S-2', 'S-7') WHERE idx = 2")
+            text("UPDATE audit_entries SET entry = replace(entry, 'S-2', 'S-7') WHERE idx = :i"),
+            {"i": index},
         )
     engine.dispose()
     result = CliRunner().invoke(main, ["audit", "verify"])
     assert result.exit_code == 1
-    assert "first bad entry 2" in result.output
+    assert f"first bad entry {index}" in result.output
 
 
 def test_help_lists_every_command() -> None:

@@ -30,25 +30,25 @@ def event(n: int) -> AuditEvent:
     )
 
 
-def record(services: Services, count: int, start: int = 0) -> None:
-    with transaction(services.sessions) as session:
+def record(audit_services: Services, count: int, start: int = 0) -> None:
+    with transaction(audit_services.sessions) as session:
         for n in range(start, start + count):
-            services.audit.record(session, event(n))
+            audit_services.audit.record(session, event(n))
 
 
-def checkpoint(services: Services) -> str:
-    with transaction(services.sessions) as session:
-        return services.audit.checkpoint(session)
+def checkpoint(audit_services: Services) -> str:
+    with transaction(audit_services.sessions) as session:
+        return audit_services.audit.checkpoint(session)
 
 
-def verify(services: Services):  # type: ignore[no-untyped-def]
-    with services.sessions() as session:
-        return services.audit.verify(session)
+def verify(audit_services: Services):  # type: ignore[no-untyped-def]
+    with audit_services.sessions() as session:
+        return audit_services.audit.verify(session)
 
 
-def raw(services: Services, sql: str, **params: object) -> None:
+def raw(audit_services: Services, sql: str, **params: object) -> None:
     """Write past the append-only triggers, as a database administrator could."""
-    with services.engine.begin() as connection:
+    with audit_services.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SET LOCAL session_replication_role = replica"))
             connection.execute(text(sql), params)
@@ -59,144 +59,148 @@ def raw(services: Services, sql: str, **params: object) -> None:
 
 
 def test_entries_get_consecutive_indexes_and_frozen_time(
-    services: Services, clock: FrozenClock
+    audit_services: Services, clock: FrozenClock
 ) -> None:
-    record(services, 3)
-    with services.sessions() as session:
-        stored = list(services.audit.store.entries(session))
+    record(audit_services, 3)
+    with audit_services.sessions() as session:
+        stored = list(audit_services.audit.store.entries(session))
     assert [s.index for s in stored] == [0, 1, 2]
     parsed = parse_entry(stored[1].entry)
     assert parsed.recorded_at == clock.now
     assert parsed.event == event(1)
 
 
-def test_rolled_back_transaction_leaves_no_entry(services: Services) -> None:
-    with pytest.raises(RuntimeError), transaction(services.sessions) as session:
-        services.audit.record(session, event(0))
+def test_rolled_back_transaction_leaves_no_entry(audit_services: Services) -> None:
+    with pytest.raises(RuntimeError), transaction(audit_services.sessions) as session:
+        audit_services.audit.record(session, event(0))
         raise RuntimeError("the domain change failed")
-    with services.sessions() as session:
-        assert services.audit.store.size(session) == 0
+    with audit_services.sessions() as session:
+        assert audit_services.audit.store.size(session) == 0
 
 
-def test_intact_log_verifies_across_checkpoints(services: Services, clock: FrozenClock) -> None:
-    record(services, 5)
-    first = checkpoint(services)
+def test_intact_log_verifies_across_checkpoints(
+    audit_services: Services, clock: FrozenClock
+) -> None:
+    record(audit_services, 5)
+    first = checkpoint(audit_services)
     clock.advance(minutes=1)
-    record(services, 4, start=5)
-    second = checkpoint(services)
-    signer = services.audit.signer
-    head1 = open_checkpoint(first, signer.name, signer.public_key)
-    head2 = open_checkpoint(second, signer.name, signer.public_key)
+    record(audit_services, 4, start=5)
+    second = checkpoint(audit_services)
+    signer = audit_services.audit.signer
+    head1 = open_checkpoint(first, signer.name, signer.verifier_keys())
+    head2 = open_checkpoint(second, signer.name, signer.verifier_keys())
     assert (head1.tree_size, head2.tree_size) == (5, 9)
     assert head2.timestamp == clock.now.replace(microsecond=0)
-    report = verify(services)
+    report = verify(audit_services)
     assert report.ok, report.problem
     assert (report.entries_checked, report.checkpoints_checked) == (9, 2)
 
 
-def test_checkpoint_is_reused_while_the_log_has_not_grown(services: Services) -> None:
-    record(services, 2)
-    assert checkpoint(services) == checkpoint(services)
+def test_checkpoint_is_reused_while_the_log_has_not_grown(audit_services: Services) -> None:
+    record(audit_services, 2)
+    assert checkpoint(audit_services) == checkpoint(audit_services)
 
 
-def test_checkpoint_signature_fails_under_another_key(services: Services) -> None:
-    record(services, 1)
-    note = checkpoint(services)
+def test_checkpoint_signature_fails_under_another_key(audit_services: Services) -> None:
+    record(audit_services, 1)
+    note = checkpoint(audit_services)
     with pytest.raises(CheckpointError):
         open_checkpoint(
             note.replace("\n1\n", "\n2\n", 1),
-            services.audit.signer.name,
-            services.audit.signer.public_key,
+            audit_services.audit.signer.name,
+            audit_services.audit.signer.verifier_keys(),
         )
     with pytest.raises(CheckpointError):
-        open_checkpoint(note, services.audit.signer.name, b"\x00" * 32)
+        open_checkpoint(note, audit_services.audit.signer.name, [b"\x00" * 32])
 
 
-def test_table_refuses_update_and_delete(services: Services) -> None:
-    record(services, 2)
-    checkpoint(services)
+def test_table_refuses_update_and_delete(audit_services: Services) -> None:
+    record(audit_services, 2)
+    checkpoint(audit_services)
     for statement in (
         "UPDATE audit_entries SET action = 'x' WHERE idx = 0",
         "DELETE FROM audit_entries WHERE idx = 1",
         "UPDATE audit_checkpoints SET note = 'x'",
         "DELETE FROM audit_checkpoints",
     ):
-        with pytest.raises(DatabaseError), services.engine.begin() as connection:
+        with pytest.raises(DatabaseError), audit_services.engine.begin() as connection:
             connection.execute(text(statement))
-    if services.engine.dialect.name == "postgresql":
-        with pytest.raises(DatabaseError), services.engine.begin() as connection:
+    if audit_services.engine.dialect.name == "postgresql":
+        with pytest.raises(DatabaseError), audit_services.engine.begin() as connection:
             connection.execute(text("TRUNCATE audit_entries"))
-    assert verify(services).ok
+    assert verify(audit_services).ok
 
 
-def test_edited_row_is_named(services: Services) -> None:
-    record(services, 6)
-    checkpoint(services)
-    with services.sessions() as session:
-        original = services.audit.store.entry(session, 3)
+def test_edited_row_is_named(audit_services: Services) -> None:
+    record(audit_services, 6)
+    checkpoint(audit_services)
+    with audit_services.sessions() as session:
+        original = audit_services.audit.store.entry(session, 3)
     assert original is not None
     forged = original.entry.replace(b'"seal-3"', b'"seal-9"')
     raw(
-        services,
+        audit_services,
         "UPDATE audit_entries SET entry = :e, object_id = 'seal-9' WHERE idx = 3",
         e=forged,
     )
-    report = verify(services)
+    report = verify(audit_services)
     assert not report.ok
     assert report.first_bad_index == 3
     assert "entry 3" in (report.problem or "")
 
 
-def test_edited_row_with_recomputed_leaf_hash_fails_the_checkpoint(services: Services) -> None:
-    record(services, 6)
-    checkpoint(services)
-    with services.sessions() as session:
-        original = services.audit.store.entry(session, 4)
+def test_edited_row_with_recomputed_leaf_hash_fails_the_checkpoint(
+    audit_services: Services,
+) -> None:
+    record(audit_services, 6)
+    checkpoint(audit_services)
+    with audit_services.sessions() as session:
+        original = audit_services.audit.store.entry(session, 4)
     assert original is not None
     forged = original.entry.replace(b'"approval"', b'"personal"')
     raw(
-        services,
+        audit_services,
         "UPDATE audit_entries SET entry = :e, leaf_hash = :h WHERE idx = 4",
         e=forged,
         h=merkle.leaf_hash(forged),
     )
-    report = verify(services)
+    report = verify(audit_services)
     assert not report.ok
     assert "checkpoint signed at size 6" in (report.problem or "")
     with pytest.raises(AuditTampered):
-        record(services, 1, start=6)
-        checkpoint(services)
+        record(audit_services, 1, start=6)
+        checkpoint(audit_services)
 
 
-def test_deleted_row_is_named(services: Services) -> None:
-    record(services, 5)
-    raw(services, "DELETE FROM audit_entries WHERE idx = 2")
-    report = verify(services)
+def test_deleted_row_is_named(audit_services: Services) -> None:
+    record(audit_services, 5)
+    raw(audit_services, "DELETE FROM audit_entries WHERE idx = 2")
+    report = verify(audit_services)
     assert not report.ok
     assert report.first_bad_index == 2
     assert report.problem == "entry 2 is missing"
 
 
-def test_deleted_last_row_is_caught_by_the_checkpoint(services: Services) -> None:
-    record(services, 4)
-    checkpoint(services)
-    raw(services, "DELETE FROM audit_entries WHERE idx = 3")
-    report = verify(services)
+def test_deleted_last_row_is_caught_by_the_checkpoint(audit_services: Services) -> None:
+    record(audit_services, 4)
+    checkpoint(audit_services)
+    raw(audit_services, "DELETE FROM audit_entries WHERE idx = 3")
+    report = verify(audit_services)
     assert not report.ok
     assert "checkpoint was signed at size 4" in (report.problem or "")
 
 
-def test_reordered_rows_are_named(services: Services) -> None:
-    record(services, 5)
-    raw(services, "UPDATE audit_entries SET idx = 100 WHERE idx = 1")
-    raw(services, "UPDATE audit_entries SET idx = 1 WHERE idx = 2")
-    raw(services, "UPDATE audit_entries SET idx = 2 WHERE idx = 100")
-    report = verify(services)
+def test_reordered_rows_are_named(audit_services: Services) -> None:
+    record(audit_services, 5)
+    raw(audit_services, "UPDATE audit_entries SET idx = 100 WHERE idx = 1")
+    raw(audit_services, "UPDATE audit_entries SET idx = 1 WHERE idx = 2")
+    raw(audit_services, "UPDATE audit_entries SET idx = 2 WHERE idx = 100")
+    report = verify(audit_services)
     assert not report.ok
     assert report.first_bad_index == 1
 
 
-def test_id_number_is_refused_in_an_entry(services: Services) -> None:
+def test_id_number_is_refused_in_an_entry(audit_services: Services) -> None:
     bad = AuditEvent(
         actor="sub-1",
         action="licence.issued",
@@ -204,27 +208,30 @@ def test_id_number_is_refused_in_an_entry(services: Services) -> None:
         object_id="L-1",
         details={"holder": "11010519491231002X"},
     )
-    with pytest.raises(PersonalDataInAudit), transaction(services.sessions) as session:
-        services.audit.record(session, bad)
-    with services.sessions() as session:
-        assert services.audit.store.size(session) == 0
+    with pytest.raises(PersonalDataInAudit), transaction(audit_services.sessions) as session:
+        audit_services.audit.record(session, bad)
+    with audit_services.sessions() as session:
+        assert audit_services.audit.store.size(session) == 0
 
 
-def test_malformed_document_hash_is_refused(services: Services) -> None:
+def test_malformed_document_hash_is_refused(audit_services: Services) -> None:
     bad = AuditEvent(
         actor="a", action="seal.used", object_type="seal", object_id="s", document_hash="not-a-hash"
     )
-    with pytest.raises(ValueError, match="document_hash"), transaction(services.sessions) as s:
-        services.audit.record(s, bad)
+    with (
+        pytest.raises(ValueError, match="document_hash"),
+        transaction(audit_services.sessions) as s,
+    ):
+        audit_services.audit.record(s, bad)
 
 
-def test_concurrent_appends_leave_no_gap(services: Services) -> None:
+def test_concurrent_appends_leave_no_gap(audit_services: Services) -> None:
     errors: list[BaseException] = []
 
     def worker(offset: int) -> None:
         try:
             for n in range(5):
-                record(services, 1, start=offset * 10 + n)
+                record(audit_services, 1, start=offset * 10 + n)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -234,8 +241,8 @@ def test_concurrent_appends_leave_no_gap(services: Services) -> None:
     for thread in threads:
         thread.join()
     assert not errors
-    with services.sessions() as session:
-        indexes = [s.index for s in services.audit.store.entries(session)]
+    with audit_services.sessions() as session:
+        indexes = [s.index for s in audit_services.audit.store.entries(session)]
     assert indexes == list(range(20))
-    checkpoint(services)
-    assert verify(services).ok
+    checkpoint(audit_services)
+    assert verify(audit_services).ok

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.settings import DEVELOPMENT_SECRET, InsecureConfiguration, Settings
+from keys.master import new_master_key
 
 STRONG = "x" * 48
+MASTER = new_master_key()
 
 
 def test_defaults_are_the_embedded_development_setup(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,6 +32,7 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("GOVTRUST_ENVIRONMENT", "production")
     monkeypatch.setenv("GOVTRUST_SECRET_KEY", STRONG)
     monkeypatch.setenv("GOVTRUST_ISSUER", "https://id.gov.example")
+    monkeypatch.setenv("GOVTRUST_MASTER_KEY", MASTER)
     monkeypatch.setenv("GOVTRUST_DATABASE_URL", "postgresql://db/govtrust")
     monkeypatch.setenv("GOVTRUST_REDIS_URL", "redis://cache:6379/0")
     settings = Settings()
@@ -44,8 +49,47 @@ def test_weak_secret_is_refused_outside_development(environment: str, secret: st
 
 def test_production_needs_an_https_issuer() -> None:
     with pytest.raises(InsecureConfiguration, match="https"):
-        Settings(environment="production", secret_key=STRONG, issuer="http://id.example")
-    assert Settings(environment="production", secret_key=STRONG, issuer="https://id.example")
+        Settings(
+            environment="production",
+            secret_key=STRONG,
+            issuer="http://id.example",
+            master_key=MASTER,
+        )
+    assert Settings(
+        environment="production", secret_key=STRONG, issuer="https://id.example", master_key=MASTER
+    )
+
+
+def test_production_needs_a_master_key() -> None:
+    with pytest.raises(InsecureConfiguration, match="GOVTRUST_MASTER_KEY"):
+        Settings(environment="production", secret_key=STRONG, issuer="https://id.example")
+
+
+def test_master_key_file_beside_the_data_is_refused(tmp_path: Path) -> None:
+    key_file = tmp_path / "data" / "master.key"
+    with pytest.raises(InsecureConfiguration, match="beside the data"):
+        Settings(
+            environment="test",
+            secret_key=STRONG,
+            data_dir=tmp_path / "data",
+            master_key_file=key_file,
+        )
+    assert Settings(
+        environment="test",
+        secret_key=STRONG,
+        data_dir=tmp_path / "data",
+        master_key_file=tmp_path / "elsewhere" / "master.key",
+    )
+
+
+def test_pkcs11_backend_needs_module_token_and_pin() -> None:
+    with pytest.raises(InsecureConfiguration, match="PKCS11"):
+        Settings(
+            environment="test",
+            secret_key=STRONG,
+            key_backend="pkcs11",
+            pkcs11_module="/usr/lib/softhsm/libsofthsm2.so",
+        )
 
 
 def test_unknown_environment_is_rejected() -> None:

@@ -1,0 +1,449 @@
+"""The key registry: which keys exist, what each is for, and which one signs now.
+
+Lifecycle of a key: ``next`` (published, not yet signing) -> ``active`` (signing) ->
+``retired`` (published until ``publish_until``, then only kept for the record). Purposes
+with ``prepublish`` always have a ``next`` key, so a rotation only switches to a key that
+relying parties already know. Every key event goes to the audit trail.
+
+Private keys stay in their backend; the registry stores the backend's reference (a wrapped
+key, or an HSM object id), the public key and the certificate.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_public_key,
+)
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.audit.entry import AuditEvent
+from core.audit.trail import AuditTrail
+from core.db.engine import transaction
+from keys.algorithms import KeyType, der_to_raw_ecdsa
+from keys.backends.base import KeyBackend, KeyBackendError, RawSigner
+from keys.backends.software import SoftwareBackend
+from keys.certificates import Issuer, PkiUrls, build_certificate, subject_name
+from keys.jwk import public_jwk
+from keys.purposes import CA_PURPOSES, PURPOSES, Purpose, get_purpose
+from keys.storage import IssuedCertificateRow, KeyRow, SqlKeyStorage, serial_text
+
+ACTIVE_CACHE_SECONDS = 5.0
+
+
+class KeyStateError(RuntimeError):
+    """The registry is not in a state that allows the operation (not initialised, ...)."""
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    kid: str
+    purpose: str
+    key_type: KeyType
+    backend: str
+    state: str
+    created_at: datetime
+    activated_at: datetime | None
+    retired_at: datetime | None
+    publish_until: datetime | None
+    issuer_kid: str | None
+    certificate: x509.Certificate | None
+    public_key: PublicKeyTypes
+
+    @classmethod
+    def from_row(cls, row: KeyRow) -> KeyInfo:
+        return cls(
+            kid=row.kid,
+            purpose=row.purpose,
+            key_type=KeyType(row.key_type),
+            backend=row.backend,
+            state=row.state,
+            created_at=row.created_at,
+            activated_at=row.activated_at,
+            retired_at=row.retired_at,
+            publish_until=row.publish_until,
+            issuer_kid=row.issuer_kid,
+            certificate=(
+                x509.load_pem_x509_certificate(row.certificate.encode())
+                if row.certificate
+                else None
+            ),
+            public_key=load_pem_public_key(row.public_key.encode()),
+        )
+
+    def public_jwk(self) -> dict[str, Any]:
+        return public_jwk(self.public_key, self.kid)
+
+
+class ManagedSigner:
+    """The one signing interface: sign bytes, certificate chain, public JWK."""
+
+    def __init__(self, info: KeyInfo, raw: RawSigner, chain: list[x509.Certificate]) -> None:
+        self.info = info
+        self._raw = raw
+        self._chain = chain
+
+    @property
+    def kid(self) -> str:
+        return self.info.kid
+
+    @property
+    def key_type(self) -> KeyType:
+        return self.info.key_type
+
+    def public_key(self) -> PublicKeyTypes:
+        return self.info.public_key
+
+    def sign(self, data: bytes) -> bytes:
+        """X.509/CMS form: DER ECDSA, PKCS#1 v1.5 RSA, or Ed25519."""
+        return self._raw.sign(data)
+
+    def sign_jws(self, data: bytes) -> bytes:
+        """JWS form (RFC 7518 §3.4: ECDSA as fixed-length r || s)."""
+        signature = self._raw.sign(data)
+        return der_to_raw_ecdsa(signature) if self.key_type is KeyType.EC_P256 else signature
+
+    def certificate_chain(self) -> list[x509.Certificate]:
+        """This key's certificate first, then its issuers up to the root (empty if none)."""
+        return list(self._chain)
+
+    def public_jwk(self) -> dict[str, Any]:
+        return self.info.public_jwk()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class KeyRegistry:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        backends: Mapping[str, KeyBackend],
+        new_key_backend: str,
+        audit: AuditTrail,
+        urls: PkiUrls,
+        organization: str = "govtrust",
+        default_key_type: KeyType = KeyType.EC_P256,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        if new_key_backend not in backends:
+            raise KeyBackendError(f"key backend {new_key_backend!r} is not configured")
+        self.sessions = sessions
+        self.backends = dict(backends)
+        self.new_key_backend = new_key_backend
+        self.audit = audit
+        self.urls = urls
+        self.organization = organization
+        self.default_key_type = default_key_type
+        self.clock = clock
+        self.storage = SqlKeyStorage()
+        self._lock = threading.Lock()
+        self._active: dict[tuple[str, str | None], tuple[float, ManagedSigner]] = {}
+
+    # -- reading -----------------------------------------------------------------------
+
+    def keys(self, purpose: str | None = None) -> list[KeyInfo]:
+        if purpose is not None:
+            get_purpose(purpose)
+        with self.sessions() as session:
+            return [KeyInfo.from_row(row) for row in self.storage.keys(session, purpose)]
+
+    def initialised(self) -> bool:
+        with self.sessions() as session:
+            return bool(self.storage.keys(session, "root", ("active",)))
+
+    def published(self, purpose: str) -> list[KeyInfo]:
+        """Keys relying parties must know: next, active, and retired ones still published."""
+        now = self.clock()
+        return [
+            key
+            for key in self.keys(purpose)
+            if key.state in ("next", "active")
+            or (
+                key.state == "retired" and key.publish_until is not None and key.publish_until > now
+            )
+        ]
+
+    def _backend(self, name: str) -> KeyBackend:
+        try:
+            return self.backends[name]
+        except KeyError as exc:
+            raise KeyBackendError(f"key backend {name!r} is not configured here") from exc
+
+    def _chain(self, session: Session, row: KeyRow) -> list[x509.Certificate]:
+        chain: list[x509.Certificate] = []
+        current: KeyRow | None = row
+        while current is not None and current.certificate:
+            chain.append(x509.load_pem_x509_certificate(current.certificate.encode()))
+            if current.issuer_kid is None or current.issuer_kid == current.kid:
+                break
+            current = self.storage.key(session, current.issuer_kid)
+        return chain
+
+    def _managed(self, session: Session, row: KeyRow) -> ManagedSigner:
+        info = KeyInfo.from_row(row)
+        raw = self._backend(row.backend).load(info.key_type, row.reference, row.kid)
+        return ManagedSigner(info, raw, self._chain(session, row))
+
+    def signer_by_kid(self, kid: str) -> ManagedSigner:
+        with self.sessions() as session:
+            row = self.storage.key(session, kid)
+            if row is None:
+                raise KeyStateError(f"no key {kid!r}")
+            return self._managed(session, row)
+
+    def signer(self, purpose: str, issuer_kid: str | None = None) -> ManagedSigner:
+        """The active key of ``purpose`` (for per-CA purposes, the one for ``issuer_kid``)."""
+        get_purpose(purpose)
+        cache_key = (purpose, issuer_kid)
+        with self._lock:
+            cached = self._active.get(cache_key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        with self.sessions() as session:
+            rows = [
+                row
+                for row in self.storage.keys(session, purpose, ("active",))
+                if issuer_kid is None or row.issuer_kid == issuer_kid
+            ]
+            if not rows:
+                raise KeyStateError(
+                    f"no active {purpose} key: run `govtrust keys init` (or start the service)"
+                )
+            managed = self._managed(session, rows[-1])
+        with self._lock:
+            self._active[cache_key] = (time.monotonic() + ACTIVE_CACHE_SECONDS, managed)
+        return managed
+
+    def forget_cache(self) -> None:
+        with self._lock:
+            self._active.clear()
+
+    # -- creating ----------------------------------------------------------------------
+
+    def _issuer(self, session: Session, purpose: Purpose, issuer_kid: str | None) -> Issuer | None:
+        name = issuer_kid if purpose.per_ca else purpose.issuer
+        if name is None:
+            return None
+        if purpose.per_ca:
+            row = self.storage.key(session, name)
+        else:
+            rows = self.storage.keys(session, name, ("active",))
+            row = rows[-1] if rows else None
+        if row is None or row.certificate is None:
+            raise KeyStateError(f"the issuer of {purpose.name} keys ({name}) does not exist yet")
+        managed = self._managed(session, row)
+        return Issuer(row.kid, x509.load_pem_x509_certificate(row.certificate.encode()), managed)
+
+    def _create(
+        self,
+        session: Session,
+        purpose: Purpose,
+        state: str,
+        actor: str,
+        issuer_kid: str | None = None,
+        key_type: KeyType | None = None,
+    ) -> KeyRow:
+        now = self.clock()
+        chosen = purpose.fixed_key_type or key_type or self.default_key_type
+        kid = f"{purpose.name}-{now:%Y%m%d}-{secrets.token_hex(4)}"
+        backend = self._backend(self.new_key_backend)
+        reference = backend.generate(chosen, kid)
+        try:
+            raw = backend.load(chosen, reference, kid)
+            public = raw.public_key()
+            certificate: x509.Certificate | None = None
+            issuer = self._issuer(session, purpose, issuer_kid)
+            if purpose.certificate_lifetime is not None:
+                title = (
+                    purpose.title
+                    if issuer is None or not purpose.per_ca
+                    else (f"{purpose.title} for {issuer.certificate.subject.rfc4514_string()}"[:64])
+                )
+                certificate = build_certificate(
+                    subject=subject_name(self.organization, f"{self.organization} {title}"[:64]),
+                    public_key=public,  # type: ignore[arg-type]
+                    purpose=purpose,
+                    issuer=issuer,
+                    self_signer=raw,
+                    now=now,
+                    lifetime=purpose.certificate_lifetime,
+                    urls=self.urls,
+                )
+            row = KeyRow(
+                kid=kid,
+                purpose=purpose.name,
+                key_type=chosen.value,
+                backend=backend.name,
+                reference=reference,
+                state=state,
+                public_key=public.public_bytes(
+                    Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+                ).decode(),
+                certificate=certificate.public_bytes(Encoding.PEM).decode()
+                if certificate
+                else None,
+                issuer_kid=(issuer.kid if issuer else (kid if certificate else None)),
+                created_at=now,
+                activated_at=now if state == "active" else None,
+            )
+            self.storage.add(session, row)
+            if certificate is not None:
+                self.storage.add(
+                    session,
+                    IssuedCertificateRow(
+                        issuer_kid=row.issuer_kid or kid,
+                        serial=serial_text(certificate.serial_number),
+                        subject=certificate.subject.rfc4514_string(),
+                        profile=purpose.name,
+                        subject_kid=kid,
+                        not_before=certificate.not_valid_before_utc,
+                        not_after=certificate.not_valid_after_utc,
+                    ),
+                )
+        except BaseException:
+            backend.destroy(reference)
+            raise
+        self.audit.record(
+            session,
+            AuditEvent(
+                actor=actor,
+                action=f"key.created.{state}",
+                object_type="key",
+                object_id=kid,
+                details={
+                    "purpose": purpose.name,
+                    "key_type": chosen.value,
+                    "backend": backend.name,
+                    "certificate_serial": serial_text(certificate.serial_number)
+                    if certificate
+                    else None,
+                },
+            ),
+        )
+        return row
+
+    def init(self, actor: str = "system", key_type: KeyType | None = None) -> list[KeyInfo]:
+        """Create every key that is missing (idempotent). Returns the keys created."""
+        created: list[KeyRow] = []
+        with transaction(self.sessions) as session:
+            self.audit.store.lock(session)  # one initialiser at a time
+            for purpose in PURPOSES.values():
+                if purpose.per_ca:
+                    for ca_name in ("root", *CA_PURPOSES):
+                        for ca in self.storage.keys(session, ca_name, ("active",)):
+                            if not any(
+                                row.issuer_kid == ca.kid
+                                for row in self.storage.keys(session, purpose.name, ("active",))
+                            ):
+                                created.append(
+                                    self._create(
+                                        session, purpose, "active", actor, ca.kid, key_type
+                                    )
+                                )
+                    continue
+                if not self.storage.keys(session, purpose.name, ("active",)):
+                    created.append(self._create(session, purpose, "active", actor, None, key_type))
+                if purpose.prepublish and not self.storage.keys(session, purpose.name, ("next",)):
+                    created.append(self._create(session, purpose, "next", actor, None, key_type))
+            result = [KeyInfo.from_row(row) for row in created]
+        self.forget_cache()
+        return result
+
+    def rotate(self, purpose_name: str, actor: str = "system") -> KeyInfo:
+        """Switch ``purpose`` to a new key; return the key that is now active."""
+        purpose = get_purpose(purpose_name)
+        if not purpose.rotatable:
+            raise KeyStateError(
+                f"{purpose.name} keys are not rotated in place: a new root means every relying "
+                "party installs a new trust anchor"
+            )
+        now = self.clock()
+        with transaction(self.sessions) as session:
+            self.audit.store.lock(session)
+            actives = self.storage.keys(session, purpose.name, ("active",))
+            if not actives:
+                raise KeyStateError(f"no active {purpose.name} key: run `govtrust keys init`")
+            new_active: list[KeyRow] = []
+            for old in actives:
+                issuer_kid = old.issuer_kid if purpose.per_ca else None
+                waiting = [
+                    row
+                    for row in self.storage.keys(session, purpose.name, ("next",))
+                    if not purpose.per_ca or row.issuer_kid == issuer_kid
+                ]
+                if waiting:
+                    successor = waiting[0]
+                    successor.state, successor.activated_at = "active", now
+                    self._event(session, actor, "key.activated", successor, purpose)
+                else:
+                    successor = self._create(session, purpose, "active", actor, issuer_kid)
+                old.state, old.retired_at = "retired", now
+                old.publish_until = self._publish_until(old, purpose, now)
+                self._event(session, actor, "key.retired", old, purpose)
+                new_active.append(successor)
+            if purpose.prepublish:
+                self._create(session, purpose, "next", actor)
+            session.flush()
+            result = KeyInfo.from_row(new_active[0])
+        self.forget_cache()
+        return result
+
+    @staticmethod
+    def _publish_until(row: KeyRow, purpose: Purpose, now: datetime) -> datetime:
+        if row.certificate:
+            certificate = x509.load_pem_x509_certificate(row.certificate.encode())
+            return certificate.not_valid_after_utc
+        return now + purpose.published_after_retirement
+
+    def _event(
+        self, session: Session, actor: str, action: str, row: KeyRow, purpose: Purpose
+    ) -> None:
+        self.audit.record(
+            session,
+            AuditEvent(
+                actor=actor,
+                action=action,
+                object_type="key",
+                object_id=row.kid,
+                details={"purpose": purpose.name},
+            ),
+        )
+
+    def rewrap(self, actor: str = "system") -> int:
+        """Re-wrap every software key under the current master key; returns how many."""
+        backend = self.backends.get("software")
+        if not isinstance(backend, SoftwareBackend):
+            return 0
+        master = backend.master
+        count = 0
+        with transaction(self.sessions) as session:
+            for row in self.storage.keys(session):
+                if row.backend != "software":
+                    continue
+                if master.needs_rewrap(row.reference):
+                    row.reference = master.rewrap(row.kid, row.reference)
+                    count += 1
+            self.audit.record(
+                session,
+                AuditEvent(
+                    actor=actor,
+                    action="keys.rewrapped",
+                    object_type="master-key",
+                    object_id=master.current_id.hex(),
+                    details={"keys": count},
+                ),
+            )
+        return count
