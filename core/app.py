@@ -15,6 +15,7 @@ from core.metrics import HttpMetrics, install_metrics
 from core.openapi_schema import install_problem_openapi
 from core.services import Services, build_services
 from core.settings import Settings
+from keys import router as pki_router
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -61,5 +62,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(health.router)
     app.include_router(audit_router.router)
     app.include_router(identifiers_router.router)
+    app.include_router(pki_router.router)
     install_problem_openapi(app)
     return app

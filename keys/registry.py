@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.audit.entry import AuditEvent
 from core.audit.trail import AuditTrail
 from core.db.engine import transaction
+from core.errors.problem import DependencyUnavailable
 from keys.algorithms import KeyType, der_to_raw_ecdsa
 from keys.backends.base import KeyBackend, KeyBackendError, RawSigner
 from keys.backends.software import SoftwareBackend
@@ -42,7 +43,7 @@ from keys.storage import IssuedCertificateRow, KeyRow, SqlKeyStorage, serial_tex
 ACTIVE_CACHE_SECONDS = 5.0
 
 
-class KeyStateError(RuntimeError):
+class KeyStateError(DependencyUnavailable):
     """The registry is not in a state that allows the operation (not initialised, ...)."""
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from core.errors.problem import DependencyUnavailable
 
-class CacheUnavailable(RuntimeError):
+
+class CacheUnavailable(DependencyUnavailable):
     """The cache backend cannot be reached; callers answer 503 for what needs it."""
 
 

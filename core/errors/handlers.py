@@ -20,6 +20,7 @@ from core.cache.base import CacheUnavailable
 from core.errors.oauth import OAuthError
 from core.errors.problem import (
     PROBLEM_MEDIA_TYPE,
+    DependencyUnavailable,
     Problem,
     ProblemError,
     for_status,
@@ -113,7 +114,7 @@ async def _on_invalid_identifier(_request: Request, exc: Exception) -> JSONRespo
 
 
 async def _on_unavailable(_request: Request, exc: Exception) -> JSONResponse:
-    log.error("dependency unavailable: %s", type(exc).__name__)
+    log.error("dependency unavailable: %s: %s", type(exc).__name__, exc)
     return problem_response(
         Problem(
             status=503,
@@ -138,4 +139,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidIdentifier, _on_invalid_identifier)
     app.add_exception_handler(CacheUnavailable, _on_unavailable)
     app.add_exception_handler(OperationalError, _on_unavailable)
+    app.add_exception_handler(DependencyUnavailable, _on_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -69,3 +69,10 @@ class ProblemError(Exception):
             detail=detail,
             extensions=extensions,
         )
+
+
+class DependencyUnavailable(RuntimeError):
+    """Something the service relies on (cache, database, key backend) cannot serve now.
+
+    Answered with 503 and ``Retry-After``; packages subclass it for their own backends.
+    """

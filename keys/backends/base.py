@@ -12,10 +12,11 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+from core.errors.problem import DependencyUnavailable
 from keys.algorithms import KeyType
 
 
-class KeyBackendError(RuntimeError):
+class KeyBackendError(DependencyUnavailable):
     """The backend is missing, misconfigured or refused an operation."""
 
 

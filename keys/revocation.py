@@ -1,0 +1,143 @@
+"""Revoking certificates, and telling relying parties: CRLs (RFC 5280 §5) and OCSP (RFC 6960).
+
+The status of every certificate the CAs issued is in ``issued_certificates``; a revocation
+updates that row and goes to the audit trail in the same transaction, so the next CRL and
+the next OCSP answer say "revoked".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from core.audit.entry import AuditEvent
+from core.db.engine import transaction
+from keys.crl import RevokedCertificate, build_crl
+from keys.ocsp_responder import CertificateStatus, OcspResponder, ResponderIdentity
+from keys.purposes import CA_PURPOSES
+from keys.registry import KeyInfo, KeyRegistry, KeyStateError
+from keys.storage import serial_text
+
+CRL_VALIDITY = timedelta(hours=24)
+OCSP_VALIDITY = timedelta(hours=1)
+CA_NAMES = ("root", *CA_PURPOSES)
+
+
+class UnknownCertificate(LookupError):
+    pass
+
+
+def _spki(certificate: x509.Certificate) -> bytes:
+    return certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+class Revocation:
+    def __init__(self, registry: KeyRegistry) -> None:
+        self.registry = registry
+
+    def certificate_authorities(self) -> list[KeyInfo]:
+        """Every CA key with a certificate that has not expired yet (retired ones included:
+        what they issued is still checked)."""
+        now = self.registry.clock()
+        return [
+            key
+            for name in CA_NAMES
+            for key in self.registry.keys(name)
+            if key.certificate is not None and key.certificate.not_valid_after_utc > now
+        ]
+
+    def ca(self, kid: str) -> KeyInfo:
+        for key in self.certificate_authorities():
+            if key.kid == kid:
+                return key
+        raise UnknownCertificate(f"no certificate authority {kid!r}")
+
+    def revoke(
+        self, issuer_kid: str, serial: int, reason: x509.ReasonFlags, actor: str = "system"
+    ) -> datetime:
+        """Mark a certificate revoked (idempotent: a second call keeps the first time)."""
+        now = self.registry.clock()
+        with transaction(self.registry.sessions) as session:
+            row = self.registry.storage.certificate(session, issuer_kid, serial)
+            if row is None:
+                raise UnknownCertificate(f"{issuer_kid} never issued serial {serial:x}")
+            if row.revoked_at is not None:
+                return row.revoked_at
+            row.revoked_at, row.revocation_reason = now, reason.value
+            self.registry.audit.record(
+                session,
+                AuditEvent(
+                    actor=actor,
+                    action="certificate.revoked",
+                    object_type="certificate",
+                    object_id=f"{issuer_kid}/{serial_text(serial)}",
+                    details={
+                        "reason": reason.value,
+                        "profile": row.profile,
+                        "subject_kid": row.subject_kid,
+                    },
+                ),
+            )
+        return now
+
+    def status(self, issuer: x509.Certificate, serial: int) -> CertificateStatus | None:
+        """The :class:`keys.ocsp_responder.StatusSource` over ``issued_certificates``."""
+        wanted = _spki(issuer)
+        issuer_kids = [
+            key.kid
+            for key in self.certificate_authorities()
+            if key.certificate is not None and _spki(key.certificate) == wanted
+        ]
+        with self.registry.sessions() as session:
+            for kid in issuer_kids:
+                row = self.registry.storage.certificate(session, kid, serial)
+                if row is None:
+                    continue
+                if row.revoked_at is None:
+                    return CertificateStatus("good")
+                reason = x509.ReasonFlags(row.revocation_reason or "unspecified")
+                return CertificateStatus("revoked", row.revoked_at, reason)
+        return None
+
+    def crl(self, issuer_kid: str) -> x509.CertificateRevocationList:
+        """A fresh CRL of ``issuer_kid``; its number is the issue time in seconds, which only
+        grows (RFC 5280 §5.2.3)."""
+        ca = self.ca(issuer_kid)
+        assert ca.certificate is not None
+        now = self.registry.clock()
+        with self.registry.sessions() as session:
+            revoked = [
+                RevokedCertificate(
+                    int(row.serial, 16),
+                    row.revoked_at,
+                    x509.ReasonFlags(row.revocation_reason or "unspecified"),
+                )
+                for row in self.registry.storage.revoked(session, issuer_kid)
+                if row.revoked_at is not None
+            ]
+        return build_crl(
+            ca.certificate,
+            self.registry.signer_by_kid(issuer_kid),
+            revoked,
+            number=int(now.timestamp()),
+            this_update=now,
+            next_update=now + CRL_VALIDITY,
+        )
+
+    def responder(self) -> OcspResponder:
+        """An OCSP responder for every CA, each answered by its delegated responder key."""
+        identities: list[ResponderIdentity] = []
+        responders = self.registry.keys("ocsp")
+        for ca in self.certificate_authorities():
+            assert ca.certificate is not None
+            own = [key for key in responders if key.issuer_kid == ca.kid and key.state == "active"]
+            if not own:
+                continue
+            signer = self.registry.signer("ocsp", issuer_kid=ca.kid)
+            assert own[-1].certificate is not None
+            identities.append(ResponderIdentity(ca.certificate, own[-1].certificate, signer))
+        if not identities:
+            raise KeyStateError("no OCSP responder keys: run `govtrust keys init`")
+        return OcspResponder(identities, self, self.registry.clock, OCSP_VALIDITY)
