@@ -168,3 +168,12 @@ def openapi(output: Path | None) -> None:
         click.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+def _register_package_commands() -> None:
+    from keys.cli import keys
+
+    main.add_command(keys)
+
+
+_register_package_commands()

@@ -36,5 +36,5 @@ class RegistryNoteSigner:
         return raw, signer.sign(message)
 
     def verifier_keys(self) -> list[bytes]:
-        keys = sorted(self.registry.keys("audit"), key=lambda key: key.state != "active")
+        keys = sorted(self.registry.list_keys("audit"), key=lambda key: key.state != "active")
         return [key.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw) for key in keys]

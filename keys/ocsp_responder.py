@@ -166,7 +166,7 @@ class OcspResponder:
         )
         builder = builder.certificates([who.responder_certificate])
         if nonce is not None:
-            pass
+            builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
         return _sign(builder, who, now)
 
 
@@ -207,7 +207,7 @@ def _stand_in(key_type: KeyType) -> tuple[PrivateKeyTypes, x509.Certificate, _Di
     """A throwaway key and a certificate for it, named as responder in the draft.
 
     ``OCSPResponseBuilder.sign`` refuses a ResponderID certificate that lacks the signing
-    key, so :func:`keys.x509_signing.sign_ocsp_response` (drafting with a throwaway key)
+    key, so drafting with a throwaway key alone (as :mod:`keys.x509_signing` does)
     fails for every real responder; :func:`_sign` uses its technique with this stand-in.
     """
     key = generate_private_key(key_type)

@@ -155,7 +155,7 @@ class KeyRegistry:
 
     # -- reading -----------------------------------------------------------------------
 
-    def keys(self, purpose: str | None = None) -> list[KeyInfo]:
+    def list_keys(self, purpose: str | None = None) -> list[KeyInfo]:
         if purpose is not None:
             get_purpose(purpose)
         with self.sessions() as session:
@@ -170,7 +170,7 @@ class KeyRegistry:
         now = self.clock()
         return [
             key
-            for key in self.keys(purpose)
+            for key in self.list_keys(purpose)
             if key.state in ("next", "active")
             or (
                 key.state == "retired" and key.publish_until is not None and key.publish_until > now
@@ -336,8 +336,19 @@ class KeyRegistry:
         )
         return row
 
+    def check_backends(self) -> None:
+        """Load one stored key of each backend: a wrong master key, a missing HSM module or
+        a wrong PIN fails here, before anything new is created under it."""
+        seen: set[str] = set()
+        with self.sessions() as session:
+            for row in self.storage.keys(session):
+                if row.backend not in seen:
+                    seen.add(row.backend)
+                    self._backend(row.backend).load(KeyType(row.key_type), row.reference, row.kid)
+
     def init(self, actor: str = "system", key_type: KeyType | None = None) -> list[KeyInfo]:
         """Create every key that is missing (idempotent). Returns the keys created."""
+        self.check_backends()
         created: list[KeyRow] = []
         with transaction(self.sessions) as session:
             self.audit.store.lock(session)  # one initialiser at a time
@@ -371,6 +382,7 @@ class KeyRegistry:
                 f"{purpose.name} keys are not rotated in place: a new root means every relying "
                 "party installs a new trust anchor"
             )
+        self.check_backends()
         now = self.clock()
         with transaction(self.sessions) as session:
             self.audit.store.lock(session)

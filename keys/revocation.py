@@ -44,7 +44,7 @@ class Revocation:
         return [
             key
             for name in CA_NAMES
-            for key in self.registry.keys(name)
+            for key in self.registry.list_keys(name)
             if key.certificate is not None and key.certificate.not_valid_after_utc > now
         ]
 
@@ -129,7 +129,7 @@ class Revocation:
     def responder(self) -> OcspResponder:
         """An OCSP responder for every CA, each answered by its delegated responder key."""
         identities: list[ResponderIdentity] = []
-        responders = self.registry.keys("ocsp")
+        responders = self.registry.list_keys("ocsp")
         for ca in self.certificate_authorities():
             assert ca.certificate is not None
             own = [key for key in responders if key.issuer_kid == ca.kid and key.state == "active"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, LargeBinary, String, Text, select
+from sqlalchemy import Index, LargeBinary, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db.base import Base
+from core.db.types import UtcDateTime
 
 
 class KeyRow(Base):
@@ -23,10 +24,10 @@ class KeyRow(Base):
     public_key: Mapped[str] = mapped_column(Text)
     certificate: Mapped[str | None] = mapped_column(Text, nullable=True)
     issuer_kid: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    publish_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    publish_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (Index("ix_keys_purpose_state", "purpose", "state"),)
 
@@ -39,9 +40,9 @@ class IssuedCertificateRow(Base):
     subject: Mapped[str] = mapped_column(Text)
     profile: Mapped[str] = mapped_column(String(32))
     subject_kid: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    not_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime())
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     revocation_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 

@@ -7,7 +7,9 @@ over the unchanged to-be-signed bytes with one made by the real signer:
 
 - certificates: ``tbsCertificate`` (RFC 5280 §4.1.1.1)
 - CRLs: ``tbsCertList`` (RFC 5280 §5.1.1.1)
-- OCSP responses: ``tbsResponseData`` of the BasicOCSPResponse (RFC 6960 §4.2.1)
+
+OCSP responses need the responder's certificate in the draft too: see
+:mod:`keys.ocsp_responder`.
 """
 
 from __future__ import annotations
@@ -15,13 +17,11 @@ from __future__ import annotations
 from functools import cache
 
 from asn1crypto import crl as asn1_crl
-from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509 import ocsp
 
 from keys.algorithms import KeyType, generate_private_key
 from keys.backends.base import RawSigner
@@ -51,15 +51,3 @@ def sign_crl(
     parsed = asn1_crl.CertificateList.load(draft.public_bytes(Encoding.DER))
     parsed["signature"] = signer.sign(parsed["tbs_cert_list"].dump())
     return x509.load_der_x509_crl(parsed.dump(force=True))
-
-
-def sign_ocsp_response(builder: ocsp.OCSPResponseBuilder, signer: RawSigner) -> bytes:
-    """The DER OCSPResponse (successful) with its BasicOCSPResponse signed by ``signer``."""
-    draft = builder.sign(_throwaway(signer.key_type), _hash(signer.key_type))  # type: ignore[arg-type]
-    response = asn1_ocsp.OCSPResponse.load(draft.public_bytes(Encoding.DER))
-    basic = response["response_bytes"]["response"].parsed
-    basic["signature"] = signer.sign(basic["tbs_response_data"].dump())
-    response["response_bytes"]["response"] = asn1_ocsp.BasicOCSPResponse.load(
-        basic.dump(force=True)
-    )
-    return bytes(response.dump(force=True))

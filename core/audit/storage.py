@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, LargeBinary, String, Text, func, select, text
+from sqlalchemy import BigInteger, Index, LargeBinary, String, Text, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db.base import Base
+from core.db.types import UtcDateTime
 
 # Any constant works; it names the lock that serialises appends and checkpoints.
 _AUDIT_LOCK_KEY = 0x676F7674_61756469  # "govtaudi"
@@ -25,7 +26,7 @@ class AuditEntryRow(Base):
     __tablename__ = "audit_entries"
 
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
     actor: Mapped[str] = mapped_column(String(200), index=True)
     action: Mapped[str] = mapped_column(String(100), index=True)
     object_type: Mapped[str] = mapped_column(String(50))
@@ -41,7 +42,7 @@ class AuditCheckpointRow(Base):
 
     tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    signed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     note: Mapped[str] = mapped_column(Text)
 
 
