@@ -7,6 +7,7 @@ modules that import the packages built on core. Routers reach these parts throug
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,9 @@ from core.cache import Cache, make_cache
 from core.db.engine import make_engine, make_session_factory
 from core.identifiers.protection import IdentifierProtector
 from core.settings import Settings
+from idp.credentials.passwords import LOW_COST, RECOMMENDED
+from idp.oauth.context import IdpContext
+from idp.provider import Provider, build_provider
 from keys.note_signer import RegistryNoteSigner
 from keys.registry import KeyRegistry
 from keys.setup import build_key_registry
@@ -34,6 +38,7 @@ class Services:
     audit: AuditTrail
     identifiers: IdentifierProtector
     keys: KeyRegistry
+    idp: Provider
 
     def close(self) -> None:
         self.cache.close()
@@ -58,12 +63,30 @@ def build_services(
     audit = AuditTrail(signer=note_signer, origin=note_signer.name, clock=clock)
     registry = build_key_registry(settings, sessions, audit, clock)
     note_signer.attach(registry)
+    cache = make_cache(settings.redis_url, prefix=settings.cache_prefix)
+    identifiers = IdentifierProtector.from_secret(settings.secret_bytes)
+    idp_context = IdpContext(
+        issuer=settings.issuer.rstrip("/"),
+        sessions=sessions,
+        keys=registry,
+        audit=audit,
+        hash_key=hashlib.sha256(b"govtrust idp hash key\x00" + settings.secret_bytes).digest(),
+        clock=clock,
+    )
+    provider = build_provider(
+        idp_context,
+        identifiers,
+        cache,
+        password_parameters=LOW_COST if settings.environment == "test" else RECOMMENDED,
+        trusted_proxies=tuple(settings.trusted_proxies),
+    )
     return Services(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        cache=make_cache(settings.redis_url, prefix=settings.cache_prefix),
+        cache=cache,
         audit=audit,
-        identifiers=IdentifierProtector.from_secret(settings.secret_bytes),
+        identifiers=identifiers,
         keys=registry,
+        idp=provider,
     )

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     pkcs11_token_label: str | None = None
     pkcs11_pin: SecretStr | None = None
     pki_organization: str = "govtrust"
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed.",
+    )
 
     @model_validator(mode="after")
     def refuse_insecure_defaults(self) -> Settings:

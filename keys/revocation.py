@@ -102,12 +102,16 @@ class Revocation:
         return None
 
     def crl(self, issuer_kid: str) -> x509.CertificateRevocationList:
-        """A fresh CRL of ``issuer_kid``; its number is the issue time in seconds, which only
-        grows (RFC 5280 §5.2.3)."""
+        """A fresh CRL of ``issuer_kid``. Its number comes from a per-CA counter that only
+        grows (RFC 5280 §5.2.3), at least the issue time in seconds."""
         ca = self.ca(issuer_kid)
         assert ca.certificate is not None
         now = self.registry.clock()
-        with self.registry.sessions() as session:
+        with transaction(self.registry.sessions) as session:
+            self.registry.audit.store.lock(session)
+            number = self.registry.storage.next_crl_number(
+                session, issuer_kid, int(now.timestamp())
+            )
             revoked = [
                 RevokedCertificate(
                     int(row.serial, 16),
@@ -121,7 +125,7 @@ class Revocation:
             ca.certificate,
             self.registry.signer_by_kid(issuer_kid),
             revoked,
-            number=int(now.timestamp()),
+            number=number,
             this_update=now,
             next_update=now + CRL_VALIDITY,
         )

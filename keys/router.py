@@ -39,7 +39,8 @@ def _unknown(kind: str, kid: str) -> ProblemError:
 
 
 async def _body(request: Request, media_type: str) -> bytes:
-    if request.headers.get("content-type", "").split(";")[0].strip() != media_type:
+    # Media types compare case-insensitively (RFC 9110 §8.3.1).
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != media_type:
         raise ProblemError(
             415, "unsupported-media-type", "Unsupported media type", f"send {media_type}"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Index, LargeBinary, String, Text, select
+from sqlalchemy import BigInteger, Index, LargeBinary, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db.base import Base
@@ -46,6 +46,15 @@ class IssuedCertificateRow(Base):
     revocation_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
+class CrlNumberRow(Base):
+    """The last CRL number each CA used: CRL numbers only grow (RFC 5280 §5.2.3)."""
+
+    __tablename__ = "crl_numbers"
+
+    issuer_kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_number: Mapped[int] = mapped_column(BigInteger)
+
+
 def serial_text(serial: int) -> str:
     return format(serial, "x")
 
@@ -72,6 +81,16 @@ class SqlKeyStorage:
         self, session: Session, issuer_kid: str, serial: int
     ) -> IssuedCertificateRow | None:
         return session.get(IssuedCertificateRow, (issuer_kid, serial_text(serial)))
+
+    def next_crl_number(self, session: Session, issuer_kid: str, at_least: int) -> int:
+        """Take the next CRL number of ``issuer_kid`` (call under the registry's lock)."""
+        row = session.get(CrlNumberRow, issuer_kid)
+        if row is None:
+            row = CrlNumberRow(issuer_kid=issuer_kid, last_number=at_least - 1)
+            session.add(row)
+        row.last_number = max(row.last_number + 1, at_least)
+        session.flush()
+        return row.last_number
 
     def revoked(self, session: Session, issuer_kid: str) -> list[IssuedCertificateRow]:
         query = (

@@ -1,6 +1,17 @@
 """Imports every module that defines tables, so that Base.metadata knows them all."""
 
 from core.audit import storage as audit_storage
+from idp.accounts import storage as account_storage
+from idp.clients import storage as client_storage
+from idp.identities import storage as identity_storage
+from idp.oauth import storage as oauth_storage
 from keys import storage as key_storage
 
-__all__ = ["audit_storage", "key_storage"]
+__all__ = [
+    "account_storage",
+    "audit_storage",
+    "client_storage",
+    "identity_storage",
+    "key_storage",
+    "oauth_storage",
+]

@@ -6,7 +6,6 @@ with this JSON body rather than problem+json, because OAuth clients parse it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 # RFC 6749 §5.2 and the extension registries; status codes per RFC 6749 §5.2 (400, 401
@@ -26,13 +25,14 @@ OAUTH_ERROR_STATUS: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True)
 class OAuthError(Exception):
     """An RFC 6749 error: ``error`` code and optional human-readable description."""
 
-    error: str
-    description: str | None = None
-    status: int | None = None
+    def __init__(self, error: str, description: str | None = None, status: int | None = None):
+        super().__init__(error if description is None else f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status = status
 
     @property
     def status_code(self) -> int:

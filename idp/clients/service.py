@@ -1,0 +1,166 @@
+"""Registering, updating and disabling clients, each step in the audit trail.
+
+Redirect URIs are validated at registration and then compared exactly (RFC 9700 §2.1):
+https, or http only on loopback (RFC 8252 §7.3), or a private-use scheme for native apps
+(RFC 8252 §7.1); never a fragment (RFC 6749 §3.1.2).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.audit.entry import AuditEvent
+from core.audit.trail import AuditTrail
+from core.db.engine import transaction
+from idp.clients.channels import CHANNEL_GRANTS, PUBLIC_CHANNELS, Channel
+from idp.clients.models import AUTH_METHODS, Client
+from idp.clients.secrets import hash_client_secret, new_client_secret
+from idp.clients.storage import SqlClientStore
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class InvalidClientMetadata(ValueError):
+    """Registration refused; the message says which field (RFC 7591 §3.2.2)."""
+
+
+class UnknownClient(LookupError):
+    pass
+
+
+def check_redirect_uri(uri: str, channel: Channel) -> str:
+    parts = urlsplit(uri)
+    if parts.fragment or "#" in uri:
+        raise InvalidClientMetadata("redirect_uri must not have a fragment")
+    if parts.scheme == "https" and parts.netloc:
+        return uri
+    if parts.scheme == "http" and parts.hostname in LOOPBACK:
+        return uri
+    if channel in PUBLIC_CHANNELS and "." in parts.scheme and not parts.netloc.startswith("/"):
+        return uri  # reverse-domain private-use scheme of a native app
+    raise InvalidClientMetadata(f"redirect_uri not allowed: {uri!r}")
+
+
+class ClientService:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        audit: AuditTrail,
+        hash_key: bytes,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.sessions = sessions
+        self.audit = audit
+        self.hash_key = hash_key
+        self.clock = clock
+        self.store = SqlClientStore()
+
+    def register(
+        self,
+        *,
+        name: str,
+        channel: Channel,
+        redirect_uris: Sequence[str] = (),
+        scope: str = "openid profile",
+        grant_types: Sequence[str] | None = None,
+        token_endpoint_auth_method: str | None = None,
+        post_logout_redirect_uris: Sequence[str] = (),
+        subject_type: str = "public",
+        sector_identifier: str | None = None,
+        client_id: str | None = None,
+        actor: str = "system",
+    ) -> tuple[Client, str | None]:
+        """Register a client; returns it and its secret (shown once, stored hashed)."""
+        allowed = CHANNEL_GRANTS[channel]
+        grants = tuple(grant_types) if grant_types is not None else tuple(sorted(allowed))
+        if not grants or not set(grants) <= allowed:
+            raise InvalidClientMetadata(
+                f"grant_types for channel {channel.value}: {sorted(allowed)}"
+            )
+        method = token_endpoint_auth_method or (
+            "none" if channel in PUBLIC_CHANNELS else "client_secret_basic"
+        )
+        if method not in AUTH_METHODS:
+            raise InvalidClientMetadata(f"token_endpoint_auth_method must be one of {AUTH_METHODS}")
+        if method == "none" and channel not in PUBLIC_CHANNELS:
+            raise InvalidClientMetadata("only app and mini-program clients may be public")
+        if "authorization_code" in grants and not redirect_uris:
+            raise InvalidClientMetadata("redirect_uris are required for the code flow")
+        uris = tuple(check_redirect_uri(uri, channel) for uri in redirect_uris)
+        logout_uris = tuple(check_redirect_uri(uri, channel) for uri in post_logout_redirect_uris)
+        if subject_type not in ("public", "pairwise"):
+            raise InvalidClientMetadata("subject_type is public or pairwise")
+        if not name.strip() or len(name) > 200:
+            raise InvalidClientMetadata("name is 1-200 characters")
+        secret = None if method == "none" else new_client_secret()
+        client = Client(
+            client_id=client_id or f"{channel.value}-{secrets.token_hex(8)}",
+            name=name.strip(),
+            channel=channel,
+            token_endpoint_auth_method=method,
+            redirect_uris=uris,
+            grant_types=grants,
+            scope=scope,
+            secret_hash=hash_client_secret(self.hash_key, secret) if secret else None,
+            post_logout_redirect_uris=logout_uris,
+            subject_type=subject_type,
+            sector_identifier=sector_identifier,
+        )
+        with transaction(self.sessions) as session:
+            self.store.add(session, client, self.clock())
+            self.audit.record(
+                session,
+                AuditEvent(
+                    actor=actor,
+                    action="client.registered",
+                    object_type="client",
+                    object_id=client.client_id,
+                    details={"channel": channel.value, "grant_types": list(grants)},
+                ),
+            )
+        return client, secret
+
+    def rotate_secret(self, client_id: str, actor: str = "system") -> str:
+        secret = new_client_secret()
+        with transaction(self.sessions) as session:
+            row = self.store.row(session, client_id)
+            if row is None or row.secret_hash is None:
+                raise UnknownClient(client_id)
+            row.secret_hash = hash_client_secret(self.hash_key, secret)
+            row.updated_at = self.clock()
+            self.audit.record(
+                session,
+                AuditEvent(
+                    actor=actor,
+                    action="client.secret_rotated",
+                    object_type="client",
+                    object_id=client_id,
+                ),
+            )
+        return secret
+
+    def set_status(self, client_id: str, status: str, actor: str = "system") -> Client:
+        if status not in ("active", "disabled"):
+            raise InvalidClientMetadata("status is active or disabled")
+        with transaction(self.sessions) as session:
+            row = self.store.row(session, client_id)
+            if row is None:
+                raise UnknownClient(client_id)
+            row.status = status
+            row.updated_at = self.clock()
+            self.audit.record(
+                session,
+                AuditEvent(
+                    actor=actor,
+                    action=f"client.{status}",
+                    object_type="client",
+                    object_id=client_id,
+                ),
+            )
+            return replace(row.to_client())

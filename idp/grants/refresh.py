@@ -1,0 +1,67 @@
+"""Refresh tokens (RFC 6749 §6) rotated on every use, with reuse detection (RFC 9700 §4.14.2).
+
+A refresh token is claimed atomically (a conditional UPDATE that only one request can win);
+presenting a token that was already rotated revokes the whole grant, so a stolen token is
+worth nothing once either party uses it. No grace period: of two concurrent refreshes with
+the same token, exactly one succeeds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.oauth2.rfc6749.grants import RefreshTokenGrant
+from sqlalchemy import update
+
+from core.audit.entry import AuditEvent
+from idp.oauth.context import db
+from idp.oauth.models import RefreshRecord
+from idp.oauth.principal import Principal
+from idp.oauth.storage import GrantRow, RefreshTokenRow, revoke_grant
+
+
+class RotatingRefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshRecord | None:
+        ctx = self.server.ctx
+        session = db()
+        token_hash = ctx.digest("refresh", refresh_token)
+        row = session.get(RefreshTokenRow, token_hash)
+        now = ctx.clock()
+        if row is None or row.revoked_at is not None or row.expires_at <= now:
+            return None
+        grant = session.get(GrantRow, row.grant_id)
+        if grant is None or grant.revoked_at is not None:
+            return None
+        claimed = session.execute(
+            update(RefreshTokenRow)
+            .where(RefreshTokenRow.token_hash == token_hash, RefreshTokenRow.rotated_at.is_(None))
+            .values(rotated_at=now)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            revoke_grant(session, row.grant_id, now, "refresh token reused")
+            ctx.audit.record(
+                session,
+                AuditEvent(
+                    actor=row.client_id,
+                    action="oauth.refresh_reused",
+                    object_type="grant",
+                    object_id=row.grant_id,
+                ),
+            )
+            session.commit()  # the revocation stands although this request fails
+            return None
+        return RefreshRecord.from_row(row)
+
+    def authenticate_user(self, refresh_token: RefreshRecord) -> Principal | None:
+        principal: Principal | None = self.server.principal_for_grant(refresh_token.grant_id)
+        return principal
+
+    def revoke_old_credential(self, refresh_token: Any) -> None:
+        """Already marked rotated when it was claimed."""

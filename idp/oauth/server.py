@@ -1,0 +1,176 @@
+"""Authlib's authorization server, adapted to this service (it has no Starlette adapter).
+
+Authlib validates the protocol; this class supplies storage, token generation, the
+``iss`` authorization response parameter (RFC 9207; Authlib's extension expects a Flask
+response) and the ID token (OpenID Connect Core §3.1.3.3), signed by the key registry's
+token key.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import OAuth2Request
+from starlette.responses import JSONResponse, Response
+
+from idp.clients.storage import SqlClientStore
+from idp.grants.authorization_code import CodeGrant
+from idp.grants.client_credentials import ServiceClientCredentials
+from idp.grants.pkce import RequiredS256
+from idp.grants.refresh import RotatingRefreshGrant
+from idp.oauth.context import IdpContext, db
+from idp.oauth.models import OAuthClient
+from idp.oauth.principal import Principal
+from idp.oauth.requests import HttpRequest, StarletteOAuth2Request
+from idp.oauth.storage import AccessTokenRow, GrantRow, RefreshTokenRow
+from idp.oauth.tokens import ClaimsSource, TokenIssuer
+
+SCOPES_SUPPORTED = ["openid", "profile", "phone", "id_number", "organisation", "offline_access"]
+
+
+class OpenIdTokens:
+    """Adds ``id_token`` to token responses whose scope has ``openid``."""
+
+    def __init__(self, server: GovtrustAuthorizationServer) -> None:
+        self.server = server
+
+    def __call__(self, grant: Any) -> None:
+        grant.register_hook("after_create_token_response", self.process_token)
+
+    def process_token(self, grant: Any, response: Any) -> Any:
+        _, token, _ = response
+        scopes = set(str(token.get("scope", "")).split())
+        principal = grant.request.user
+        if "openid" not in scopes or not isinstance(principal, Principal):
+            return token
+        code = getattr(grant.request, "authorization_code", None)
+        client = grant.request.client.client
+        token["id_token"] = self.server.issuer.id_token(
+            client,
+            principal,
+            nonce=code.get_nonce() if code is not None else None,
+            access_token=token.get("access_token"),
+            identity_claims=self.server.claims.claims(principal, scopes, client),
+        )
+        return token
+
+
+class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
+    def __init__(self, ctx: IdpContext, claims: ClaimsSource) -> None:
+        super().__init__(scopes_supported=SCOPES_SUPPORTED)
+        self.ctx = ctx
+        self.claims = claims
+        self.issuer = TokenIssuer(ctx)
+        self.clients = SqlClientStore()
+        openid = OpenIdTokens(self)
+        self.register_grant(CodeGrant, [RequiredS256(required=True), openid])
+        self.register_grant(RotatingRefreshGrant, [openid])
+        self.register_grant(ServiceClientCredentials)
+
+    # -- storage hooks -----------------------------------------------------------------
+
+    def query_client(self, client_id: str) -> OAuthClient | None:
+        client = self.clients.get(db(), client_id)
+        if client is None or not client.active:
+            return None
+        return OAuthClient(client, self.ctx.hash_key)
+
+    def principal_for_grant(self, grant_id: str) -> Principal | None:
+        grant = db().get(GrantRow, grant_id)
+        if grant is None or grant.revoked_at is not None or not grant.person_id:
+            return None
+        return Principal(
+            person_id=grant.person_id,
+            subject=grant.subject or "",
+            grant_id=grant.id,
+            auth_time=grant.auth_time,
+            acr=grant.acr,
+            amr=tuple(grant.amr.split()) if grant.amr else (),
+            organisation_id=grant.organisation_id,
+            organisation_subject=grant.organisation_subject,
+            session_id=grant.session_id,
+        )
+
+    def generate_token(
+        self,
+        grant_type: str,
+        client: OAuthClient,
+        user: Principal | None = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        scope = scope or ""
+        issued = self.issuer.access_token(client.client, user, scope)
+        token: dict[str, Any] = {
+            "access_token": issued.token,
+            "token_type": "Bearer",
+            "expires_in": int((issued.expires_at - issued.issued_at).total_seconds()),
+            "scope": scope,
+        }
+        refresh = None
+        if include_refresh_token and user is not None:
+            refresh = self.issuer.new_refresh_token()
+            token["refresh_token"] = refresh
+        session = db()
+        session.add(
+            AccessTokenRow(
+                jti=issued.jti,
+                grant_id=user.grant_id if user else None,
+                client_id=client.get_client_id(),
+                subject=issued.subject,
+                scope=scope,
+                issued_at=issued.issued_at,
+                expires_at=issued.expires_at,
+            )
+        )
+        if refresh is not None and user is not None:
+            session.add(
+                RefreshTokenRow(
+                    token_hash=self.ctx.digest("refresh", refresh),
+                    grant_id=user.grant_id,
+                    client_id=client.get_client_id(),
+                    scope=scope,
+                    issued_at=issued.issued_at,
+                    expires_at=issued.issued_at + self.ctx.lifetimes.refresh_token,
+                )
+            )
+        session.flush()
+        return token
+
+    def save_token(self, token: dict[str, Any], request: Any) -> None:
+        """Stored when generated (only hashes and ids)."""
+
+    # -- HTTP adapter ------------------------------------------------------------------
+
+    def create_oauth2_request(self, request: HttpRequest | OAuth2Request) -> OAuth2Request:
+        if isinstance(request, OAuth2Request):
+            return request
+        return StarletteOAuth2Request(request)
+
+    def create_json_request(self, request: Any) -> Any:
+        raise NotImplementedError("no JSON requests at the OAuth endpoints")
+
+    def handle_response(self, status: int, body: Any, headers: Any) -> Response:
+        header_map = dict(headers or [])
+        if isinstance(body, dict):
+            header_map.setdefault("Cache-Control", "no-store")
+            header_map.setdefault("Pragma", "no-cache")
+            return JSONResponse(body, status_code=status, headers=header_map)
+        if "Location" in header_map:
+            # RFC 9207 §2: every authorization response, errors included, names the issuer.
+            header_map["Location"] = add_params_to_uri(
+                header_map["Location"], {"iss": self.ctx.issuer}
+            )
+            status = 303  # after a POST with credentials, never 307 (RFC 9700 §4.12)
+        return Response(
+            content=body if isinstance(body, str | bytes) else json.dumps(body),
+            status_code=status,
+            headers=header_map,
+        )
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return None

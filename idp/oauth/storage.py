@@ -1,0 +1,148 @@
+"""Grants, authorization codes, tokens, login sessions and consents.
+
+Only keyed hashes of codes, refresh tokens and session ids are stored (fosite's habit): a
+database leak yields nothing usable. Codes and refresh tokens are marked consumed, never
+deleted, so that a replay is recognised and revokes the whole grant (RFC 9700 §4.5,
+§4.14.2).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from core.db.base import Base
+from core.db.types import UtcDateTime
+
+
+class GrantRow(Base):
+    """Everything issued from one authorization shares its grant id."""
+
+    __tablename__ = "oauth_grants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.client_id"), index=True)
+    person_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    subject: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    organisation_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    organisation_subject: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    scope: Mapped[str] = mapped_column(Text)
+    auth_time: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    acr: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    amr: Mapped[str] = mapped_column(String(200), default="")
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class CodeRow(Base):
+    __tablename__ = "oauth_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("oauth_grants.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str | None] = mapped_column(Text, nullable=True)
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    code_challenge_method: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    consumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class AccessTokenRow(Base):
+    """JWT access tokens are self-contained; the row lets introspection honour revocation."""
+
+    __tablename__ = "oauth_access_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str | None] = mapped_column(
+        ForeignKey("oauth_grants.id"), nullable=True, index=True
+    )
+    client_id: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class RefreshTokenRow(Base):
+    __tablename__ = "oauth_refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("oauth_grants.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    rotated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class LoginSessionRow(Base):
+    __tablename__ = "login_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    person_id: Mapped[str] = mapped_column(String(32), index=True)
+    acting_organisation_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    auth_time: Mapped[datetime] = mapped_column(UtcDateTime())
+    acr: Mapped[str] = mapped_column(String(64))
+    amr: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+
+
+class ConsentRow(Base):
+    __tablename__ = "oauth_consents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(32))
+    client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.client_id"))
+    organisation_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    scope: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_oauth_consents_person_client", "person_id", "client_id"),)
+
+
+def revoke_grant(session: Session, grant_id: str, now: datetime, reason: str) -> None:
+    """Revoke a grant and everything issued from it (RFC 9700 §4.5.3, §4.14.2)."""
+    session.execute(
+        update(GrantRow)
+        .where(GrantRow.id == grant_id, GrantRow.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+    for table in (AccessTokenRow, RefreshTokenRow):
+        session.execute(
+            update(table)
+            .where(table.grant_id == grant_id, table.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+    session.flush()
+
+
+def active_consent(
+    session: Session, person_id: str, client_id: str, organisation_id: str | None
+) -> ConsentRow | None:
+    query = (
+        select(ConsentRow)
+        .where(
+            ConsentRow.person_id == person_id,
+            ConsentRow.client_id == client_id,
+            ConsentRow.revoked_at.is_(None),
+        )
+        .order_by(ConsentRow.granted_at.desc())
+    )
+    for row in session.scalars(query):
+        if row.organisation_id == organisation_id:
+            return row
+    return None

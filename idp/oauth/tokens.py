@@ -1,0 +1,130 @@
+"""Issuing tokens: JWT access tokens (RFC 9068), ID tokens (OpenID Connect Core §2),
+and opaque refresh tokens stored as keyed hashes.
+
+``sub`` is the person's opaque identifier as the client sees it (pairwise per sector when
+the client asks), or the organisation's when the person acts for it, with the person as
+actor in ``act`` (RFC 8693 §4.1). Client-credentials tokens have the client as subject.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from idp.clients.models import Client
+from idp.oauth import jws
+from idp.oauth.context import IdpContext
+from idp.oauth.principal import Principal, pairwise_subject
+
+
+class ClaimsSource(Protocol):
+    def claims(self, principal: Principal, scopes: set[str], client: Client) -> dict[str, Any]:
+        """Identity claims released for ``scopes`` (OpenID Connect Core §5.4)."""
+        ...
+
+
+@dataclass(frozen=True)
+class IssuedAccessToken:
+    token: str
+    jti: str
+    subject: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+def _seconds(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def half_hash(value: str) -> str:
+    """``at_hash`` for ES256/RS256 (OpenID Connect Core §3.1.3.6): left half of SHA-256."""
+    digest = hashlib.sha256(value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+class TokenIssuer:
+    def __init__(self, ctx: IdpContext) -> None:
+        self.ctx = ctx
+
+    def subject_for(self, client: Client, principal: Principal) -> str:
+        if client.subject_type == "pairwise":
+            sector = client.sector_identifier or client.client_id
+            return pairwise_subject(self.ctx.hash_key, sector, principal.subject)
+        return principal.subject
+
+    def _subject_claims(self, client: Client, principal: Principal | None) -> dict[str, Any]:
+        if principal is None:
+            return {"sub": client.client_id}
+        person = self.subject_for(client, principal)
+        if principal.organisation_subject:
+            return {"sub": principal.organisation_subject, "act": {"sub": person}}
+        return {"sub": person}
+
+    def access_token(
+        self, client: Client, principal: Principal | None, scope: str
+    ) -> IssuedAccessToken:
+        now = self.ctx.clock()
+        expires = now + self.ctx.lifetimes.access_token
+        jti = secrets.token_urlsafe(16)
+        claims: dict[str, Any] = {
+            "iss": self.ctx.issuer,
+            "aud": self.ctx.issuer,
+            "client_id": client.client_id,
+            "iat": _seconds(now),
+            "nbf": _seconds(now),
+            "exp": _seconds(expires),
+            "jti": jti,
+            "scope": scope,
+            **self._subject_claims(client, principal),
+        }
+        if principal is not None:
+            if principal.auth_time is not None:
+                claims["auth_time"] = _seconds(principal.auth_time)
+            if principal.acr:
+                claims["acr"] = principal.acr
+            if principal.amr:
+                claims["amr"] = list(principal.amr)
+        token = jws.sign(claims, self.ctx.keys.signer("token"), typ="at+jwt")
+        return IssuedAccessToken(token, jti, claims["sub"], now, expires)
+
+    def id_token(
+        self,
+        client: Client,
+        principal: Principal,
+        *,
+        nonce: str | None,
+        access_token: str | None,
+        identity_claims: Mapping[str, Any],
+    ) -> str:
+        now = self.ctx.clock()
+        claims: dict[str, Any] = {
+            **identity_claims,
+            "iss": self.ctx.issuer,
+            "aud": client.client_id,
+            "azp": client.client_id,
+            "iat": _seconds(now),
+            "exp": _seconds(now + self.ctx.lifetimes.id_token),
+            **self._subject_claims(client, principal),
+        }
+        if principal.auth_time is not None:
+            claims["auth_time"] = _seconds(principal.auth_time)
+        if principal.acr:
+            claims["acr"] = principal.acr
+        if principal.amr:
+            claims["amr"] = list(principal.amr)
+        if principal.session_id:
+            claims["sid"] = principal.session_id
+        if nonce:
+            claims["nonce"] = nonce
+        if access_token:
+            claims["at_hash"] = half_hash(access_token)
+        return jws.sign(claims, self.ctx.keys.signer("token"), typ="JWT")
+
+    @staticmethod
+    def new_refresh_token() -> str:
+        return secrets.token_urlsafe(32)

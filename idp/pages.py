@@ -1,0 +1,102 @@
+"""Server-rendered pages of the provider: Chinese first, English on request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+
+TEXT: dict[str, dict[str, str]] = {
+    "zh": {
+        "service": "政务服务统一身份认证",
+        "language": "语言",
+        "other_language": "English",
+        "title": "登录",
+        "login_heading": "统一身份认证登录",
+        "login_for": "登录后将返回",
+        "username": "身份证号或手机号",
+        "username_help": "请输入18位公民身份号码或11位手机号",
+        "password": "密码",
+        "login_button": "登录",
+        "login_failed": "账号或密码不正确，请重试。",
+        "choose_heading": "选择办事身份",
+        "choose_legend": "您要以哪个身份办理？",
+        "myself": "本人",
+        "continue": "继续",
+        "consent_heading": "授权确认",
+        "consent_asks": "请求获取您的以下信息",
+        "acting_for": "代表",
+        "allow": "同意",
+        "deny": "拒绝",
+        "error_heading": "出错了",
+        "expired": "登录请求已过期，请返回原网站重新发起。",
+        "bad_request": "请求无效。",
+        "scope.openid": "您的用户标识",
+        "scope.profile": "姓名和脱敏身份证号",
+        "scope.phone": "手机号",
+        "scope.id_number": "完整身份证号",
+        "scope.organisation": "所代表单位的名称和统一社会信用代码",
+        "scope.offline_access": "在您离开后继续访问（刷新令牌）",
+    },
+    "en": {
+        "service": "Government services single sign-on",
+        "language": "Language",
+        "other_language": "中文",
+        "title": "Log in",
+        "login_heading": "Log in",
+        "login_for": "You will return to",
+        "username": "ID number or mobile number",
+        "username_help": "Your 18-character resident ID number or 11-digit mobile number",
+        "password": "Password",
+        "login_button": "Log in",
+        "login_failed": "The account or password is not correct. Try again.",
+        "choose_heading": "Choose who you act as",
+        "choose_legend": "Act as",
+        "myself": "Myself",
+        "continue": "Continue",
+        "consent_heading": "Allow access",
+        "consent_asks": "asks for",
+        "acting_for": "acting for",
+        "allow": "Allow",
+        "deny": "Deny",
+        "error_heading": "Something went wrong",
+        "expired": "This login request has expired. Go back to the site and start again.",
+        "bad_request": "The request is not valid.",
+        "scope.openid": "your user identifier",
+        "scope.profile": "your name and masked ID number",
+        "scope.phone": "your mobile number",
+        "scope.id_number": "your full ID number",
+        "scope.organisation": "the name and credit code of the organisation you act for",
+        "scope.offline_access": "access while you are away (refresh tokens)",
+    },
+}
+
+
+def language(request: Request) -> str:
+    wanted = request.query_params.get("lang") or request.cookies.get("govtrust_lang")
+    if wanted in TEXT:
+        return wanted
+    accept = request.headers.get("accept-language", "")
+    return "en" if accept.lower().startswith("en") else "zh"
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    lang = language(request)
+    html = TEMPLATES.get_template(template).render(lang=lang, t=TEXT[lang], **context)
+    response = HTMLResponse(html, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    if request.query_params.get("lang") in TEXT:
+        response.set_cookie("govtrust_lang", lang, max_age=31536000, samesite="lax")
+    return response
+
+
+def scope_labels(lang: str, scopes: list[str]) -> list[str]:
+    return [TEXT[lang].get(f"scope.{scope}", scope) for scope in scopes]

@@ -1,0 +1,50 @@
+"""The OpenID Connect provider, assembled from the service's parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.cache.base import Cache
+from core.identifiers.protection import IdentifierProtector
+from idp.credentials.passwords import HashParameters
+from idp.credentials.throttle import LoginThrottle
+from idp.identities.storage import SqlIdentityStore
+from idp.oauth.claims import IdentityClaims
+from idp.oauth.context import IdpContext
+from idp.oauth.server import GovtrustAuthorizationServer
+
+
+@dataclass
+class Provider:
+    ctx: IdpContext
+    server: GovtrustAuthorizationServer
+    identities: SqlIdentityStore
+    protector: IdentifierProtector
+    cache: Cache
+    password_parameters: HashParameters
+    secure_cookies: bool
+    throttle: LoginThrottle
+    trusted_proxies: tuple[str, ...] = ()
+
+
+def build_provider(
+    ctx: IdpContext,
+    protector: IdentifierProtector,
+    cache: Cache,
+    password_parameters: HashParameters | None = None,
+    throttle: LoginThrottle | None = None,
+    trusted_proxies: tuple[str, ...] = (),
+) -> Provider:
+    identities = SqlIdentityStore()
+    claims = IdentityClaims(ctx, identities, protector)
+    return Provider(
+        ctx=ctx,
+        server=GovtrustAuthorizationServer(ctx, claims),
+        identities=identities,
+        protector=protector,
+        cache=cache,
+        password_parameters=password_parameters or HashParameters(),
+        secure_cookies=ctx.issuer.startswith("https://"),
+        throttle=throttle or LoginThrottle(cache, clock=ctx.clock),
+        trusted_proxies=trusted_proxies,
+    )

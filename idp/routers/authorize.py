@@ -1,0 +1,419 @@
+"""The authorization endpoint (RFC 6749 §3.1, OpenID Connect Core §3.1.2) and the pages a
+person goes through: log in, choose who to act as, consent.
+
+Every step answers a POST with 303 (RFC 9700 §4.12). The authorization response carries
+``iss`` (RFC 9207). The ID number is typed into a form and posted, never put in a URL.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Annotated
+from urllib.parse import parse_qs, urlencode
+
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.audit.entry import AuditEvent
+from core.db.engine import transaction
+from core.deps import ServicesDep
+from idp import interaction as interactions
+from idp.credentials.throttle import client_ip
+from idp.identities.models import Organisation
+from idp.interaction import Interaction
+from idp.login import account_key, password_login, refuse_without_checking
+from idp.oauth.context import current_session
+from idp.oauth.principal import Principal
+from idp.oauth.requests import HttpRequest
+from idp.oauth.sessions import (
+    LOA_PASSWORD,
+    SESSION_COOKIE,
+    LoginSession,
+    find_session,
+    loa_at_least,
+    start_session,
+)
+from idp.oauth.storage import ConsentRow, GrantRow, LoginSessionRow, active_consent
+from idp.pages import TEXT, language, render, scope_labels
+from idp.provider import Provider
+
+router = APIRouter(tags=["openid-connect"], include_in_schema=True)
+
+
+def get_provider(services: ServicesDep) -> Provider:
+    provider: Provider = services.idp
+    return provider
+
+
+ProviderDep = Annotated[Provider, Depends(get_provider)]
+
+
+def _error_redirect(
+    provider: Provider, redirect_uri: str, error: str, description: str | None, state: str | None
+) -> RedirectResponse:
+    params = {"error": error, "iss": provider.ctx.issuer}
+    if description:
+        params["error_description"] = description
+    if state:
+        params["state"] = state
+    separator = "&" if "?" in redirect_uri else "?"
+    return RedirectResponse(f"{redirect_uri}{separator}{urlencode(params)}", status_code=303)
+
+
+def _oauth_error(
+    request: Request, provider: Provider, error: OAuth2Error, state: str | None
+) -> Response:
+    """Redirect to a verified redirect URI, else show the error (never an open redirect)."""
+    if error.redirect_uri:
+        return _error_redirect(provider, error.redirect_uri, error.error, error.description, state)
+    return render(request, "error.html", status=400, message=error.description or error.error)
+
+
+def _authorization_request(provider: Provider, query: str) -> HttpRequest:
+    return HttpRequest("GET", f"{provider.ctx.issuer}/authorize?{query}", {}, {})
+
+
+@router.get("/authorize", summary="OpenID Connect authorization endpoint")
+def authorize(request: Request, provider: ProviderDep) -> Response:
+    query = request.url.query
+    with transaction(provider.ctx.sessions) as session:
+        token = current_session.set(session)
+        try:
+            grant = provider.server.get_consent_grant(
+                request=_authorization_request(provider, query)
+            )
+        except OAuth2Error as error:
+            return _oauth_error(request, provider, error, request.query_params.get("state"))
+        finally:
+            current_session.reset(token)
+        client = grant.request.client.client
+        params = grant.request.payload.data
+        redirect_uri = params.get("redirect_uri", "")
+        state = params.get("state")
+        for unsupported in ("request", "request_uri"):
+            if unsupported in params:
+                return _error_redirect(
+                    provider, redirect_uri, f"{unsupported}_not_supported", None, state
+                )
+        login = find_session(provider.ctx, session, request.cookies.get(SESSION_COOKIE))
+        prompts = set(str(params.get("prompt", "")).split())
+        if "none" in prompts and (login is None or len(prompts) > 1):
+            return _error_redirect(provider, redirect_uri, "login_required", None, state)
+        current = interactions.start(
+            provider.cache, query, client.client_id, grant.request.scope or ""
+        )
+        if login is not None and "login" not in prompts and _fresh_enough(provider, login, params):
+            current = current.with_(person_id=login.person_id, session_public_id=login.public_id)
+            interactions.save(provider.cache, current)
+    return RedirectResponse(f"/interaction/{current.id}", status_code=303)
+
+
+def _fresh_enough(provider: Provider, login: LoginSession, params: dict[str, str]) -> bool:
+    """``max_age`` (OpenID Connect Core §3.1.2.1) and ``acr_values`` (step-up)."""
+    max_age = params.get("max_age")
+    if max_age is not None:
+        try:
+            if (provider.ctx.clock() - login.auth_time).total_seconds() > int(max_age):
+                return False
+        except ValueError:
+            return False
+    wanted = str(params.get("acr_values", "")).split()
+    return not wanted or any(loa_at_least(login.acr, acr) for acr in wanted)
+
+
+def _load(request: Request, provider: Provider, interaction_id: str) -> Interaction | Response:
+    current = interactions.load(provider.cache, interaction_id)
+    if current is None:
+        lang = language(request)
+        return render(request, "error.html", status=400, message=TEXT[lang]["expired"])
+    return current
+
+
+def _check_csrf(request: Request, current: Interaction, csrf: str) -> Response | None:
+    if not secrets.compare_digest(csrf, current.csrf):
+        lang = language(request)
+        return render(request, "error.html", status=400, message=TEXT[lang]["bad_request"])
+    return None
+
+
+@router.get("/interaction/{interaction_id}", include_in_schema=False)
+def interaction_page(request: Request, interaction_id: str, provider: ProviderDep) -> Response:
+    current = _load(request, provider, interaction_id)
+    if isinstance(current, Response):
+        return current
+    action = f"/interaction/{current.id}"
+    with provider.ctx.sessions() as session:
+        client = provider.server.clients.get(session, current.client_id)
+        if client is None:
+            return render(request, "error.html", status=400, message="client")
+        if current.person_id is None:
+            return render(
+                request,
+                "login.html",
+                action=f"{action}/login",
+                csrf=current.csrf,
+                client_name=client.name,
+                error=None,
+            )
+        person = provider.identities.person_by_id(session, current.person_id)
+        organisations = _acting_options(provider, session, current.person_id)
+        if current.acting_as is None and organisations and person is not None:
+            return render(
+                request,
+                "choose.html",
+                action=f"{action}/identity",
+                csrf=current.csrf,
+                person_name=person.name,
+                organisations=organisations,
+            )
+        organisation_id = None if current.acting_as in (None, "self") else current.acting_as
+        prompts = set(str(_query_value(current.query, "prompt")).split())
+        remembered = active_consent(session, current.person_id, client.client_id, organisation_id)
+        covered = remembered is not None and set(current.scope.split()) <= set(
+            remembered.scope.split()
+        )
+        if not current.consented and (not covered or "consent" in prompts):
+            organisation = next((o.name for o in organisations if o.id == organisation_id), None)
+            lang = language(request)
+            return render(
+                request,
+                "consent.html",
+                action=f"{action}/consent",
+                csrf=current.csrf,
+                client_name=client.name,
+                organisation=organisation,
+                scopes=scope_labels(lang, current.scope.split()),
+            )
+    return _finish(request, provider, current, organisation_id)
+
+
+def _query_value(query: str, name: str) -> str:
+    values = parse_qs(query).get(name)
+    return values[0] if values else ""
+
+
+def _acting_options(provider: Provider, session: Session, person_id: str) -> list[Organisation]:
+    now = provider.ctx.clock()
+    found: list[Organisation] = []
+    for representation in provider.identities.representations_of_person(session, person_id, now):
+        organisation = provider.identities.organisation_by_id(
+            session, representation.organisation_id
+        )
+        if organisation is not None and organisation.status == "active":
+            found.append(organisation)
+    return found
+
+
+@router.post("/interaction/{interaction_id}/login", include_in_schema=False)
+def login_submit(
+    request: Request,
+    interaction_id: str,
+    provider: ProviderDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf: Annotated[str, Form(max_length=128)],
+) -> Response:
+    current = _load(request, provider, interaction_id)
+    if isinstance(current, Response):
+        return current
+    refused = _check_csrf(request, current, csrf)
+    if refused is not None:
+        return refused
+    ip = client_ip(
+        request.client.host if request.client else "",
+        request.headers.get("x-forwarded-for"),
+        provider.trusted_proxies,
+    )
+    decision = provider.throttle.check(account_key(provider, username), ip)
+    if decision.allowed:
+        result = password_login(provider, username, password)
+    else:  # locked: looks exactly like a wrong password (no enumeration, no oracle)
+        result = refuse_without_checking(provider, username, password)
+    if decision.delay_seconds:
+        time.sleep(decision.delay_seconds)
+    if not result.ok or result.person is None:
+        if decision.allowed:
+            provider.throttle.record_failure(result.account_key, ip)
+        with provider.ctx.sessions() as session:
+            client = provider.server.clients.get(session, current.client_id)
+        lang = language(request)
+        return render(
+            request,
+            "login.html",
+            action=f"/interaction/{current.id}/login",
+            csrf=current.csrf,
+            client_name=client.name if client else "",
+            error=TEXT[lang]["login_failed"],
+        )
+    provider.throttle.record_success(result.account_key, ip)
+    with transaction(provider.ctx.sessions) as session:
+        cookie, login = start_session(
+            provider.ctx,
+            session,
+            result.person.id,
+            LOA_PASSWORD,
+            ("pwd",),
+            request.headers.get("user-agent", ""),
+        )
+        provider.ctx.audit.record(
+            session,
+            AuditEvent(
+                actor=result.person.subject,
+                action="login.succeeded",
+                object_type="session",
+                object_id=login.public_id,
+                details={"acr": LOA_PASSWORD},
+            ),
+        )
+    current = current.with_(
+        person_id=result.person.id,
+        session_public_id=login.public_id,
+        csrf=secrets.token_urlsafe(24),
+    )
+    interactions.save(provider.cache, current)
+    response = RedirectResponse(f"/interaction/{current.id}", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        httponly=True,
+        secure=provider.secure_cookies,
+        samesite="lax",
+        path="/",
+        max_age=int(provider.ctx.lifetimes.login_session.total_seconds()),
+    )
+    return response
+
+
+@router.post("/interaction/{interaction_id}/identity", include_in_schema=False)
+def identity_submit(
+    request: Request,
+    interaction_id: str,
+    provider: ProviderDep,
+    acting_as: Annotated[str, Form(max_length=64)],
+    csrf: Annotated[str, Form(max_length=128)],
+) -> Response:
+    current = _load(request, provider, interaction_id)
+    if isinstance(current, Response):
+        return current
+    refused = _check_csrf(request, current, csrf)
+    if refused is not None or current.person_id is None:
+        return refused or RedirectResponse(f"/interaction/{current.id}", status_code=303)
+    if acting_as != "self":
+        with provider.ctx.sessions() as session:
+            allowed = {o.id for o in _acting_options(provider, session, current.person_id)}
+        if acting_as not in allowed:
+            lang = language(request)
+            return render(request, "error.html", status=403, message=TEXT[lang]["bad_request"])
+    interactions.save(provider.cache, current.with_(acting_as=acting_as))
+    return RedirectResponse(f"/interaction/{current.id}", status_code=303)
+
+
+@router.post("/interaction/{interaction_id}/consent", include_in_schema=False)
+def consent_submit(
+    request: Request,
+    interaction_id: str,
+    provider: ProviderDep,
+    consent: Annotated[str, Form(max_length=8)],
+    csrf: Annotated[str, Form(max_length=128)],
+) -> Response:
+    current = _load(request, provider, interaction_id)
+    if isinstance(current, Response):
+        return current
+    refused = _check_csrf(request, current, csrf)
+    if refused is not None or current.person_id is None:
+        return refused or RedirectResponse(f"/interaction/{current.id}", status_code=303)
+    organisation_id = None if current.acting_as in (None, "self") else current.acting_as
+    if consent != "allow":
+        interactions.finish(provider.cache, current.id)
+        return _authorization_response(request, provider, current, None)
+    with transaction(provider.ctx.sessions) as session:
+        session.add(
+            ConsentRow(
+                id=secrets.token_hex(16),
+                person_id=current.person_id,
+                client_id=current.client_id,
+                organisation_id=organisation_id,
+                scope=current.scope,
+                granted_at=provider.ctx.clock(),
+            )
+        )
+    interactions.save(provider.cache, current.with_(consented=True))
+    return _finish(request, provider, current.with_(consented=True), organisation_id)
+
+
+def _finish(
+    request: Request, provider: Provider, current: Interaction, organisation_id: str | None
+) -> Response:
+    """Record the grant and answer the client with a code (RFC 6749 §4.1.2)."""
+    assert current.person_id is not None
+    with provider.ctx.sessions() as session:
+        person = provider.identities.person_by_id(session, current.person_id)
+        login = None
+        if current.session_public_id:
+            login = session.scalars(
+                select(LoginSessionRow).where(
+                    LoginSessionRow.public_id == current.session_public_id
+                )
+            ).first()
+    if person is None or login is None or login.ended_at is not None:
+        lang = language(request)
+        return render(request, "error.html", status=400, message=TEXT[lang]["expired"])
+    interactions.finish(provider.cache, current.id)
+    grant_id = secrets.token_hex(16)
+    principal = Principal(
+        person_id=person.id,
+        subject=person.subject,
+        grant_id=grant_id,
+        auth_time=login.auth_time,
+        acr=login.acr,
+        amr=tuple(login.amr.split()),
+        organisation_id=organisation_id,
+        organisation_subject=f"org-{organisation_id}" if organisation_id else None,
+        session_id=login.public_id,
+    )
+    return _authorization_response(request, provider, current, principal)
+
+
+def _authorization_response(
+    request: Request, provider: Provider, current: Interaction, principal: Principal | None
+) -> Response:
+    with transaction(provider.ctx.sessions) as session:
+        if principal is not None:
+            session.add(
+                GrantRow(
+                    id=principal.grant_id,
+                    client_id=current.client_id,
+                    person_id=principal.person_id,
+                    subject=principal.subject,
+                    organisation_id=principal.organisation_id,
+                    organisation_subject=principal.organisation_subject,
+                    scope=current.scope,
+                    auth_time=principal.auth_time,
+                    acr=principal.acr,
+                    amr=" ".join(principal.amr),
+                    session_id=principal.session_id,
+                    created_at=provider.ctx.clock(),
+                )
+            )
+            session.flush()
+        token = current_session.set(session)
+        try:
+            oauth_request = provider.server.create_oauth2_request(
+                _authorization_request(provider, current.query)
+            )
+            grant = provider.server.get_consent_grant(request=oauth_request)
+            response: Response = provider.server.create_authorization_response(
+                request=oauth_request, grant_user=principal, grant=grant
+            )
+        except OAuth2Error as error:
+            session.rollback()
+            return _oauth_error(request, provider, error, _query_value(current.query, "state"))
+        finally:
+            current_session.reset(token)
+    if response.status_code in (302, 307):
+        response.status_code = 303
+    return response

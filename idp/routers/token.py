@@ -1,0 +1,159 @@
+"""Token (RFC 6749 §3.2), introspection (RFC 7662) and revocation (RFC 7009) endpoints.
+
+They answer errors as RFC 6749 §5.2 JSON, never problem+json, and never cache (§5.1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from core.db.engine import transaction
+from core.errors.handlers import oauth_error_response
+from core.errors.oauth import OAuthError
+from idp.oauth.access_tokens import verify_access_token
+from idp.oauth.context import current_session
+from idp.oauth.requests import HttpRequest
+from idp.oauth.storage import AccessTokenRow, GrantRow, RefreshTokenRow, revoke_grant
+from idp.provider import Provider
+from idp.routers.authorize import ProviderDep
+
+router = APIRouter(tags=["openid-connect"])
+
+FORM = "application/x-www-form-urlencoded"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+async def _form_request(request: Request, provider: Provider) -> HttpRequest:
+    """The POSTed form, refusing other media types and repeated parameters (§3.2)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != FORM:
+        raise OAuthError("invalid_request", f"send {FORM}")
+    form = await request.form()
+    items = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
+    keys = [key for key, _ in items]
+    if len(keys) != len(set(keys)) or len(items) != len(form.multi_items()):
+        raise OAuthError("invalid_request", "parameters must not be repeated")
+    url = f"{provider.ctx.issuer}{request.url.path}"
+    return HttpRequest("POST", url, dict(items), request.headers)
+
+
+def _token(provider: Provider, http: HttpRequest) -> Response:
+    with transaction(provider.ctx.sessions) as session:
+        marker = current_session.set(session)
+        try:
+            response: Response = provider.server.create_token_response(http)
+        finally:
+            current_session.reset(marker)
+        if response.status_code >= 400:
+            session.rollback()
+    return response
+
+
+@router.post(
+    "/token",
+    summary="Token endpoint (RFC 6749 §3.2)",
+    responses={400: {"description": "RFC 6749 error JSON"}},
+)
+async def token(request: Request, provider: ProviderDep) -> Response:
+    http = await _form_request(request, provider)
+    return await run_in_threadpool(_token, provider, http)
+
+
+def _authenticated_client(provider: Provider, http: HttpRequest) -> Any:
+    oauth_request = provider.server.create_oauth2_request(http)
+    try:
+        return provider.server.authenticate_client(
+            oauth_request, CLIENT_AUTH_METHODS, endpoint="introspection"
+        )
+    except OAuth2Error as error:
+        raise OAuthError("invalid_client", error.description or None, 401) from error
+
+
+def _introspect(provider: Provider, http: HttpRequest) -> dict[str, Any]:
+    ctx = provider.ctx
+    with ctx.sessions() as session:
+        marker = current_session.set(session)
+        try:
+            client = _authenticated_client(provider, http)
+        finally:
+            current_session.reset(marker)
+        token = http.form.get("token", "")
+        if not token:
+            raise OAuthError("invalid_request", "token is required")
+        claims = verify_access_token(ctx, session, token)
+        if claims is not None:
+            claims.pop("_grant_id", None)
+            return {"active": True, "token_type": "Bearer", **claims}
+        row = session.get(RefreshTokenRow, ctx.digest("refresh", token))
+        if row is None or row.client_id != client.get_client_id():
+            return {"active": False}
+        grant = session.get(GrantRow, row.grant_id)
+        now = ctx.clock()
+        if (
+            row.revoked_at
+            or row.rotated_at
+            or row.expires_at <= now
+            or grant is None
+            or grant.revoked_at is not None
+        ):
+            return {"active": False}
+        return {
+            "active": True,
+            "token_type": "refresh_token",
+            "client_id": row.client_id,
+            "scope": row.scope,
+            "exp": int(row.expires_at.timestamp()),
+            "iat": int(row.issued_at.timestamp()),
+            "sub": grant.organisation_subject or grant.subject,
+            "iss": ctx.issuer,
+        }
+
+
+@router.post("/introspect", summary="Token introspection (RFC 7662)")
+async def introspect(request: Request, provider: ProviderDep) -> Response:
+    http = await _form_request(request, provider)
+    body = await run_in_threadpool(_introspect, provider, http)
+    return JSONResponse(body, headers=NO_STORE)
+
+
+def _revoke(provider: Provider, http: HttpRequest) -> None:
+    ctx = provider.ctx
+    with transaction(ctx.sessions) as session:
+        marker = current_session.set(session)
+        try:
+            client = _authenticated_client(provider, http)
+        finally:
+            current_session.reset(marker)
+        token = http.form.get("token", "")
+        if not token:
+            raise OAuthError("invalid_request", "token is required")
+        now = ctx.clock()
+        refresh = session.get(RefreshTokenRow, ctx.digest("refresh", token))
+        if refresh is not None and refresh.client_id == client.get_client_id():
+            # RFC 7009 §2.1: revoking a refresh token revokes its grant's access tokens too.
+            revoke_grant(session, refresh.grant_id, now, "revoked by the client")
+            return
+        claims = verify_access_token(ctx, session, token)
+        if claims is not None and claims.get("client_id") == client.get_client_id():
+            row = session.scalars(
+                select(AccessTokenRow).where(AccessTokenRow.jti == claims["jti"])
+            ).first()
+            if row is not None:
+                row.revoked_at = now
+
+
+@router.post("/revoke", summary="Token revocation (RFC 7009)")
+async def revoke(request: Request, provider: ProviderDep) -> Response:
+    http = await _form_request(request, provider)
+    try:
+        await run_in_threadpool(_revoke, provider, http)
+    except OAuthError as error:
+        return oauth_error_response(error)
+    return Response(status_code=200, headers=NO_STORE)
