@@ -21,6 +21,7 @@ from core.cache import Cache, make_cache
 from core.db.engine import make_engine, make_session_factory
 from core.identifiers.protection import IdentifierProtector
 from core.settings import Settings
+from idp.credentials.otp_sms import OutboxSender
 from idp.credentials.passwords import LOW_COST, RECOMMENDED
 from idp.oauth.context import IdpContext
 from idp.provider import Provider, build_provider
@@ -78,6 +79,7 @@ def build_services(
         identifiers,
         cache,
         password_parameters=LOW_COST if settings.environment == "test" else RECOMMENDED,
+        sms_sender=OutboxSender(settings.data_dir, clock),
         trusted_proxies=tuple(settings.trusted_proxies),
     )
     return Services(

@@ -27,6 +27,7 @@ class Interaction:
     session_public_id: str | None = None
     acting_as: str | None = None  # "self" or an organisation id, once chosen
     consented: bool = False
+    required_acr: str | None = None  # from acr_values: step-up to this level first
 
     def with_(self, **changes: object) -> Interaction:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -36,13 +37,16 @@ def _key(interaction_id: str) -> str:
     return f"interaction:{interaction_id}"
 
 
-def start(cache: Cache, query: str, client_id: str, scope: str) -> Interaction:
+def start(
+    cache: Cache, query: str, client_id: str, scope: str, required_acr: str | None = None
+) -> Interaction:
     interaction = Interaction(
         id=secrets.token_urlsafe(16),
         query=query,
         client_id=client_id,
         scope=scope,
         csrf=secrets.token_urlsafe(24),
+        required_acr=required_acr,
     )
     save(cache, interaction)
     return interaction

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from core.cache.base import Cache
 from core.identifiers.protection import IdentifierProtector
+from idp.credentials.otp_sms import OneTimeCodes, SmsSender, derive_code_key
 from idp.credentials.passwords import HashParameters
 from idp.credentials.throttle import LoginThrottle
 from idp.identities.storage import SqlIdentityStore
@@ -24,6 +25,7 @@ class Provider:
     password_parameters: HashParameters
     secure_cookies: bool
     throttle: LoginThrottle
+    otp: OneTimeCodes
     trusted_proxies: tuple[str, ...] = ()
 
 
@@ -31,6 +33,7 @@ def build_provider(
     ctx: IdpContext,
     protector: IdentifierProtector,
     cache: Cache,
+    sms_sender: SmsSender,
     password_parameters: HashParameters | None = None,
     throttle: LoginThrottle | None = None,
     trusted_proxies: tuple[str, ...] = (),
@@ -46,5 +49,6 @@ def build_provider(
         password_parameters=password_parameters or HashParameters(),
         secure_cookies=ctx.issuer.startswith("https://"),
         throttle=throttle or LoginThrottle(cache, clock=ctx.clock),
+        otp=OneTimeCodes(cache, sms_sender, ctx.clock, key=derive_code_key(ctx.hash_key)),
         trusted_proxies=trusted_proxies,
     )

@@ -22,6 +22,7 @@ from core.audit.entry import AuditEvent
 from core.db.engine import transaction
 from core.deps import ServicesDep
 from idp import interaction as interactions
+from idp import second_factor
 from idp.credentials.throttle import client_ip
 from idp.identities.models import Organisation
 from idp.interaction import Interaction
@@ -30,7 +31,9 @@ from idp.oauth.context import current_session
 from idp.oauth.principal import Principal
 from idp.oauth.requests import HttpRequest
 from idp.oauth.sessions import (
+    LOA_ORDER,
     LOA_PASSWORD,
+    LOA_TWO_FACTOR,
     SESSION_COOKIE,
     LoginSession,
     find_session,
@@ -104,7 +107,11 @@ def authorize(request: Request, provider: ProviderDep) -> Response:
         if "none" in prompts and (login is None or len(prompts) > 1):
             return _error_redirect(provider, redirect_uri, "login_required", None, state)
         current = interactions.start(
-            provider.cache, query, client.client_id, grant.request.scope or ""
+            provider.cache,
+            query,
+            client.client_id,
+            grant.request.scope or "",
+            required_acr=_required_acr(params.get("acr_values")),
         )
         if login is not None and "login" not in prompts and _fresh_enough(provider, login, params):
             current = current.with_(person_id=login.person_id, session_public_id=login.public_id)
@@ -113,16 +120,21 @@ def authorize(request: Request, provider: ProviderDep) -> Response:
 
 
 def _fresh_enough(provider: Provider, login: LoginSession, params: dict[str, str]) -> bool:
-    """``max_age`` (OpenID Connect Core §3.1.2.1) and ``acr_values`` (step-up)."""
+    """``max_age`` (OpenID Connect Core §3.1.2.1): an older login logs in again."""
     max_age = params.get("max_age")
-    if max_age is not None:
-        try:
-            if (provider.ctx.clock() - login.auth_time).total_seconds() > int(max_age):
-                return False
-        except ValueError:
-            return False
-    wanted = str(params.get("acr_values", "")).split()
-    return not wanted or any(loa_at_least(login.acr, acr) for acr in wanted)
+    if max_age is None:
+        return True
+    try:
+        return (provider.ctx.clock() - login.auth_time).total_seconds() <= int(max_age)
+    except ValueError:
+        return False
+
+
+def _required_acr(acr_values: str | None) -> str | None:
+    """The lowest level among the requested ``acr_values`` that this provider knows
+    (OpenID Connect Core §3.1.2.1); a session below it is stepped up."""
+    known = [value for value in str(acr_values or "").split() if value in LOA_ORDER]
+    return min(known, key=LOA_ORDER.index) if known else None
 
 
 def _load(request: Request, provider: Provider, interaction_id: str) -> Interaction | Response:
@@ -159,6 +171,11 @@ def interaction_page(request: Request, interaction_id: str, provider: ProviderDe
                 client_name=client.name,
                 error=None,
             )
+        login = _login_row(session, current.session_public_id)
+        if current.required_acr and (
+            login is None or not loa_at_least(login.acr, current.required_acr)
+        ):
+            return _second_factor_page(request, provider, current)
         person = provider.identities.person_by_id(session, current.person_id)
         organisations = _acting_options(provider, session, current.person_id)
         if current.acting_as is None and organisations and person is not None:
@@ -189,6 +206,99 @@ def interaction_page(request: Request, interaction_id: str, provider: ProviderDe
                 scopes=scope_labels(lang, current.scope.split()),
             )
     return _finish(request, provider, current, organisation_id)
+
+
+def _login_row(session: Session, public_id: str | None) -> LoginSessionRow | None:
+    if public_id is None:
+        return None
+    return session.scalars(
+        select(LoginSessionRow).where(LoginSessionRow.public_id == public_id)
+    ).first()
+
+
+def _second_factor_page(
+    request: Request,
+    provider: Provider,
+    current: Interaction,
+    error: str | None = None,
+    notice: str | None = None,
+) -> Response:
+    assert current.person_id is not None
+    return render(
+        request,
+        "second_factor.html",
+        action=f"/interaction/{current.id}",
+        csrf=current.csrf,
+        methods=second_factor.methods(provider, current.person_id),
+        error=error,
+        notice=notice,
+    )
+
+
+@router.post("/interaction/{interaction_id}/sms", include_in_schema=False)
+def sms_submit(
+    request: Request,
+    interaction_id: str,
+    provider: ProviderDep,
+    csrf: Annotated[str, Form(max_length=128)],
+) -> Response:
+    current = _load(request, provider, interaction_id)
+    if isinstance(current, Response):
+        return current
+    refused = _check_csrf(request, current, csrf)
+    if refused is not None or current.person_id is None:
+        return refused or RedirectResponse(f"/interaction/{current.id}", status_code=303)
+    lang = language(request)
+    try:
+        second_factor.send_sms_code(provider, current.person_id)
+    except second_factor.TooSoon as wait:
+        return _second_factor_page(
+            request,
+            provider,
+            current,
+            error=TEXT[lang]["sms_too_soon"].format(seconds=wait.retry_after),
+        )
+    return _second_factor_page(request, provider, current, notice=TEXT[lang]["sms_sent"])
+
+
+@router.post("/interaction/{interaction_id}/second-factor", include_in_schema=False)
+def second_factor_submit(
+    request: Request,
+    interaction_id: str,
+    provider: ProviderDep,
+    method: Annotated[str, Form(max_length=8)],
+    otp: Annotated[str, Form(max_length=12)],
+    csrf: Annotated[str, Form(max_length=128)],
+) -> Response:
+    current = _load(request, provider, interaction_id)
+    if isinstance(current, Response):
+        return current
+    refused = _check_csrf(request, current, csrf)
+    if refused is not None or current.person_id is None or current.session_public_id is None:
+        return refused or RedirectResponse(f"/interaction/{current.id}", status_code=303)
+    key = provider.ctx.digest("second-factor", current.person_id)
+    ip = request.client.host if request.client else ""
+    decision = provider.throttle.check(key, ip)
+    ok = decision.allowed and second_factor.verify(provider, current.person_id, method, otp)
+    if not ok:
+        if decision.allowed:
+            provider.throttle.record_failure(key, ip)
+        lang = language(request)
+        return _second_factor_page(request, provider, current, error=TEXT[lang]["otp_failed"])
+    provider.throttle.record_success(key, ip)
+    second_factor.step_up(provider, current.session_public_id, LOA_TWO_FACTOR, method)
+    with transaction(provider.ctx.sessions) as session:
+        provider.ctx.audit.record(
+            session,
+            AuditEvent(
+                actor=current.person_id,
+                action="login.stepped_up",
+                object_type="session",
+                object_id=current.session_public_id,
+                details={"acr": LOA_TWO_FACTOR, "method": method},
+            ),
+        )
+    return RedirectResponse(f"/interaction/{current.id}", status_code=303)
 
 
 def _query_value(query: str, name: str) -> str:
@@ -352,13 +462,7 @@ def _finish(
     assert current.person_id is not None
     with provider.ctx.sessions() as session:
         person = provider.identities.person_by_id(session, current.person_id)
-        login = None
-        if current.session_public_id:
-            login = session.scalars(
-                select(LoginSessionRow).where(
-                    LoginSessionRow.public_id == current.session_public_id
-                )
-            ).first()
+        login = _login_row(session, current.session_public_id)
     if person is None or login is None or login.ended_at is not None:
         lang = language(request)
         return render(request, "error.html", status=400, message=TEXT[lang]["expired"])
