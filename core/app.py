@@ -15,7 +15,7 @@ from core.metrics import HttpMetrics, install_metrics
 from core.openapi_schema import install_problem_openapi
 from core.services import Services, build_services
 from core.settings import Settings
-from idp.routers import authorize, discovery, token, userinfo
+from idp.routers import authorize, discovery, logout, token, userinfo
 from keys import router as pki_router
 
 SECURITY_HEADERS = {
@@ -64,7 +64,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(audit_router.router)
     app.include_router(identifiers_router.router)
     app.include_router(pki_router.router)
-    for idp_router in (discovery.router, authorize.router, token.router, userinfo.router):
+    for idp_router in (
+        discovery.router,
+        authorize.router,
+        token.router,
+        userinfo.router,
+        logout.router,
+    ):
         app.include_router(idp_router)
     install_problem_openapi(app)
     return app

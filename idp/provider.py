@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
+
 from core.cache.base import Cache
 from core.identifiers.protection import IdentifierProtector
 from idp.credentials.otp_sms import OneTimeCodes, SmsSender, derive_code_key
@@ -26,6 +28,7 @@ class Provider:
     secure_cookies: bool
     throttle: LoginThrottle
     otp: OneTimeCodes
+    http: httpx.Client
     trusted_proxies: tuple[str, ...] = ()
 
 
@@ -37,6 +40,7 @@ def build_provider(
     password_parameters: HashParameters | None = None,
     throttle: LoginThrottle | None = None,
     trusted_proxies: tuple[str, ...] = (),
+    http_client: httpx.Client | None = None,
 ) -> Provider:
     identities = SqlIdentityStore()
     claims = IdentityClaims(ctx, identities, protector)
@@ -50,5 +54,6 @@ def build_provider(
         secure_cookies=ctx.issuer.startswith("https://"),
         throttle=throttle or LoginThrottle(cache, clock=ctx.clock),
         otp=OneTimeCodes(cache, sms_sender, ctx.clock, key=derive_code_key(ctx.hash_key)),
+        http=http_client or httpx.Client(timeout=5.0, follow_redirects=False),
         trusted_proxies=trusted_proxies,
     )

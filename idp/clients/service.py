@@ -73,6 +73,7 @@ class ClientService:
         post_logout_redirect_uris: Sequence[str] = (),
         subject_type: str = "public",
         sector_identifier: str | None = None,
+        backchannel_logout_uri: str | None = None,
         client_id: str | None = None,
         actor: str = "system",
     ) -> tuple[Client, str | None]:
@@ -94,6 +95,8 @@ class ClientService:
             raise InvalidClientMetadata("redirect_uris are required for the code flow")
         uris = tuple(check_redirect_uri(uri, channel) for uri in redirect_uris)
         logout_uris = tuple(check_redirect_uri(uri, channel) for uri in post_logout_redirect_uris)
+        if backchannel_logout_uri is not None:
+            backchannel_logout_uri = check_redirect_uri(backchannel_logout_uri, Channel.WEB)
         if subject_type not in ("public", "pairwise"):
             raise InvalidClientMetadata("subject_type is public or pairwise")
         if not name.strip() or len(name) > 200:
@@ -111,6 +114,7 @@ class ClientService:
             post_logout_redirect_uris=logout_uris,
             subject_type=subject_type,
             sector_identifier=sector_identifier,
+            backchannel_logout_uri=backchannel_logout_uri,
         )
         with transaction(self.sessions) as session:
             self.store.add(session, client, self.clock())

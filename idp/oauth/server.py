@@ -79,8 +79,15 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         return OAuthClient(client, self.ctx.hash_key)
 
     def principal_for_grant(self, grant_id: str) -> Principal | None:
+        """The person of a grant that is still valid (None once revoked)."""
         grant = db().get(GrantRow, grant_id)
-        if grant is None or grant.revoked_at is not None or not grant.person_id:
+        if grant is None or grant.revoked_at is not None:
+            return None
+        return self.principal_for_grant_row(grant)
+
+    @staticmethod
+    def principal_for_grant_row(grant: GrantRow) -> Principal | None:
+        if not grant.person_id:
             return None
         return Principal(
             person_id=grant.person_id,
