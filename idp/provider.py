@@ -46,7 +46,7 @@ def build_provider(
     claims = IdentityClaims(ctx, identities, protector)
     return Provider(
         ctx=ctx,
-        server=GovtrustAuthorizationServer(ctx, claims),
+        server=GovtrustAuthorizationServer(ctx, claims, cache),
         identities=identities,
         protector=protector,
         cache=cache,

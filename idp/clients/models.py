@@ -7,7 +7,7 @@ from typing import Any
 
 from idp.clients.channels import Channel
 
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
+from joserfc.jwk import KeySet
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.audit.entry import AuditEvent
@@ -47,6 +49,19 @@ def check_redirect_uri(uri: str, channel: Channel) -> str:
     raise InvalidClientMetadata(f"redirect_uri not allowed: {uri!r}")
 
 
+def check_public_jwks(jwks: dict[str, Any] | None) -> None:
+    """A JWK set of public signing keys only (RFC 7517 §5): never a private member."""
+    try:
+        keys = KeySet.import_key_set(jwks or {"keys": []}).keys  # type: ignore[arg-type]
+    except Exception as exc:  # joserfc raises several types for malformed sets
+        raise InvalidClientMetadata("jwks is not a valid JWK set") from exc
+    if not keys:
+        raise InvalidClientMetadata("private_key_jwt needs jwks with at least one key")
+    for key in keys:
+        if key.is_private or key.key_type == "oct":
+            raise InvalidClientMetadata("jwks must hold public keys only")
+
+
 class ClientService:
     def __init__(
         self,
@@ -74,6 +89,7 @@ class ClientService:
         subject_type: str = "public",
         sector_identifier: str | None = None,
         backchannel_logout_uri: str | None = None,
+        jwks: dict[str, Any] | None = None,
         client_id: str | None = None,
         actor: str = "system",
     ) -> tuple[Client, str | None]:
@@ -95,13 +111,15 @@ class ClientService:
             raise InvalidClientMetadata("redirect_uris are required for the code flow")
         uris = tuple(check_redirect_uri(uri, channel) for uri in redirect_uris)
         logout_uris = tuple(check_redirect_uri(uri, channel) for uri in post_logout_redirect_uris)
+        if method == "private_key_jwt":
+            check_public_jwks(jwks)
         if backchannel_logout_uri is not None:
             backchannel_logout_uri = check_redirect_uri(backchannel_logout_uri, Channel.WEB)
         if subject_type not in ("public", "pairwise"):
             raise InvalidClientMetadata("subject_type is public or pairwise")
         if not name.strip() or len(name) > 200:
             raise InvalidClientMetadata("name is 1-200 characters")
-        secret = None if method == "none" else new_client_secret()
+        secret = None if method in ("none", "private_key_jwt") else new_client_secret()
         client = Client(
             client_id=client_id or f"{channel.value}-{secrets.token_hex(8)}",
             name=name.strip(),
@@ -115,6 +133,7 @@ class ClientService:
             subject_type=subject_type,
             sector_identifier=sector_identifier,
             backchannel_logout_uri=backchannel_logout_uri,
+            jwks=jwks if method == "private_key_jwt" else None,
         )
         with transaction(self.sessions) as session:
             self.store.add(session, client, self.clock())

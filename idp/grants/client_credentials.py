@@ -6,4 +6,4 @@ from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 
 
 class ServiceClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]

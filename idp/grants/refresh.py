@@ -24,6 +24,7 @@ class RotatingRefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = [
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
         "none",
     ]
     INCLUDE_NEW_REFRESH_TOKEN = True

@@ -16,10 +16,12 @@ from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
 from starlette.responses import JSONResponse, Response
 
+from core.cache.base import Cache
 from idp.clients.storage import SqlClientStore
 from idp.grants.authorization_code import CodeGrant
 from idp.grants.client_credentials import ServiceClientCredentials
 from idp.grants.pkce import RequiredS256
+from idp.grants.private_key_jwt import PrivateKeyJwt
 from idp.grants.refresh import RotatingRefreshGrant
 from idp.oauth.context import IdpContext, db
 from idp.oauth.models import OAuthClient
@@ -59,7 +61,7 @@ class OpenIdTokens:
 
 
 class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
-    def __init__(self, ctx: IdpContext, claims: ClaimsSource) -> None:
+    def __init__(self, ctx: IdpContext, claims: ClaimsSource, cache: Cache) -> None:
         super().__init__(scopes_supported=SCOPES_SUPPORTED)
         self.ctx = ctx
         self.claims = claims
@@ -69,6 +71,9 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(CodeGrant, [RequiredS256(required=True), openid])
         self.register_grant(RotatingRefreshGrant, [openid])
         self.register_grant(ServiceClientCredentials)
+        self.register_client_auth_method(
+            PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt(ctx.issuer, cache)
+        )
 
     # -- storage hooks -----------------------------------------------------------------
 

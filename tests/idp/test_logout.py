@@ -184,7 +184,10 @@ def test_forged_id_token_hint_is_refused(
     tampered = f"{head}.{body[:-3]}AAA.{sig}"
     assert client.get("/logout", params={"id_token_hint": tampered}).status_code == 400
     _, challenge = pkce_pair()  # still logged in
-    start = client.get("/authorize", params=authorize_params(world.web_client_id, challenge),
-                       follow_redirects=False)
+    start = client.get(
+        "/authorize",
+        params=authorize_params(world.web_client_id, challenge),
+        follow_redirects=False,
+    )
     assert 'name="password"' not in client.get(start.headers["location"]).text
     assert receiver.tokens == [] and tokens["refresh_token"]
