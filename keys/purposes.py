@@ -48,6 +48,7 @@ class Purpose:
     non_repudiation: bool = False
     rotatable: bool = True
     per_ca: bool = False
+    per_object: bool = False  # one key per seal (or other object), made on demand, not by init
 
     @property
     def certified(self) -> bool:
@@ -87,6 +88,15 @@ PURPOSES: dict[str, Purpose] = {
             certificate_lifetime=YEAR,
             extended_key_usage=(ExtendedKeyUsageOID.OCSP_SIGNING,),
             per_ca=True,
+        ),
+        Purpose(
+            "seal",
+            "Electronic seal",
+            issuer="seal-ca",
+            certificate_lifetime=3 * YEAR,
+            non_repudiation=True,
+            rotatable=False,
+            per_object=True,
         ),
         Purpose(
             "audit",

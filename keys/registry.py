@@ -256,6 +256,7 @@ class KeyRegistry:
         actor: str,
         issuer_kid: str | None = None,
         key_type: KeyType | None = None,
+        subject: x509.Name | None = None,
     ) -> KeyRow:
         now = self.clock()
         chosen = purpose.fixed_key_type or key_type or self.default_key_type
@@ -274,7 +275,8 @@ class KeyRegistry:
                     else (f"{purpose.title} for {issuer.certificate.subject.rfc4514_string()}"[:64])
                 )
                 certificate = build_certificate(
-                    subject=subject_name(self.organization, f"{self.organization} {title}"[:64]),
+                    subject=subject
+                    or subject_name(self.organization, f"{self.organization} {title}"[:64]),
                     public_key=public,  # type: ignore[arg-type]
                     purpose=purpose,
                     issuer=issuer,
@@ -353,6 +355,8 @@ class KeyRegistry:
         with transaction(self.sessions) as session:
             self.audit.store.lock(session)  # one initialiser at a time
             for purpose in PURPOSES.values():
+                if purpose.per_object:
+                    continue
                 if purpose.per_ca:
                     for ca_name in ("root", *CA_PURPOSES):
                         for ca in self.storage.keys(session, ca_name, ("active",)):
@@ -374,9 +378,31 @@ class KeyRegistry:
         self.forget_cache()
         return result
 
+    def create_object_key(
+        self,
+        purpose_name: str,
+        subject: x509.Name,
+        actor: str,
+        key_type: KeyType | None = None,
+    ) -> KeyInfo:
+        """A new key with its own certificate for one object (a seal): RFC 5280 profile of
+        the purpose, the given subject (e.g. O = organisation, serialNumber = USCC, CN =
+        seal name)."""
+        purpose = get_purpose(purpose_name)
+        if not purpose.per_object:
+            raise KeyStateError(f"{purpose.name} keys are not made per object")
+        self.check_backends()
+        with transaction(self.sessions) as session:
+            row = self._create(
+                session, purpose, "active", actor, key_type=key_type, subject=subject
+            )
+            return KeyInfo.from_row(row)
+
     def rotate(self, purpose_name: str, actor: str = "system") -> KeyInfo:
         """Switch ``purpose`` to a new key; return the key that is now active."""
         purpose = get_purpose(purpose_name)
+        if purpose.per_object:
+            raise KeyStateError(f"{purpose.name} keys belong to their object: make a new one")
         if not purpose.rotatable:
             raise KeyStateError(
                 f"{purpose.name} keys are not rotated in place: a new root means every relying "

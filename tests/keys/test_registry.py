@@ -93,6 +93,9 @@ def test_init_creates_the_hierarchy(keyed: Services, key_backend: str) -> None:
     keys = keyed.keys.list_keys()
     assert {key.backend for key in keys} == {key_backend}
     for purpose in PURPOSES.values():
+        if purpose.per_object:
+            assert not [key for key in keys if key.purpose == purpose.name]
+            continue
         states = [key.state for key in keys if key.purpose == purpose.name]
         assert "active" in states, purpose.name
         assert ("next" in states) == purpose.prepublish, purpose.name
@@ -195,7 +198,7 @@ def test_key_events_go_to_the_audit_trail(keyed: Services) -> None:
     with keyed.sessions() as session:
         actions = [row.action for row in session.scalars(select(AuditEntryRow))]
         verified = keyed.audit.verify(session)
-    assert actions.count("key.created.active") >= len(PURPOSES)
+    assert actions.count("key.created.active") >= len(PURPOSES) - 1  # no seal key yet
     assert "key.activated" in actions and "key.retired" in actions
     assert verified.ok
 
@@ -276,6 +279,28 @@ def test_missing_hsm_module_is_a_clear_error(tmp_path: Path, clock: FrozenClock)
         assert services.keys.list_keys() == []
     finally:
         services.close()
+
+
+def test_a_seal_gets_its_own_certified_key(keyed: Services) -> None:
+    subject = x509.Name(
+        [
+            x509.NameAttribute(x509.NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "福州示例科技有限公司"),
+            x509.NameAttribute(x509.NameOID.SERIAL_NUMBER, "91350100M000100Y43"),
+            x509.NameAttribute(x509.NameOID.COMMON_NAME, "审批专用章"),
+        ]
+    )
+    key = keyed.keys.create_object_key("seal", subject, actor="seal-admin")
+    signer = keyed.keys.signer_by_kid(key.kid)
+    chain = signer.certificate_chain()
+    assert chain[0].subject == subject and len(chain) == 3
+    chain[0].verify_directly_issued_by(certificate(keyed, "seal-ca"))
+    usage = chain[0].extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and usage.content_commitment
+    with pytest.raises(KeyStateError):
+        keyed.keys.create_object_key("token", subject, actor="x")
+    with pytest.raises(KeyStateError):
+        keyed.keys.rotate("seal")
 
 
 def test_active_key_is_cached_briefly(keyed: Services, clock: FrozenClock) -> None:
