@@ -15,7 +15,7 @@ from core.metrics import HttpMetrics, install_metrics
 from core.openapi_schema import install_problem_openapi
 from core.services import Services, build_services
 from core.settings import Settings
-from idp.routers import authorize, discovery, logout, token, userinfo
+from idp.routers import admin, authorize, discovery, logout, me, token, userinfo
 from keys import router as pki_router
 
 SECURITY_HEADERS = {
@@ -70,6 +70,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         token.router,
         userinfo.router,
         logout.router,
+        admin.router,
+        me.router,
     ):
         app.include_router(idp_router)
     install_problem_openapi(app)

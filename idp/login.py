@@ -7,6 +7,7 @@ A successful login upgrades an old hash in place (rehash on login).
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from core.db.engine import transaction
@@ -44,7 +45,9 @@ def find_person(provider: Provider, username: str) -> Person | None:
 
 def account_key(provider: Provider, username: str) -> str:
     """The throttling key of a username: a keyed hash, never the ID number itself."""
-    return provider.ctx.digest("login", "".join(username.split()).replace("-", "").upper())
+    # NFKC: a full-width spelling of the same number counts against the same account.
+    compact = "".join(unicodedata.normalize("NFKC", username).split()).replace("-", "")
+    return provider.ctx.digest("login", compact.upper())
 
 
 def refuse_without_checking(provider: Provider, username: str, password: str) -> LoginResult:

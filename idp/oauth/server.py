@@ -30,6 +30,7 @@ from idp.oauth.requests import HttpRequest, StarletteOAuth2Request
 from idp.oauth.storage import AccessTokenRow, GrantRow, RefreshTokenRow
 from idp.oauth.tokens import ClaimsSource, TokenIssuer
 
+# The identity scopes, as discovery lists them.
 SCOPES_SUPPORTED = ["openid", "profile", "phone", "id_number", "organisation", "offline_access"]
 
 
@@ -62,7 +63,9 @@ class OpenIdTokens:
 
 class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     def __init__(self, ctx: IdpContext, claims: ClaimsSource, cache: Cache) -> None:
-        super().__init__(scopes_supported=SCOPES_SUPPORTED)
+        # Scopes are checked against each client's registration (OAuthClient and the
+        # grants), not a server-wide list: API scopes (licence:read, admin:*) exist too.
+        super().__init__(scopes_supported=None)
         self.ctx = ctx
         self.claims = claims
         self.issuer = TokenIssuer(ctx)

@@ -52,7 +52,7 @@ def _done(
     provider: Provider, request: Request, destination: str | None, state: str | None
 ) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
-    logout(provider, cookie, provider.http, actor="person")
+    logout(provider, cookie, actor="person")
     if destination:
         query = urlencode({"state": state}) if state else ""
         separator = "&" if "?" in destination else "?"

@@ -64,3 +64,19 @@ def test_lockout_expires(client: TestClient, world: World, services: Services, c
     assert FAILED in attempt(client, world, "Correct-Horse-42-Battery")
     clock.advance(minutes=16)
     assert attempt(client, world, "Correct-Horse-42-Battery") == "code"
+
+
+def test_full_width_spelling_counts_against_the_same_account(
+    client: TestClient, world: World
+) -> None:
+    full_width = CITIZEN_ID.translate({ord(c): 0xFF10 + int(c) for c in "0123456789"})
+    assert full_width != CITIZEN_ID
+    for username in (CITIZEN_ID, full_width, f" {CITIZEN_ID} "):
+        _, challenge = pkce_pair()
+        login_and_consent(
+            client,
+            authorize_params(world.web_client_id, challenge),
+            username=username,
+            password="wrong-password-123",
+        )
+    assert FAILED in attempt(client, world, "Correct-Horse-42-Battery")

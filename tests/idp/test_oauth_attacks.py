@@ -307,3 +307,15 @@ def test_token_endpoint_errors_are_oauth_json(client: TestClient, world: World) 
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert repeated.json()["error"] == "invalid_request"
+
+
+def test_client_credentials_only_give_registered_scopes(client: TestClient, world: World) -> None:
+    auth = (world.service_client_id, world.service_secret)
+    wider = client.post(
+        "/token",
+        data={"grant_type": "client_credentials", "scope": "licence:read id_number"},
+        auth=auth,
+    )
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+    default = client.post("/token", data={"grant_type": "client_credentials"}, auth=auth)
+    assert default.json()["scope"] == "licence:read"

@@ -1,0 +1,157 @@
+"""Bearer access tokens for the service's own APIs (RFC 6750), answered as problem+json.
+
+The admin and self-service APIs are protected resources, not OAuth endpoints: their errors
+are RFC 9457 problem documents, but the challenge still travels in ``WWW-Authenticate`` as
+RFC 6750 §3 requires. The token is accepted only in the ``Authorization`` header (§2.1),
+never in a query string (§2.3; RFC 9700 §2.5); a request without one gets a bare challenge
+(§3: no error code), an invalid, expired or revoked token ``invalid_token`` (401), and a
+valid token without every required scope ``insufficient_scope`` (403, §3.1).
+
+Beyond what :func:`~idp.oauth.access_tokens.verify_access_token` checks (signature, RFC 9068
+claims, revocation), a scope counts only while the token's client is active and still
+registered with that scope, so disabling a client or narrowing its scope takes effect at
+once, and a token minted with a scope the client was never given grants nothing here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Response
+from fastapi.exceptions import HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from idp.identities.storage import PersonRow
+from idp.oauth.access_tokens import verify_access_token
+from idp.oauth.storage import GrantRow
+from idp.provider import Provider
+from idp.routers.authorize import ProviderDep
+
+REALM = "govtrust"
+_BEARER = HTTPBearer(
+    auto_error=False,
+    description="An access token of this provider (RFC 6750 §2.1, RFC 9068).",
+)
+
+
+@dataclass(frozen=True)
+class TokenContext:
+    """Who called, as a valid access token says.
+
+    ``sub`` is the token's subject (a client id for client credentials, an organisation
+    when a person acts for one); ``act_sub`` the acting person then (RFC 8693 §4.1);
+    ``person_id`` the internal id of the person behind the token (from its grant), None
+    for a client's own token.
+    """
+
+    sub: str
+    client_id: str
+    scopes: frozenset[str]
+    act_sub: str | None
+    grant_id: str | None
+    person_id: str | None
+
+
+class BearerError(Exception):
+    """An RFC 6750 §3.1 error: ``error`` is None when no token was sent at all."""
+
+    def __init__(
+        self, status: int, error: str | None, description: str, scope: str | None = None
+    ) -> None:
+        super().__init__(description)
+        self.status = status
+        self.error = error
+        self.description = description
+        self.scope = scope
+
+    def challenge(self) -> str:
+        """The ``WWW-Authenticate`` value (RFC 6750 §3)."""
+        params = [f'realm="{REALM}"']
+        if self.error is not None:
+            params.append(f'error="{self.error}"')
+            params.append(f'error_description="{self.description}"')
+        if self.scope:
+            params.append(f'scope="{self.scope}"')
+        return "Bearer " + ", ".join(params)
+
+
+def _invalid() -> BearerError:
+    return BearerError(401, "invalid_token", "the access token is not valid")
+
+
+def token_context(
+    provider: Provider, token: str, required: frozenset[str], *, person: bool = False
+) -> TokenContext:
+    """Check ``token`` and that it has every scope in ``required`` (RFC 6750 §3.1).
+
+    With ``person``, the token must be a person's (from the code flow), not a client's.
+    Raises :class:`BearerError`.
+    """
+    ctx = provider.ctx
+    with ctx.sessions() as session:
+        claims = verify_access_token(ctx, session, token)
+        if claims is None:
+            raise _invalid()
+        client = provider.server.clients.get(session, str(claims.get("client_id", "")))
+        if client is None or not client.active:
+            raise _invalid()
+        scopes = frozenset(str(claims.get("scope", "")).split()) & client.allowed_scopes()
+        grant_id = claims.get("_grant_id")
+        person_id: str | None = None
+        if grant_id is not None:
+            grant = session.get(GrantRow, grant_id)
+            if grant is None or grant.revoked_at is not None:
+                raise _invalid()
+            if grant.person_id:
+                row = session.get(PersonRow, grant.person_id)
+                if row is None or row.status != "active":
+                    raise _invalid()
+                person_id = row.id
+    missing = required - scopes
+    if missing:
+        wanted = " ".join(sorted(required))
+        raise BearerError(403, "insufficient_scope", f"this needs the scope {wanted}", wanted)
+    if person and person_id is None:
+        raise BearerError(403, "insufficient_scope", "this needs a person's access token")
+    act: Any = claims.get("act")
+    act_sub = str(act["sub"]) if isinstance(act, dict) and "sub" in act else None
+    return TokenContext(
+        sub=str(claims["sub"]),
+        client_id=client.client_id,
+        scopes=scopes,
+        act_sub=act_sub,
+        grant_id=None if grant_id is None else str(grant_id),
+        person_id=person_id,
+    )
+
+
+def require_scopes(*scopes: str, person: bool = False) -> Callable[..., TokenContext]:
+    """A FastAPI dependency: the :class:`TokenContext` of a valid Bearer token holding
+    all of ``scopes`` (and, with ``person``, a person's token); otherwise a problem+json
+    401/403 carrying the RFC 6750 §3 ``WWW-Authenticate`` challenge."""
+    required = frozenset(scopes)
+
+    def dependency(
+        provider: ProviderDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+    ) -> TokenContext:
+        try:
+            if credentials is None or not credentials.credentials.strip():
+                raise BearerError(401, None, "send an access token as a Bearer token")
+            return token_context(provider, credentials.credentials.strip(), required, person=person)
+        except BearerError as error:
+            raise HTTPException(
+                error.status,
+                detail=error.description,
+                headers={"WWW-Authenticate": error.challenge(), "Cache-Control": "no-store"},
+            ) from None
+
+    return dependency
+
+
+def no_store(response: Response) -> None:
+    """Answers to token-bearing requests hold personal data or secrets: never stored by a
+    cache (RFC 9111 §5.2.2.5; as RFC 6749 §5.1 asks of token responses)."""
+    response.headers["Cache-Control"] = "no-store"

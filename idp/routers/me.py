@@ -1,0 +1,228 @@
+"""The self-service API (``/me``): a person's own profile, consents, sessions and agents.
+
+A protected resource (RFC 6750): it needs a person's Bearer access token (RFC 9068, from
+the code flow) with the ``openid`` scope. When the person acts for an organisation the
+token's ``sub`` is the organisation and ``act.sub`` the person (RFC 8693 §4.1); either way
+this API is about the person behind the token. A person only ever sees and changes their
+own objects: any other id answers 404 exactly like one that does not exist. Errors are
+RFC 9457 problem documents.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from idp.admin import agents as agent_admin
+from idp.admin import consents as consent_admin
+from idp.admin import sessions as session_admin
+from idp.admin.agents import ActingOption, Agent
+from idp.admin.consents import ConsentInfo
+from idp.admin.errors import NotFound
+from idp.routers.admin import ERRORS, NOT_FOUND, SessionListOut, SessionOut
+from idp.routers.authorize import ProviderDep
+from idp.routers.bearer import TokenContext, no_store, require_scopes
+
+router = APIRouter(
+    prefix="/me", tags=["self-service"], dependencies=[Depends(no_store)], responses=ERRORS
+)
+
+Me = Annotated[TokenContext, Depends(require_scopes("openid", person=True))]
+OpaqueId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+def _person_id(me: TokenContext) -> str:
+    assert me.person_id is not None  # require_scopes(person=True) guarantees it
+    return me.person_id
+
+
+def _actor(me: TokenContext) -> str:
+    """The person as the token names them (the actor when acting for an organisation)."""
+    return me.act_sub or me.sub
+
+
+class ProfileOut(BaseModel):
+    subject: str = Field(description="The person's subject as this client knows it")
+    name: str
+    id_number_masked: str
+    phone_masked: str | None
+    acting_for: str | None = Field(description="The organisation's subject, when acting for one")
+
+
+@router.get("", summary="The person's profile")
+def profile(me: Me, provider: ProviderDep) -> ProfileOut:
+    with provider.ctx.sessions() as session:
+        person = provider.identities.person_by_id(session, _person_id(me))
+    if person is None:
+        raise NotFound("person")
+    return ProfileOut(
+        subject=_actor(me),
+        name=person.name,
+        id_number_masked=person.id_number_masked,
+        phone_masked=person.phone_masked,
+        acting_for=me.sub if me.act_sub else None,
+    )
+
+
+class ConsentOut(BaseModel):
+    id: str
+    client_id: str
+    client_name: str
+    organisation_id: str | None
+    organisation_name: str | None
+    scope: str
+    granted_at: datetime
+    withdrawn_at: datetime | None
+
+    @classmethod
+    def of(cls, info: ConsentInfo) -> ConsentOut:
+        return cls(
+            id=info.id,
+            client_id=info.client_id,
+            client_name=info.client_name,
+            organisation_id=info.organisation_id,
+            organisation_name=info.organisation_name,
+            scope=info.scope,
+            granted_at=info.granted_at,
+            withdrawn_at=info.withdrawn_at,
+        )
+
+
+class ConsentListOut(BaseModel):
+    consents: list[ConsentOut]
+
+
+@router.get("/consents", summary="The consents in force")
+def consents(me: Me, provider: ProviderDep) -> ConsentListOut:
+    found = consent_admin.consents_of_person(provider, _person_id(me))
+    return ConsentListOut(consents=[ConsentOut.of(c) for c in found])
+
+
+@router.post(
+    "/consents/{consent_id}/withdraw",
+    summary="Withdraw a consent; the client's grants are revoked at once",
+    responses=NOT_FOUND,
+)
+def withdraw_consent(consent_id: OpaqueId, me: Me, provider: ProviderDep) -> ConsentOut:
+    info = consent_admin.withdraw_consent(
+        provider, consent_id, person_id=_person_id(me), actor=_actor(me)
+    )
+    return ConsentOut.of(info)
+
+
+@router.get("/sessions", summary="The person's login sessions")
+def sessions(me: Me, provider: ProviderDep) -> SessionListOut:
+    found = session_admin.sessions_of_person(provider, _person_id(me))
+    return SessionListOut(sessions=[SessionOut.of(s) for s in found])
+
+
+@router.post(
+    "/sessions/{public_id}/end",
+    summary="Log a session out and revoke every grant made in it",
+    responses=NOT_FOUND,
+)
+def end_session(public_id: OpaqueId, me: Me, provider: ProviderDep) -> SessionOut:
+    info = session_admin.end_session(provider, public_id, actor=_actor(me), owner=_person_id(me))
+    return SessionOut.of(info)
+
+
+class AgentOut(BaseModel):
+    representation_id: str
+    organisation_id: str
+    subject: str = Field(description="The agent's subject")
+    scopes: list[str]
+    valid_from: datetime
+    valid_until: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, agent: Agent) -> AgentOut:
+        held = agent.representation
+        return cls(
+            representation_id=held.id,
+            organisation_id=held.organisation_id,
+            subject=agent.subject,
+            scopes=list(held.scopes),
+            valid_from=held.valid_from,
+            valid_until=held.valid_until,
+            revoked_at=held.revoked_at,
+        )
+
+
+class OrganisationOptionOut(BaseModel):
+    organisation_id: str
+    name: str
+    uscc: str
+    role: str
+    scopes: list[str]
+    representation_id: str
+    valid_until: datetime | None
+    agents: list[AgentOut] = Field(description="The agents, for a legal representative")
+
+    @classmethod
+    def of(cls, option: ActingOption) -> OrganisationOptionOut:
+        return cls(
+            organisation_id=option.organisation.id,
+            name=option.organisation.name,
+            uscc=option.organisation.uscc,
+            role=option.representation.role,
+            scopes=list(option.representation.scopes),
+            representation_id=option.representation.id,
+            valid_until=option.representation.valid_until,
+            agents=[AgentOut.of(a) for a in option.agents],
+        )
+
+
+class OrganisationListOut(BaseModel):
+    organisations: list[OrganisationOptionOut]
+
+
+class AgentIn(BaseModel):
+    """Whom to authorise (their subject), for which scopes (RFC 6749 §3.3), until when."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=64)
+    scopes: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=50
+    )
+    valid_until: AwareDatetime | None = None
+
+
+@router.get("/organisations", summary="The organisations the person may act for")
+def organisations(me: Me, provider: ProviderDep) -> OrganisationListOut:
+    options = agent_admin.acting_options(provider, _person_id(me))
+    return OrganisationListOut(organisations=[OrganisationOptionOut.of(o) for o in options])
+
+
+@router.post(
+    "/organisations/{organisation_id}/agents",
+    status_code=201,
+    summary="Authorise an agent (legal representative only)",
+    responses=NOT_FOUND,
+)
+def grant_agent(
+    organisation_id: OpaqueId, body: AgentIn, me: Me, provider: ProviderDep
+) -> AgentOut:
+    agent = agent_admin.grant_agent(
+        provider,
+        organisation_id,
+        person_id=_person_id(me),
+        agent_subject=body.subject,
+        scopes=body.scopes,
+        valid_until=body.valid_until,
+    )
+    return AgentOut.of(agent)
+
+
+@router.post(
+    "/agents/{representation_id}/withdraw",
+    summary="Withdraw an agent's authority (legal representative only)",
+    responses=NOT_FOUND,
+)
+def withdraw_agent(representation_id: OpaqueId, me: Me, provider: ProviderDep) -> AgentOut:
+    agent = agent_admin.withdraw_agent(provider, representation_id, person_id=_person_id(me))
+    return AgentOut.of(agent)
