@@ -17,6 +17,7 @@ from core.services import Services, build_services
 from core.settings import Settings
 from idp.routers import admin, authorize, discovery, logout, me, token, userinfo
 from keys import router as pki_router
+from seal import router as seal_router
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -74,5 +75,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         me.router,
     ):
         app.include_router(idp_router)
+    app.include_router(seal_router.router)
     install_problem_openapi(app)
     return app

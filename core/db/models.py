@@ -6,6 +6,7 @@ from idp.clients import storage as client_storage
 from idp.identities import storage as identity_storage
 from idp.oauth import storage as oauth_storage
 from keys import storage as key_storage
+from seal import storage as seal_storage
 
 __all__ = [
     "account_storage",
@@ -14,4 +15,5 @@ __all__ = [
     "identity_storage",
     "key_storage",
     "oauth_storage",
+    "seal_storage",
 ]

@@ -52,6 +52,7 @@ class TokenContext:
     act_sub: str | None
     grant_id: str | None
     person_id: str | None
+    acr: str | None = None  # the level the person logged in at, from the grant
 
 
 class BearerError(Exception):
@@ -100,6 +101,7 @@ def token_context(
         scopes = frozenset(str(claims.get("scope", "")).split()) & client.allowed_scopes()
         grant_id = claims.get("_grant_id")
         person_id: str | None = None
+        acr: str | None = None
         if grant_id is not None:
             grant = session.get(GrantRow, grant_id)
             if grant is None or grant.revoked_at is not None:
@@ -109,6 +111,7 @@ def token_context(
                 if row is None or row.status != "active":
                     raise _invalid()
                 person_id = row.id
+                acr = grant.acr
     missing = required - scopes
     if missing:
         wanted = " ".join(sorted(required))
@@ -124,6 +127,7 @@ def token_context(
         act_sub=act_sub,
         grant_id=None if grant_id is None else str(grant_id),
         person_id=person_id,
+        acr=acr,
     )
 
 

@@ -1,0 +1,265 @@
+"""Seals over HTTP: manage them (seal administrators), stamp with them (approvers), and
+validate any signed PDF (anyone).
+
+Managing needs a person's token with ``seal:admin``, stamping ``seal:use``; the registry
+then checks the person's representation, grant and level of assurance. Documents are sent
+as ``multipart/form-data`` and are not kept.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from core.deps import ServicesDep
+from core.errors.problem import ProblemError
+from idp.routers.bearer import TokenContext, require_scopes
+from seal.models import SEAL_ADMIN_SCOPE, SEAL_USE_SCOPE, Seal, SealKind
+from seal.registry import SealRegistry
+from seal.service import MAX_DOCUMENT_BYTES, StampingService, StampRequest
+from seal.stamping.placement import AtAnchor, AtPosition, CrossPage
+from seal.validation.validate import InvalidPdf, validate_document
+
+router = APIRouter(tags=["seals"])
+
+Admin = Annotated[TokenContext, Depends(require_scopes(SEAL_ADMIN_SCOPE, person=True))]
+Approver = Annotated[TokenContext, Depends(require_scopes(SEAL_USE_SCOPE, person=True))]
+
+
+def registry(services: ServicesDep) -> SealRegistry:
+    return SealRegistry(services.sessions, services.keys, services.audit, services.keys.clock)
+
+
+Registry = Annotated[SealRegistry, Depends(registry)]
+
+
+class SealOut(BaseModel):
+    id: str
+    organisation_id: str
+    uscc: str
+    organisation_name: str
+    kind: str
+    name: str
+    status: str
+    valid_from: datetime
+    valid_until: datetime
+    required_acr: str
+    certificate_kid: str
+
+    @classmethod
+    def of(cls, seal: Seal) -> SealOut:
+        return cls(
+            id=seal.id,
+            organisation_id=seal.organisation_id,
+            uscc=seal.uscc,
+            organisation_name=seal.organisation_name,
+            kind=seal.kind,
+            name=seal.name,
+            status=seal.status,
+            valid_from=seal.valid_from,
+            valid_until=seal.valid_until,
+            required_acr=seal.required_acr,
+            certificate_kid=seal.key_kid,
+        )
+
+
+class SealIn(BaseModel):
+    organisation_id: str = Field(max_length=32)
+    kind: SealKind
+    name: str | None = Field(default=None, max_length=12)
+    person_name: str | None = Field(default=None, max_length=4)
+    image_png_base64: str | None = Field(default=None, max_length=3_000_000)
+
+
+class GrantIn(BaseModel):
+    person_subject: str = Field(max_length=64, description="The approver's opaque subject")
+    valid_until: datetime
+
+
+class GrantOut(BaseModel):
+    id: str
+    seal_id: str
+    person_id: str
+    valid_from: datetime
+    valid_until: datetime
+    revoked_at: datetime | None
+
+
+class StatusIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=200)
+
+
+def _person(token: TokenContext) -> str:
+    assert token.person_id is not None  # require_scopes(person=True)
+    return token.person_id
+
+
+@router.post(
+    "/seals", response_model=SealOut, status_code=201, summary="Make a seal (seal administrator)"
+)
+def create_seal(body: SealIn, token: Admin, seals: Registry) -> SealOut:
+    image = None
+    if body.image_png_base64 is not None:
+        try:
+            image = base64.b64decode(body.image_png_base64, validate=True)
+        except ValueError as exc:
+            raise ProblemError(422, "invalid-image", "image_png_base64 is not base64") from exc
+    seal = seals.create(
+        organisation_id=body.organisation_id,
+        kind=body.kind,
+        by=_person(token),
+        name=body.name,
+        person_name=body.person_name,
+        image_png=image,
+    )
+    return SealOut.of(seal)
+
+
+@router.get("/organisations/{organisation_id}/seals", response_model=list[SealOut])
+def list_seals(organisation_id: str, token: Admin, seals: Registry) -> list[SealOut]:
+    with seals.sessions() as session:
+        if not seals.is_administrator(session, organisation_id, _person(token)):
+            raise ProblemError(404, "organisation-not-found", "No such organisation")
+    return [SealOut.of(seal) for seal in seals.seals_of(organisation_id)]
+
+
+@router.get(
+    "/seals/{seal_id}/image",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def seal_image(seal_id: str, token: Approver, seals: Registry) -> Response:
+    del token
+    return Response(
+        seals.image(seal_id),
+        media_type="image/png",
+        headers={"Cache-Control": "private, max-age=300"},
+    )
+
+
+@router.post("/seals/{seal_id}/grants", response_model=GrantOut, status_code=201)
+def grant_use(seal_id: str, body: GrantIn, token: Admin, seals: Registry) -> GrantOut:
+    with seals.sessions() as session:
+        person = seals.identities.person_by_subject(session, body.person_subject)
+    if person is None:
+        raise ProblemError(404, "person-not-found", "No such person")
+    grant = seals.grant(seal_id, person.id, by=_person(token), valid_until=body.valid_until)
+    return GrantOut(**grant.__dict__)
+
+
+@router.post("/seal-grants/{grant_id}/withdraw", response_model=GrantOut)
+def withdraw_use(grant_id: str, token: Admin, seals: Registry) -> GrantOut:
+    return GrantOut(**seals.withdraw(grant_id, by=_person(token)).__dict__)
+
+
+def _set_status(
+    seal_id: str, status: str, body: StatusIn, token: TokenContext, seals: SealRegistry
+) -> SealOut:
+    return SealOut.of(seals.set_status(seal_id, status, by=_person(token), reason=body.reason))
+
+
+@router.post("/seals/{seal_id}/suspend", response_model=SealOut)
+def suspend(seal_id: str, body: StatusIn, token: Admin, seals: Registry) -> SealOut:
+    return _set_status(seal_id, "suspended", body, token, seals)
+
+
+@router.post("/seals/{seal_id}/resume", response_model=SealOut)
+def resume(seal_id: str, body: StatusIn, token: Admin, seals: Registry) -> SealOut:
+    return _set_status(seal_id, "active", body, token, seals)
+
+
+@router.post(
+    "/seals/{seal_id}/revoke", response_model=SealOut, summary="Revoke a seal and its certificate"
+)
+def revoke(seal_id: str, body: StatusIn, token: Admin, seals: Registry) -> SealOut:
+    return _set_status(seal_id, "revoked", body, token, seals)
+
+
+async def _read_pdf(document: UploadFile) -> bytes:
+    data = await document.read(MAX_DOCUMENT_BYTES + 1)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise ProblemError(413, "document-too-large", "The document is too large")
+    return data
+
+
+def _placement(
+    page: int | None,
+    x: float | None,
+    y: float | None,
+    anchor: str | None,
+    cross_page: bool,
+    size: float,
+) -> AtPosition | AtAnchor | CrossPage:
+    if cross_page:
+        return CrossPage(size=size)
+    if anchor:
+        return AtAnchor(text=anchor, size=size)
+    if page is None or x is None or y is None:
+        raise ProblemError(
+            422, "placement-required", "Give page, x and y, or an anchor text, or cross_page"
+        )
+    return AtPosition(page=page, x=x, y=y, size=size)
+
+
+@router.post(
+    "/seals/{seal_id}/stamp",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    summary="Stamp a PDF with a seal (PAdES, visible seal)",
+)
+async def stamp(
+    seal_id: str,
+    token: Approver,
+    services: ServicesDep,
+    document: Annotated[UploadFile, File()],
+    level: Annotated[Literal["B-B", "B-T", "B-LT"], Form()] = "B-T",
+    purpose: Annotated[str, Form(max_length=200)] = "",
+    page: Annotated[int | None, Form(ge=0)] = None,
+    x: Annotated[float | None, Form()] = None,
+    y: Annotated[float | None, Form()] = None,
+    anchor: Annotated[str | None, Form(max_length=32)] = None,
+    cross_page: Annotated[bool, Form()] = False,
+    size: Annotated[float, Form(gt=20, le=300)] = 120.0,
+) -> Response:
+    pdf = await _read_pdf(document)
+    request = StampRequest(
+        seal_id, pdf, _placement(page, x, y, anchor, cross_page, size), level, purpose
+    )
+    service = StampingService(registry(services), services.keys)
+    stamped = await run_in_threadpool(
+        service.stamp, request, person_id=_person(token), acr=token.acr
+    )
+    return Response(
+        stamped.pdf,
+        media_type="application/pdf",
+        headers={
+            "X-Document-SHA256": stamped.document_sha256,
+            "X-Sealed-SHA256": stamped.sealed_sha256,
+            "X-Audit-Index": str(stamped.audit_index),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/signatures/validate", summary="Validate the signatures of a PDF (anyone)")
+async def validate(services: ServicesDep, document: Annotated[UploadFile, File()]) -> JSONResponse:
+    pdf = await _read_pdf(document)
+    root = services.keys.signer("root").certificate_chain()[0]
+    try:
+        report = await run_in_threadpool(
+            validate_document, pdf, trust_roots=[root], validation_time=services.keys.clock()
+        )
+    except InvalidPdf as exc:
+        raise ProblemError(
+            422, "invalid-pdf", "The file is not a readable PDF", str(exc)[:200]
+        ) from exc
+    body = report.to_json()
+    body["document_sha256"] = hashlib.sha256(pdf).hexdigest()
+    return JSONResponse(body)

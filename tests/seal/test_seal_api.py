@@ -1,0 +1,236 @@
+"""Seals over HTTP: an administrator makes a seal and authorises an approver, who stamps
+a PDF after stepping up to two factors; anyone validates it; misuse is refused."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pyotp
+import pytest
+from fastapi.testclient import TestClient
+
+from core.app import create_app
+from core.services import Services
+from idp.accounts.service import set_password
+from idp.clients.channels import Channel
+from idp.clients.service import ClientService
+from idp.identities.service import IdentityService
+from idp.second_factor import enrol_totp
+from tests.conftest import FrozenClock
+from tests.idp.oidc_helpers import (
+    PASSWORD,
+    REDIRECT,
+    authorize_params,
+    callback_params,
+    csrf_of,
+    login_and_consent,
+    pkce_pair,
+)
+
+BOSS, CLERK = "11010519491231002X", "350102198001010011"
+LOA2 = "urn:govtrust:loa:2"
+
+
+class Office:
+    def __init__(self, services: Services) -> None:
+        ids = IdentityService(
+            services.sessions, services.identifiers, services.audit, services.keys.clock
+        )
+        boss = ids.register_person(BOSS, "张三", actor="t")
+        clerk = ids.register_person(CLERK, "李四", actor="t")
+        self.org = ids.register_organisation(
+            "91350100M000100Y43", "福州示例科技有限公司", boss.id, actor="t"
+        ).id
+        self.clerk_subject = clerk.subject
+        self.secrets = {}
+        for person in (boss, clerk):
+            set_password(services.idp, person.id, PASSWORD)
+            self.secrets[person.id] = enrol_totp(services.idp, person.id, person.name)[0]
+        self.boss_id, self.clerk_id = boss.id, clerk.id
+        clients = ClientService(
+            services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock
+        )
+        client, secret = clients.register(
+            name="审批系统",
+            channel=Channel.WEB,
+            redirect_uris=[REDIRECT],
+            scope="openid seal:admin seal:use",
+        )
+        assert secret
+        self.client_id, self.client_secret = client.client_id, secret
+
+
+@pytest.fixture
+def office(services: Services) -> Office:
+    return Office(services)
+
+
+@pytest.fixture
+def app(services: Services):  # type: ignore[no-untyped-def]
+    return create_app(services=services)
+
+
+def token_for(
+    app,
+    office: Office,
+    id_number: str,
+    person_id: str,  # type: ignore[no-untyped-def]
+    clock: FrozenClock,
+    *,
+    two_factor: bool = True,
+) -> str:
+    browser = TestClient(app, base_url="https://govtrust.test")
+    verifier, challenge = pkce_pair()
+    extra = {"acr_values": LOA2} if two_factor else {}
+    params = authorize_params(
+        office.client_id, challenge, scope="openid seal:admin seal:use", **extra
+    )
+    page = login_and_consent(browser, params, username=id_number)
+    if two_factor:
+        action = re.search(r'action="(/interaction/[^"/]+)/second-factor"', page.text)
+        assert action, page.text[:300]
+        clock.advance(seconds=30)
+        code = pyotp.TOTP(office.secrets[person_id]).at(clock.now)
+        page = browser.post(
+            f"{action.group(1)}/second-factor",
+            data={"method": "totp", "otp": code, "csrf": csrf_of(page.text)},
+            follow_redirects=False,
+        )
+        page = browser.get(page.headers["location"], follow_redirects=False)
+        while page.status_code == 200:
+            field = "acting_as" if 'name="acting_as"' in page.text else "consent"
+            value = "self" if field == "acting_as" else "allow"
+            action2 = re.search(r'action="([^"]+)"', page.text)
+            assert action2
+            page = browser.post(
+                action2.group(1),
+                data={field: value, "csrf": csrf_of(page.text)},
+                follow_redirects=False,
+            )
+            if not page.headers["location"].startswith(REDIRECT):
+                page = browser.get(page.headers["location"], follow_redirects=False)
+    back = callback_params(page)
+    tokens = browser.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": back["code"],
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+        auth=(office.client_id, office.client_secret),
+    ).json()
+    return str(tokens["access_token"])
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    yield TestClient(app, base_url="https://govtrust.test")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_make_authorise_stamp_and_validate(
+    app,
+    client: TestClient,
+    office: Office,
+    clock: FrozenClock,
+    cjk_one_page_pdf: bytes,  # type: ignore[no-untyped-def]
+) -> None:
+    boss = token_for(app, office, BOSS, office.boss_id, clock)
+    made = client.post(
+        "/seals", json={"organisation_id": office.org, "kind": "approval"}, headers=bearer(boss)
+    )
+    assert made.status_code == 201, made.text
+    seal = made.json()
+    assert seal["name"] == "审批专用章" and seal["uscc"] == "91350100M000100Y43"
+    until = (clock.now + timedelta(days=30)).isoformat()
+    granted = client.post(
+        f"/seals/{seal['id']}/grants",
+        headers=bearer(boss),
+        json={"person_subject": office.clerk_subject, "valid_until": until},
+    )
+    assert granted.status_code == 201, granted.text
+    clerk = token_for(app, office, CLERK, office.clerk_id, clock)
+    stamped = client.post(
+        f"/seals/{seal['id']}/stamp",
+        headers=bearer(clerk),
+        files={"document": ("a.pdf", cjk_one_page_pdf, "application/pdf")},
+        data={"level": "B-B", "anchor": "盖章", "purpose": "准予许可决定书"},
+    )
+    assert stamped.status_code == 200, stamped.text[:500]
+    assert stamped.headers["content-type"] == "application/pdf"
+    report = client.post(
+        "/signatures/validate", files={"document": ("s.pdf", stamped.content, "application/pdf")}
+    )
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["overall"] == "TOTAL-PASSED", body
+    assert body["signatures"][0]["seal"]["uscc"] == "91350100M000100Y43"
+
+
+def test_misuse_is_refused_and_recorded(
+    app,
+    client: TestClient,
+    office: Office,
+    clock: FrozenClock,
+    cjk_one_page_pdf: bytes,  # type: ignore[no-untyped-def]
+) -> None:
+    boss = token_for(app, office, BOSS, office.boss_id, clock)
+    seal = client.post(
+        "/seals", json={"organisation_id": office.org, "kind": "approval"}, headers=bearer(boss)
+    ).json()
+    files = {"document": ("a.pdf", cjk_one_page_pdf, "application/pdf")}
+    data = {"level": "B-B", "page": "0", "x": "300", "y": "200"}
+    # no authorisation
+    clerk = token_for(app, office, CLERK, office.clerk_id, clock)
+    refused = client.post(
+        f"/seals/{seal['id']}/stamp", headers=bearer(clerk), files=files, data=data
+    )
+    assert refused.status_code == 403 and refused.json()["reason"].startswith("no valid")
+    until = (clock.now + timedelta(days=30)).isoformat()
+    client.post(
+        f"/seals/{seal['id']}/grants",
+        headers=bearer(boss),
+        json={"person_subject": office.clerk_subject, "valid_until": until},
+    )
+    # authorised, but logged in with a password only
+    weak = token_for(app, office, CLERK, office.clerk_id, clock, two_factor=False)
+    too_low = client.post(
+        f"/seals/{seal['id']}/stamp", headers=bearer(weak), files=files, data=data
+    )
+    assert too_low.status_code == 403 and "log in at" in too_low.json()["reason"]
+    # a clerk cannot manage seals; no token is 401
+    assert (
+        client.post(
+            "/seals",
+            json={"organisation_id": office.org, "kind": "official"},
+            headers=bearer(clerk),
+        ).status_code
+        == 403
+    )
+    assert client.post(f"/seals/{seal['id']}/stamp", files=files, data=data).status_code == 401
+    # revoked seal
+    client.post(f"/seals/{seal['id']}/revoke", headers=bearer(boss), json={"reason": "注销"})
+    revoked = client.post(
+        f"/seals/{seal['id']}/stamp", headers=bearer(clerk), files=files, data=data
+    )
+    assert revoked.status_code == 403 and "revoked" in revoked.json()["reason"]
+    # bad documents
+    bad = client.post(
+        f"/seals/{seal['id']}/stamp",
+        headers=bearer(clerk),
+        data=data,
+        files={"document": ("x.pdf", b"not a pdf", "application/pdf")},
+    )
+    assert bad.status_code in (400, 403, 422)
+    garbage = client.post(
+        "/signatures/validate",
+        files={"document": ("x.pdf", b"%PDF-1.7 garbage", "application/pdf")},
+    )
+    assert garbage.status_code == 422
+    assert garbage.headers["content-type"] == "application/problem+json"

@@ -1,0 +1,123 @@
+"""The seal registry: who may make, authorise, use, suspend and revoke seals."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from cryptography import x509
+from sqlalchemy import select
+
+from core.audit.storage import AuditEntryRow
+from core.services import Services
+from idp.identities.service import IdentityService
+from keys.revocation import Revocation
+from seal.registry import NotSealAdministrator, SealRegistry, SealUseRefused
+from tests.conftest import FrozenClock
+
+LOA1, LOA2 = "urn:govtrust:loa:1", "urn:govtrust:loa:2"
+
+
+class People:
+    def __init__(self, services: Services) -> None:
+        ids = IdentityService(
+            services.sessions, services.identifiers, services.audit, services.keys.clock
+        )
+        self.boss = ids.register_person("11010519491231002X", "张三", actor="t").id
+        self.clerk = ids.register_person("350102198001010011", "李四", actor="t").id
+        self.stranger = ids.register_person("110105198506150014", "王五", actor="t").id
+        self.org = ids.register_organisation(
+            "91350100M000100Y43", "福州示例科技有限公司", self.boss, actor="t"
+        ).id
+
+
+@pytest.fixture
+def people(services: Services) -> People:
+    return People(services)
+
+
+@pytest.fixture
+def seals(services: Services) -> SealRegistry:
+    return SealRegistry(services.sessions, services.keys, services.audit, services.keys.clock)
+
+
+def actions(services: Services) -> list[str]:
+    with services.sessions() as session:
+        return [row.action for row in session.scalars(select(AuditEntryRow))]
+
+
+def test_the_legal_representative_makes_a_seal_with_its_own_certificate(
+    services: Services, people: People, seals: SealRegistry
+) -> None:
+    seal = seals.create(organisation_id=people.org, kind="approval", by=people.boss)
+    assert seal.name == "审批专用章" and seal.uscc == "91350100M000100Y43"
+    chain = services.keys.signer_by_kid(seal.key_kid).certificate_chain()
+    subject = chain[0].subject
+    assert subject.get_attributes_for_oid(x509.NameOID.SERIAL_NUMBER)[0].value == seal.uscc
+    assert subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == "审批专用章"
+    assert seals.image(seal.id).startswith(b"\x89PNG")
+    assert "seal.created" in actions(services)
+
+
+def test_only_a_seal_administrator_makes_or_grants(people: People, seals: SealRegistry) -> None:
+    with pytest.raises(NotSealAdministrator):
+        seals.create(organisation_id=people.org, kind="official", by=people.stranger)
+    seal = seals.create(organisation_id=people.org, kind="contract", by=people.boss)
+    with pytest.raises(NotSealAdministrator):
+        seals.grant(
+            seal.id, people.stranger, by=people.clerk, valid_until=seals.clock() + timedelta(days=1)
+        )
+
+
+def test_use_needs_a_grant_its_period_and_two_factors(
+    services: Services, people: People, seals: SealRegistry, clock: FrozenClock
+) -> None:
+    seal = seals.create(organisation_id=people.org, kind="approval", by=people.boss)
+    with pytest.raises(SealUseRefused, match="no valid authorisation"):
+        seals.authorise_use(seal.id, people.clerk, LOA2)
+    grant = seals.grant(
+        seal.id, people.clerk, by=people.boss, valid_until=clock.now + timedelta(days=30)
+    )
+    assert seals.authorise_use(seal.id, people.clerk, LOA2).id == seal.id
+    with pytest.raises(SealUseRefused, match="log in at"):
+        seals.authorise_use(seal.id, people.clerk, LOA1)
+    with pytest.raises(SealUseRefused):
+        seals.authorise_use(seal.id, people.stranger, LOA2)
+    clock.advance(days=31)
+    with pytest.raises(SealUseRefused, match="no valid authorisation"):
+        seals.authorise_use(seal.id, people.clerk, LOA2)
+    assert grant.valid_until < clock.now
+    assert actions(services).count("seal.use_refused") == 4
+
+
+def test_withdrawing_a_grant_takes_effect_at_once(people: People, seals: SealRegistry) -> None:
+    seal = seals.create(organisation_id=people.org, kind="approval", by=people.boss)
+    grant = seals.grant(
+        seal.id, people.clerk, by=people.boss, valid_until=seals.clock() + timedelta(days=30)
+    )
+    seals.authorise_use(seal.id, people.clerk, LOA2)
+    seals.withdraw(grant.id, by=people.boss)
+    with pytest.raises(SealUseRefused):
+        seals.authorise_use(seal.id, people.clerk, LOA2)
+
+
+def test_suspend_resume_and_revoke(services: Services, people: People, seals: SealRegistry) -> None:
+    seal = seals.create(organisation_id=people.org, kind="approval", by=people.boss)
+    seals.grant(
+        seal.id, people.clerk, by=people.boss, valid_until=seals.clock() + timedelta(days=30)
+    )
+    seals.set_status(seal.id, "suspended", by=people.boss, reason="印章保管人调岗")
+    with pytest.raises(SealUseRefused, match="suspended"):
+        seals.authorise_use(seal.id, people.clerk, LOA2)
+    seals.set_status(seal.id, "active", by=people.boss, reason="恢复使用")
+    seals.authorise_use(seal.id, people.clerk, LOA2)
+    seals.set_status(seal.id, "revoked", by=people.boss, reason="机构注销")
+    with pytest.raises(SealUseRefused, match="revoked"):
+        seals.authorise_use(seal.id, people.clerk, LOA2)
+    certificate = services.keys.signer_by_kid(seal.key_kid).certificate_chain()
+    status = Revocation(services.keys).status(certificate[1], certificate[0].serial_number)
+    assert status is not None and status.status == "revoked"
+    with pytest.raises(Exception, match="cannot become"):
+        seals.set_status(seal.id, "active", by=people.boss, reason="想恢复")
+    with pytest.raises(Exception, match="reason"):
+        seals.set_status(seal.id, "suspended", by=people.boss, reason=" ")
