@@ -13,7 +13,7 @@ import hashlib
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -21,10 +21,13 @@ from starlette.concurrency import run_in_threadpool
 from core.deps import ServicesDep
 from core.errors.problem import ProblemError
 from idp.routers.bearer import TokenContext, require_scopes
+from keys.revocation import Revocation
+from seal import batch
 from seal.models import SEAL_ADMIN_SCOPE, SEAL_USE_SCOPE, Seal, SealKind
 from seal.registry import SealRegistry
 from seal.service import MAX_DOCUMENT_BYTES, StampingService, StampRequest
 from seal.stamping.placement import AtAnchor, AtPosition, CrossPage
+from seal.uses import uses_of
 from seal.validation.validate import InvalidPdf, validate_document
 
 router = APIRouter(tags=["seals"])
@@ -248,13 +251,133 @@ async def stamp(
     )
 
 
+class SealUseOut(BaseModel):
+    audit_index: int
+    at: datetime
+    person_subject: str | None
+    document_sha256: str | None
+    sealed_sha256: str | None
+    level: str | None
+    purpose: str
+
+
+@router.get(
+    "/seals/{seal_id}/uses",
+    response_model=list[SealUseOut],
+    summary="Every use of a seal: who, when, which document, what for",
+)
+def seal_uses(
+    seal_id: str,
+    token: Admin,
+    services: ServicesDep,
+    seals: Registry,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[SealUseOut]:
+    seal = seals.get(seal_id)
+    with seals.sessions() as session:
+        if not seals.is_administrator(session, seal.organisation_id, _person(token)):
+            raise ProblemError(404, "seal-not-found", "No such seal")
+    return [
+        SealUseOut(**use.__dict__) for use in uses_of(seals, services.audit, seal_id, limit, offset)
+    ]
+
+
+class JobOut(BaseModel):
+    id: str
+    total: int
+    done: int
+    finished: bool
+    items: list[dict[str, object]]
+
+
+@router.post(
+    "/seals/{seal_id}/stamp-batch",
+    response_model=JobOut,
+    status_code=202,
+    summary="Stamp many PDFs; follow the job for progress and the zip of results",
+)
+async def stamp_batch(
+    seal_id: str,
+    token: Approver,
+    services: ServicesDep,
+    tasks: BackgroundTasks,
+    documents: Annotated[list[UploadFile], File()],
+    level: Annotated[Literal["B-B", "B-T", "B-LT"], Form()] = "B-T",
+    purpose: Annotated[str, Form(max_length=200)] = "",
+    anchor: Annotated[str | None, Form(max_length=32)] = None,
+    page: Annotated[int | None, Form(ge=0)] = None,
+    x: Annotated[float | None, Form()] = None,
+    y: Annotated[float | None, Form()] = None,
+    size: Annotated[float, Form(gt=20, le=300)] = 120.0,
+) -> JobOut:
+    if not documents or len(documents) > batch.MAX_DOCUMENTS:
+        raise ProblemError(422, "batch-size", f"Send 1 to {batch.MAX_DOCUMENTS} documents")
+    placement = _placement(page, x, y, anchor, False, size)
+    requests = [
+        (
+            (document.filename or f"document-{index}.pdf")[-100:],
+            StampRequest(seal_id, await _read_pdf(document), placement, level, purpose),
+        )
+        for index, document in enumerate(documents)
+    ]
+    person = _person(token)
+    state = batch.start(services.cache, person, len(requests))
+    service = StampingService(registry(services), services.keys)
+    tasks.add_task(
+        run_in_threadpool,
+        batch.run,
+        services.cache,
+        state,
+        service,
+        requests,
+        person_id=person,
+        acr=token.acr,
+    )
+    return JobOut(**state.__dict__)
+
+
+@router.get("/seal-jobs/{job_id}", response_model=JobOut)
+def job_progress(job_id: str, token: Approver, services: ServicesDep) -> JobOut:
+    state = batch.load(services.cache, job_id, _person(token))
+    if state is None:
+        raise ProblemError(404, "job-not-found", "No such job")
+    return JobOut(**state.__dict__)
+
+
+@router.get(
+    "/seal-jobs/{job_id}/result.zip",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def job_result(job_id: str, token: Approver, services: ServicesDep) -> Response:
+    state = batch.load(services.cache, job_id, _person(token))
+    data = batch.result(services.cache, job_id) if state is not None else None
+    if state is None or data is None:
+        raise ProblemError(404, "job-not-found", "No such job, or not finished")
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="sealed-{job_id}.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @router.post("/signatures/validate", summary="Validate the signatures of a PDF (anyone)")
 async def validate(services: ServicesDep, document: Annotated[UploadFile, File()]) -> JSONResponse:
     pdf = await _read_pdf(document)
     root = services.keys.signer("root").certificate_chain()[0]
+    revocation = Revocation(services.keys)
+    crls = [revocation.crl(ca.kid) for ca in revocation.certificate_authorities()]
     try:
         report = await run_in_threadpool(
-            validate_document, pdf, trust_roots=[root], validation_time=services.keys.clock()
+            validate_document,
+            pdf,
+            trust_roots=[root],
+            validation_time=services.keys.clock(),
+            crls=crls,
         )
     except InvalidPdf as exc:
         raise ProblemError(

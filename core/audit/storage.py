@@ -132,6 +132,24 @@ class SqlAuditStore:
             return None
         return _stored(row)
 
+    def entries_for(
+        self,
+        session: Session,
+        object_type: str,
+        object_id: str,
+        action: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[StoredEntry]:
+        """The entries about one object, newest first (for "every use of this seal")."""
+        query = select(AuditEntryRow).where(
+            AuditEntryRow.object_type == object_type, AuditEntryRow.object_id == object_id
+        )
+        if action is not None:
+            query = query.where(AuditEntryRow.action == action)
+        query = query.order_by(AuditEntryRow.idx.desc()).limit(limit).offset(offset)
+        return [_stored(row) for row in session.scalars(query)]
+
     def checkpoints(self, session: Session) -> list[StoredCheckpoint]:
         query = select(AuditCheckpointRow).order_by(AuditCheckpointRow.tree_size)
         return [

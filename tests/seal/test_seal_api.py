@@ -234,3 +234,114 @@ def test_misuse_is_refused_and_recorded(
     )
     assert garbage.status_code == 422
     assert garbage.headers["content-type"] == "application/problem+json"
+
+
+def _setup(app, client: TestClient, office: Office, clock: FrozenClock):  # type: ignore[no-untyped-def]
+    boss = token_for(app, office, BOSS, office.boss_id, clock)
+    seal = client.post(
+        "/seals", json={"organisation_id": office.org, "kind": "approval"}, headers=bearer(boss)
+    ).json()
+    until = (clock.now + timedelta(days=30)).isoformat()
+    client.post(
+        f"/seals/{seal['id']}/grants",
+        headers=bearer(boss),
+        json={"person_subject": office.clerk_subject, "valid_until": until},
+    )
+    clerk = token_for(app, office, CLERK, office.clerk_id, clock)
+    return boss, clerk, seal
+
+
+def test_batch_with_progress_and_every_use_listed(
+    app,
+    client: TestClient,
+    office: Office,
+    clock: FrozenClock,
+    cjk_one_page_pdf: bytes,  # type: ignore[no-untyped-def]
+) -> None:
+    import io
+    import json
+    import zipfile
+
+    boss, clerk, seal = _setup(app, client, office, clock)
+    files = [
+        ("documents", ("a.pdf", cjk_one_page_pdf, "application/pdf")),
+        ("documents", ("b.pdf", b"not a pdf", "application/pdf")),
+        ("documents", ("c.pdf", cjk_one_page_pdf, "application/pdf")),
+    ]
+    job = client.post(
+        f"/seals/{seal['id']}/stamp-batch",
+        headers=bearer(clerk),
+        files=files,
+        data={"level": "B-B", "anchor": "盖章", "purpose": "批量审批"},
+    )
+    assert job.status_code == 202, job.text
+    progress = client.get(f"/seal-jobs/{job.json()['id']}", headers=bearer(clerk)).json()
+    assert progress["finished"] and progress["done"] == progress["total"] == 3
+    assert [item["ok"] for item in progress["items"]] == [True, False, True]
+    assert client.get(f"/seal-jobs/{job.json()['id']}", headers=bearer(boss)).status_code == 404
+    bundle = zipfile.ZipFile(
+        io.BytesIO(
+            client.get(f"/seal-jobs/{job.json()['id']}/result.zip", headers=bearer(clerk)).content
+        )
+    )
+    report = json.loads(bundle.read("report.json"))
+    assert len([name for name in bundle.namelist() if name.startswith("sealed/")]) == 2
+    assert report[1]["problem"]["status"] in (400, 422)
+    uses = client.get(f"/seals/{seal['id']}/uses", headers=bearer(boss)).json()
+    assert len(uses) == 2 and {use["purpose"] for use in uses} == {"批量审批"}
+    assert uses[0]["person_subject"] == office.clerk_subject
+    assert len(uses[0]["document_sha256"]) == 64
+    # not an administrator of that organisation: as if the seal did not exist
+    assert client.get(f"/seals/{seal['id']}/uses", headers=bearer(clerk)).status_code == 404
+
+
+def test_revocation_keeps_timestamped_documents_valid_but_not_later_ones(
+    app,
+    client: TestClient,
+    office: Office,
+    clock: FrozenClock,
+    cjk_one_page_pdf: bytes,  # type: ignore[no-untyped-def]
+) -> None:
+    boss, clerk, seal = _setup(app, client, office, clock)
+    files = {"document": ("a.pdf", cjk_one_page_pdf, "application/pdf")}
+    before_bt = client.post(
+        f"/seals/{seal['id']}/stamp",
+        headers=bearer(clerk),
+        files=files,
+        data={"level": "B-T", "anchor": "盖章"},
+    )
+    before_bb = client.post(
+        f"/seals/{seal['id']}/stamp",
+        headers=bearer(clerk),
+        files=files,
+        data={"level": "B-B", "anchor": "盖章"},
+    )
+    assert before_bt.status_code == before_bb.status_code == 200
+    clock.advance(hours=1)
+    boss = token_for(app, office, BOSS, office.boss_id, clock)  # the first one expired
+    revoked = client.post(
+        f"/seals/{seal['id']}/revoke", headers=bearer(boss), json={"reason": "印章遗失"}
+    )
+    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    clock.advance(hours=1)
+
+    def verdict(pdf: bytes) -> dict:  # type: ignore[type-arg]
+        return client.post(
+            "/signatures/validate", files={"document": ("s.pdf", pdf, "application/pdf")}
+        ).json()  # type: ignore[no-any-return]
+
+    timestamped = verdict(before_bt.content)
+    assert timestamped["overall"] == "TOTAL-PASSED", timestamped
+    # judged at its proven (timestamp) time, when the seal was still good
+    assert timestamped["signatures"][0]["proven_signing_time"] is not None
+    # a B-B document has only a claimed time: nothing proves it predates the revocation
+    untimestamped = verdict(before_bb.content)
+    assert untimestamped["overall"] != "TOTAL-PASSED", untimestamped["signatures"][0]
+    clerk = token_for(app, office, CLERK, office.clerk_id, clock)  # the old token expired
+    later = client.post(
+        f"/seals/{seal['id']}/stamp",
+        headers=bearer(clerk),
+        files=files,
+        data={"level": "B-T", "anchor": "盖章"},
+    )
+    assert later.status_code == 403
