@@ -172,8 +172,10 @@ def openapi(output: Path | None) -> None:
 
 def _register_package_commands() -> None:
     from keys.cli import keys
+    from seal.cli import seal
 
     main.add_command(keys)
+    main.add_command(seal)
 
 
 _register_package_commands()
