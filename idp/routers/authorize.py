@@ -27,6 +27,7 @@ from idp.credentials.throttle import client_ip
 from idp.identities.models import Organisation
 from idp.interaction import Interaction
 from idp.login import account_key, password_login, refuse_without_checking
+from idp.oauth import par
 from idp.oauth.context import current_session
 from idp.oauth.principal import Principal
 from idp.oauth.requests import HttpRequest
@@ -83,6 +84,13 @@ def _authorization_request(provider: Provider, query: str) -> HttpRequest:
 @router.get("/authorize", summary="OpenID Connect authorization endpoint")
 def authorize(request: Request, provider: ProviderDep) -> Response:
     query = request.url.query
+    request_uri = request.query_params.get("request_uri")
+    if request_uri is not None:  # RFC 9126 §4: the pushed request replaces the query
+        client_id = request.query_params.get("client_id", "")
+        pushed = par.take(provider.cache, request_uri, client_id)
+        if pushed is None:
+            return render(request, "error.html", status=400, message="invalid_request_uri")
+        query = urlencode({**pushed.params, "client_id": client_id})
     with transaction(provider.ctx.sessions) as session:
         token = current_session.set(session)
         try:
@@ -97,7 +105,7 @@ def authorize(request: Request, provider: ProviderDep) -> Response:
         params = grant.request.payload.data
         redirect_uri = params.get("redirect_uri", "")
         state = params.get("state")
-        for unsupported in ("request", "request_uri"):
+        for unsupported in ("request",):
             if unsupported in params:
                 return _error_redirect(
                     provider, redirect_uri, f"{unsupported}_not_supported", None, state

@@ -27,6 +27,8 @@ def openid_configuration(provider: ProviderDep) -> JSONResponse:
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
         "end_session_endpoint": f"{issuer}/logout",
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "require_pushed_authorization_requests": False,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
         "scopes_supported": SCOPES_SUPPORTED,

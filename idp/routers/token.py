@@ -6,6 +6,7 @@ They answer errors as RFC 6749 §5.2 JSON, never problem+json, and never cache (
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from fastapi import APIRouter, Request
@@ -16,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from core.db.engine import transaction
 from core.errors.handlers import oauth_error_response
 from core.errors.oauth import OAuthError
+from idp.oauth import par
 from idp.oauth.access_tokens import verify_access_token
 from idp.oauth.context import current_session
 from idp.oauth.requests import HttpRequest
@@ -157,3 +159,35 @@ async def revoke(request: Request, provider: ProviderDep) -> Response:
     except OAuthError as error:
         return oauth_error_response(error)
     return Response(status_code=200, headers=NO_STORE)
+
+
+def _push(provider: Provider, http: HttpRequest) -> dict[str, Any]:
+    ctx = provider.ctx
+    if "request_uri" in http.form:
+        raise OAuthError("invalid_request", "request_uri cannot be pushed (RFC 9126 §2.1)")
+    with ctx.sessions() as session:
+        marker = current_session.set(session)
+        try:
+            client = _authenticated_client(provider, http)
+            params = {
+                k: v
+                for k, v in http.form.items()
+                if k not in ("client_secret", "client_assertion", "client_assertion_type")
+            }
+            params["client_id"] = client.get_client_id()
+            authorize = HttpRequest("GET", f"{ctx.issuer}/authorize?{urlencode(params)}")
+            try:
+                provider.server.get_consent_grant(request=authorize)
+            except OAuth2Error as error:
+                raise OAuthError(error.error, error.description or None) from error
+        finally:
+            current_session.reset(marker)
+    pushed = par.push(provider.cache, client.get_client_id(), params)
+    return {"request_uri": pushed.request_uri, "expires_in": par.LIFETIME_SECONDS}
+
+
+@router.post("/par", status_code=201, summary="Pushed authorization request (RFC 9126)")
+async def pushed_authorization_request(request: Request, provider: ProviderDep) -> Response:
+    http = await _form_request(request, provider)
+    body = await run_in_threadpool(_push, provider, http)
+    return JSONResponse(body, status_code=201, headers=NO_STORE)
