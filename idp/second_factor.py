@@ -21,7 +21,16 @@ from idp.provider import Provider
 TOTP_KIND = "totp"
 SMS_TEMPLATE = "【政务服务】您的登录验证码是{code}，{minutes}分钟内有效。请勿告诉他人。"
 
-__all__ = ["TooSoon", "enrol_totp", "methods", "send_sms_code", "step_up", "verify"]
+__all__ = [
+    "TooSoon",
+    "confirm_totp_enrolment",
+    "enrol_totp",
+    "methods",
+    "send_sms_code",
+    "start_totp_enrolment",
+    "step_up",
+    "verify",
+]
 
 
 def methods(provider: Provider, person_id: str) -> list[str]:
@@ -48,6 +57,40 @@ def enrol_totp(provider: Provider, person_id: str, label: str) -> tuple[str, str
         account.totp_last_step = None
         account.updated_at = provider.ctx.clock()
     return secret, provisioning_uri(secret, label, "govtrust")
+
+
+PENDING_TTL_SECONDS = 600
+
+
+def start_totp_enrolment(provider: Provider, person_id: str, label: str) -> tuple[str, str]:
+    """A new secret, kept pending until the person proves their authenticator has it."""
+    secret = new_secret()
+    provider.cache.set(
+        f"totp-pending:{person_id}",
+        provider.protector.encrypt(TOTP_KIND, secret),
+        ttl=PENDING_TTL_SECONDS,
+    )
+    return secret, provisioning_uri(secret, label, "govtrust")
+
+
+def confirm_totp_enrolment(provider: Provider, person_id: str, code: str) -> bool:
+    """Activate the pending secret if ``code`` is right (RFC 6238); False otherwise."""
+    pending = provider.cache.get(f"totp-pending:{person_id}")
+    if pending is None:
+        return False
+    secret = provider.protector.decrypt(TOTP_KIND, pending)
+    step = verify_totp(secret, code.strip(), provider.ctx.clock(), last_used_step=None)
+    if step is None:
+        return False
+    with transaction(provider.ctx.sessions) as session:
+        account = session.get(AccountRow, person_id)
+        if account is None:
+            account = AccountRow(person_id=person_id, updated_at=provider.ctx.clock())
+            session.add(account)
+        account.totp_secret, account.totp_last_step = pending, step
+        account.updated_at = provider.ctx.clock()
+    provider.cache.delete(f"totp-pending:{person_id}")
+    return True
 
 
 def send_sms_code(provider: Provider, person_id: str) -> None:

@@ -13,9 +13,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from core.audit.entry import AuditEvent
+from core.db.engine import transaction
+from core.errors.problem import ProblemError
+from idp import second_factor
 from idp.admin import agents as agent_admin
 from idp.admin import consents as consent_admin
 from idp.admin import sessions as session_admin
@@ -226,3 +230,40 @@ def grant_agent(
 def withdraw_agent(representation_id: OpaqueId, me: Me, provider: ProviderDep) -> AgentOut:
     agent = agent_admin.withdraw_agent(provider, representation_id, person_id=_person_id(me))
     return AgentOut.of(agent)
+
+
+class TotpEnrolmentOut(BaseModel):
+    secret: str
+    otpauth_uri: str
+    expires_in: int
+
+
+class TotpCodeIn(BaseModel):
+    code: str = Field(min_length=6, max_length=8, pattern=r"^[0-9]+$")
+
+
+@router.post("/totp", response_model=TotpEnrolmentOut, summary="Start TOTP enrolment")
+def start_totp(me: Me, provider: ProviderDep, response: Response) -> TotpEnrolmentOut:
+    """A new authenticator secret (RFC 6238), active once confirmed with a code."""
+    no_store(response)
+    secret, uri = second_factor.start_totp_enrolment(provider, _person_id(me), me.sub[:8])
+    return TotpEnrolmentOut(
+        secret=secret, otpauth_uri=uri, expires_in=second_factor.PENDING_TTL_SECONDS
+    )
+
+
+@router.post("/totp/confirm", status_code=204, summary="Confirm TOTP enrolment with a code")
+def confirm_totp(body: TotpCodeIn, me: Me, provider: ProviderDep) -> Response:
+    if not second_factor.confirm_totp_enrolment(provider, _person_id(me), body.code):
+        raise ProblemError(422, "totp-not-confirmed", "The code does not match; start again")
+    with transaction(provider.ctx.sessions) as session:
+        provider.ctx.audit.record(
+            session,
+            AuditEvent(
+                actor=_actor(me),
+                action="account.totp_enrolled",
+                object_type="person",
+                object_id=_person_id(me),
+            ),
+        )
+    return Response(status_code=204)

@@ -147,3 +147,34 @@ def test_a_password_session_is_stepped_up_not_replaced(
     clock.advance(seconds=31)
     accepted = submit(client, page.text, "totp", pyotp.TOTP(secret).at(clock.now))
     assert accepted.status_code == 303
+
+
+def test_a_person_enrols_totp_and_then_steps_up_with_it(
+    client: TestClient, world: World, services: Services, clock: FrozenClock
+) -> None:
+    verifier, challenge = pkce_pair()
+    back = callback_params(
+        login_and_consent(client, authorize_params(world.web_client_id, challenge))
+    )
+    token = client.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": back["code"],
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+        auth=(world.web_client_id, world.web_secret),
+    ).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    started = client.post("/me/totp", headers=headers)
+    assert started.status_code == 200 and started.headers["cache-control"] == "no-store"
+    secret = started.json()["secret"]
+    wrong = client.post("/me/totp/confirm", headers=headers, json={"code": "000000"})
+    assert wrong.status_code == 422
+    code = pyotp.TOTP(secret).at(clock.now)
+    assert client.post("/me/totp/confirm", headers=headers, json={"code": code}).status_code == 204
+    clock.advance(seconds=30)
+    _, challenge2 = pkce_pair()
+    page = second_factor_page(client, world, challenge2)
+    assert submit(client, page, "totp", pyotp.TOTP(secret).at(clock.now)).status_code == 303
