@@ -1,5 +1,6 @@
 """Imports every module that defines tables, so that Base.metadata knows them all."""
 
+from certs import storage as licence_storage
 from core.audit import storage as audit_storage
 from idp.accounts import storage as account_storage
 from idp.clients import storage as client_storage
@@ -14,6 +15,7 @@ __all__ = [
     "client_storage",
     "identity_storage",
     "key_storage",
+    "licence_storage",
     "oauth_storage",
     "seal_storage",
 ]

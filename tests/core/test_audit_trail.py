@@ -246,3 +246,17 @@ def test_concurrent_appends_leave_no_gap(audit_services: Services) -> None:
     assert indexes == list(range(20))
     checkpoint(audit_services)
     assert verify(audit_services).ok
+
+
+def test_other_18_digit_codes_are_not_mistaken_for_id_numbers(audit_services: Services) -> None:
+    dotted = "1.2.156.3005.2.11100000000013338W032.123456789012345678.0000001.001.X"
+    for reference in (dotted, "110105194912310021", "order 123456789012345678"):
+        event = AuditEvent(
+            actor="a",
+            action="licence.issued",
+            object_type="licence",
+            object_id="L-1",
+            details={"ref": reference},
+        )
+        with transaction(audit_services.sessions) as session:
+            audit_services.audit.record(session, event)  # accepted: not a valid ID number
