@@ -14,7 +14,7 @@ from authlib.oauth2.rfc6749.grants import RefreshTokenGrant
 from sqlalchemy import update
 
 from core.audit.entry import AuditEvent
-from idp.oauth.context import db
+from idp.oauth.context import current_dpop_jkt, db
 from idp.oauth.models import RefreshRecord
 from idp.oauth.principal import Principal
 from idp.oauth.storage import GrantRow, RefreshTokenRow, revoke_grant
@@ -40,6 +40,8 @@ class RotatingRefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
         grant = session.get(GrantRow, row.grant_id)
         if grant is None or grant.revoked_at is not None:
             return None
+        if row.dpop_jkt is not None and row.dpop_jkt != current_dpop_jkt.get():
+            return None  # RFC 9449 §5.2: only the bound key may refresh
         claimed = session.execute(
             update(RefreshTokenRow)
             .where(RefreshTokenRow.token_hash == token_hash, RefreshTokenRow.rotated_at.is_(None))

@@ -45,6 +45,10 @@ class IdpContext:
 current_session: ContextVar[Session] = ContextVar("govtrust_idp_session")
 
 
+# The RFC 7638 thumbprint of the DPoP key of the token request being answered, if any.
+current_dpop_jkt: ContextVar[str | None] = ContextVar("govtrust_idp_dpop_jkt", default=None)
+
+
 def db() -> Session:
     try:
         return current_session.get()

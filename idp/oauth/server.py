@@ -23,7 +23,7 @@ from idp.grants.client_credentials import ServiceClientCredentials
 from idp.grants.pkce import RequiredS256
 from idp.grants.private_key_jwt import PrivateKeyJwt
 from idp.grants.refresh import RotatingRefreshGrant
-from idp.oauth.context import IdpContext, db
+from idp.oauth.context import IdpContext, current_dpop_jkt, db
 from idp.oauth.models import OAuthClient
 from idp.oauth.principal import Principal
 from idp.oauth.requests import HttpRequest, StarletteOAuth2Request
@@ -119,10 +119,11 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         include_refresh_token: bool = True,
     ) -> dict[str, Any]:
         scope = scope or ""
-        issued = self.issuer.access_token(client.client, user, scope)
+        jkt = current_dpop_jkt.get()
+        issued = self.issuer.access_token(client.client, user, scope, jkt)
         token: dict[str, Any] = {
             "access_token": issued.token,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if jkt else "Bearer",
             "expires_in": int((issued.expires_at - issued.issued_at).total_seconds()),
             "scope": scope,
         }
@@ -140,6 +141,7 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 scope=scope,
                 issued_at=issued.issued_at,
                 expires_at=issued.expires_at,
+                dpop_jkt=jkt,
             )
         )
         if refresh is not None and user is not None:
@@ -151,6 +153,8 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                     scope=scope,
                     issued_at=issued.issued_at,
                     expires_at=issued.issued_at + self.ctx.lifetimes.refresh_token,
+                    # RFC 9449 §5.2: a public client's refresh token is bound to its key
+                    dpop_jkt=jkt if client.client.is_public else None,
                 )
             )
         session.flush()

@@ -69,6 +69,7 @@ class AccessTokenRow(Base):
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RefreshTokenRow(Base):
@@ -82,6 +83,7 @@ class RefreshTokenRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     rotated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class LoginSessionRow(Base):

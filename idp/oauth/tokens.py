@@ -66,7 +66,7 @@ class TokenIssuer:
         return {"sub": person}
 
     def access_token(
-        self, client: Client, principal: Principal | None, scope: str
+        self, client: Client, principal: Principal | None, scope: str, dpop_jkt: str | None = None
     ) -> IssuedAccessToken:
         now = self.ctx.clock()
         expires = now + self.ctx.lifetimes.access_token
@@ -82,6 +82,8 @@ class TokenIssuer:
             "scope": scope,
             **self._subject_claims(client, principal),
         }
+        if dpop_jkt is not None:
+            claims["cnf"] = {"jkt": dpop_jkt}  # RFC 9449 §6.1
         if principal is not None:
             if principal.auth_time is not None:
                 claims["auth_time"] = _seconds(principal.auth_time)

@@ -17,23 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Response
+from fastapi import Request, Response
 from fastapi.exceptions import HTTPException
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from idp.identities.storage import PersonRow
+from idp.oauth import dpop
 from idp.oauth.access_tokens import verify_access_token
 from idp.oauth.storage import GrantRow
 from idp.provider import Provider
 from idp.routers.authorize import ProviderDep
 
 REALM = "govtrust"
-_BEARER = HTTPBearer(
-    auto_error=False,
-    description="An access token of this provider (RFC 6750 §2.1, RFC 9068).",
-)
 
 
 @dataclass(frozen=True)
@@ -82,8 +78,23 @@ def _invalid() -> BearerError:
     return BearerError(401, "invalid_token", "the access token is not valid")
 
 
+@dataclass(frozen=True)
+class Presentation:
+    """How the token came: its scheme, and for DPoP the proof and the request it is for."""
+
+    scheme: str = "bearer"
+    proof: str | None = None
+    method: str = "GET"
+    path: str = "/"
+
+
 def token_context(
-    provider: Provider, token: str, required: frozenset[str], *, person: bool = False
+    provider: Provider,
+    token: str,
+    required: frozenset[str],
+    *,
+    person: bool = False,
+    presentation: Presentation | None = None,
 ) -> TokenContext:
     """Check ``token`` and that it has every scope in ``required`` (RFC 6750 §3.1).
 
@@ -94,6 +105,19 @@ def token_context(
     with ctx.sessions() as session:
         claims = verify_access_token(ctx, session, token)
         if claims is None:
+            raise _invalid()
+        how = presentation or Presentation()
+        refused = dpop.check_presentation(
+            claims,
+            scheme=how.scheme,
+            token=token,
+            proof=how.proof,
+            method=how.method,
+            url=f"{ctx.issuer}{how.path}",
+            cache=provider.cache,
+            now=ctx.clock,
+        )
+        if refused is not None:
             raise _invalid()
         client = provider.server.clients.get(session, str(claims.get("client_id", "")))
         if client is None or not client.active:
@@ -137,14 +161,17 @@ def require_scopes(*scopes: str, person: bool = False) -> Callable[..., TokenCon
     401/403 carrying the RFC 6750 §3 ``WWW-Authenticate`` challenge."""
     required = frozenset(scopes)
 
-    def dependency(
-        provider: ProviderDep,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
-    ) -> TokenContext:
+    def dependency(provider: ProviderDep, request: Request) -> TokenContext:
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
         try:
-            if credentials is None or not credentials.credentials.strip():
+            if scheme.lower() not in ("bearer", "dpop") or not value.strip():
                 raise BearerError(401, None, "send an access token as a Bearer token")
-            return token_context(provider, credentials.credentials.strip(), required, person=person)
+            presentation = Presentation(
+                scheme.lower(), request.headers.get("dpop"), request.method, request.url.path
+            )
+            return token_context(
+                provider, value.strip(), required, person=person, presentation=presentation
+            )
         except BearerError as error:
             raise HTTPException(
                 error.status,

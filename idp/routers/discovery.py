@@ -28,6 +28,7 @@ def openid_configuration(provider: ProviderDep) -> JSONResponse:
         "revocation_endpoint": f"{issuer}/revoke",
         "end_session_endpoint": f"{issuer}/logout",
         "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "dpop_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
         "require_pushed_authorization_requests": False,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,

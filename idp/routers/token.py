@@ -17,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from core.db.engine import transaction
 from core.errors.handlers import oauth_error_response
 from core.errors.oauth import OAuthError
-from idp.oauth import par
+from idp.oauth import dpop, par
 from idp.oauth.access_tokens import verify_access_token
-from idp.oauth.context import current_session
+from idp.oauth.context import current_dpop_jkt, current_session
 from idp.oauth.requests import HttpRequest
 from idp.oauth.storage import AccessTokenRow, GrantRow, RefreshTokenRow, revoke_grant
 from idp.provider import Provider
@@ -46,13 +46,30 @@ async def _form_request(request: Request, provider: Provider) -> HttpRequest:
     return HttpRequest("POST", url, dict(items), request.headers)
 
 
+def _dpop_jkt(provider: Provider, http: HttpRequest) -> str | None:
+    """The key of the request's DPoP proof (RFC 9449 §5), if it sent one."""
+    proof = http.headers.get("dpop")
+    if proof is None:
+        return None
+    try:
+        checked = dpop.verify_proof(
+            proof, method="POST", url=http.url, cache=provider.cache, now=provider.ctx.clock
+        )
+    except dpop.InvalidDpopProof as exc:
+        raise OAuthError("invalid_dpop_proof", str(exc)) from exc
+    return checked.jkt
+
+
 def _token(provider: Provider, http: HttpRequest) -> Response:
+    jkt = _dpop_jkt(provider, http)
     with transaction(provider.ctx.sessions) as session:
         marker = current_session.set(session)
+        bound = current_dpop_jkt.set(jkt)
         try:
             response: Response = provider.server.create_token_response(http)
         finally:
             current_session.reset(marker)
+            current_dpop_jkt.reset(bound)
         if response.status_code >= 400:
             session.rollback()
     return response

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from idp.oauth import dpop
 from idp.oauth.access_tokens import verify_access_token
 from idp.oauth.context import current_session
 from idp.provider import Provider
@@ -26,20 +27,33 @@ def _unauthorized(error: str, description: str, status: int = 401) -> Response:
     )
 
 
-def _bearer(request: Request) -> str | None:
+def _credentials(request: Request) -> tuple[str, str] | None:
+    """(scheme, token) from ``Authorization: Bearer …`` (RFC 6750) or ``DPoP …`` (RFC 9449)."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+    if scheme.lower() in ("bearer", "dpop") and value.strip():
+        return scheme.lower(), value.strip()
     return None
 
 
-def _userinfo(provider: Provider, token: str) -> Response:
+def _userinfo(provider: Provider, request: Request, scheme: str, token: str) -> Response:
     ctx = provider.ctx
     with ctx.sessions() as session:
         claims = verify_access_token(ctx, session, token)
         if claims is None:
             return _unauthorized("invalid_token", "the access token is not valid")
+        refused = dpop.check_presentation(
+            claims,
+            scheme=scheme,
+            token=token,
+            proof=request.headers.get("dpop"),
+            method=request.method,
+            url=f"{ctx.issuer}{request.url.path}",
+            cache=provider.cache,
+            now=ctx.clock,
+        )
+        if refused is not None:
+            return _unauthorized("invalid_token", refused)
         scopes = set(str(claims.get("scope", "")).split())
         if "openid" not in scopes:
             return _unauthorized("insufficient_scope", "the openid scope is required", 403)
@@ -64,7 +78,7 @@ def _userinfo(provider: Provider, token: str) -> Response:
 @router.get("/userinfo", summary="UserInfo endpoint")
 @router.post("/userinfo", summary="UserInfo endpoint (POST)")
 async def userinfo(request: Request, provider: ProviderDep) -> Response:
-    token = _bearer(request)
-    if token is None:
+    credentials = _credentials(request)
+    if credentials is None:
         return _unauthorized("invalid_request", "send the access token as a Bearer token")
-    return await run_in_threadpool(_userinfo, provider, token)
+    return await run_in_threadpool(_userinfo, provider, request, *credentials)
