@@ -160,6 +160,22 @@ def _check_csrf(request: Request, current: Interaction, csrf: str) -> Response |
     return None
 
 
+def _posted(
+    request: Request, provider: Provider, interaction_id: str, csrf: str, *, person: bool = True
+) -> Interaction | Response:
+    """The interaction a form was posted to, if its CSRF token matches (and, with
+    ``person``, someone has logged in to it); else the page to answer with."""
+    current = _load(request, provider, interaction_id)
+    if isinstance(current, Response):
+        return current
+    refused = _check_csrf(request, current, csrf)
+    if refused is not None:
+        return refused
+    if person and current.person_id is None:
+        return RedirectResponse(f"/interaction/{current.id}", status_code=303)
+    return current
+
+
 @router.get("/interaction/{interaction_id}", include_in_schema=False)
 def interaction_page(request: Request, interaction_id: str, provider: ProviderDep) -> Response:
     current = _load(request, provider, interaction_id)
@@ -250,12 +266,10 @@ def sms_submit(
     provider: ProviderDep,
     csrf: Annotated[str, Form(max_length=128)],
 ) -> Response:
-    current = _load(request, provider, interaction_id)
+    current = _posted(request, provider, interaction_id, csrf)
     if isinstance(current, Response):
         return current
-    refused = _check_csrf(request, current, csrf)
-    if refused is not None or current.person_id is None:
-        return refused or RedirectResponse(f"/interaction/{current.id}", status_code=303)
+    assert current.person_id is not None  # _posted checked it
     lang = language(request)
     try:
         second_factor.send_sms_code(provider, current.person_id)
@@ -278,12 +292,11 @@ def second_factor_submit(
     otp: Annotated[str, Form(max_length=12)],
     csrf: Annotated[str, Form(max_length=128)],
 ) -> Response:
-    current = _load(request, provider, interaction_id)
+    current = _posted(request, provider, interaction_id, csrf)
     if isinstance(current, Response):
         return current
-    refused = _check_csrf(request, current, csrf)
-    if refused is not None or current.person_id is None or current.session_public_id is None:
-        return refused or RedirectResponse(f"/interaction/{current.id}", status_code=303)
+    if current.person_id is None or current.session_public_id is None:
+        return RedirectResponse(f"/interaction/{current.id}", status_code=303)
     key = provider.ctx.digest("second-factor", current.person_id)
     ip = request.client.host if request.client else ""
     decision = provider.throttle.check(key, ip)
@@ -335,12 +348,9 @@ def login_submit(
     password: Annotated[str, Form(max_length=1024)],
     csrf: Annotated[str, Form(max_length=128)],
 ) -> Response:
-    current = _load(request, provider, interaction_id)
+    current = _posted(request, provider, interaction_id, csrf, person=False)
     if isinstance(current, Response):
         return current
-    refused = _check_csrf(request, current, csrf)
-    if refused is not None:
-        return refused
     ip = client_ip(
         request.client.host if request.client else "",
         request.headers.get("x-forwarded-for"),
@@ -414,12 +424,10 @@ def identity_submit(
     acting_as: Annotated[str, Form(max_length=64)],
     csrf: Annotated[str, Form(max_length=128)],
 ) -> Response:
-    current = _load(request, provider, interaction_id)
+    current = _posted(request, provider, interaction_id, csrf)
     if isinstance(current, Response):
         return current
-    refused = _check_csrf(request, current, csrf)
-    if refused is not None or current.person_id is None:
-        return refused or RedirectResponse(f"/interaction/{current.id}", status_code=303)
+    assert current.person_id is not None  # _posted checked it
     if acting_as != "self":
         with provider.ctx.sessions() as session:
             allowed = {o.id for o in _acting_options(provider, session, current.person_id)}
@@ -438,12 +446,10 @@ def consent_submit(
     consent: Annotated[str, Form(max_length=8)],
     csrf: Annotated[str, Form(max_length=128)],
 ) -> Response:
-    current = _load(request, provider, interaction_id)
+    current = _posted(request, provider, interaction_id, csrf)
     if isinstance(current, Response):
         return current
-    refused = _check_csrf(request, current, csrf)
-    if refused is not None or current.person_id is None:
-        return refused or RedirectResponse(f"/interaction/{current.id}", status_code=303)
+    assert current.person_id is not None  # _posted checked it
     organisation_id = None if current.acting_as in (None, "self") else current.acting_as
     if consent != "allow":
         interactions.finish(provider.cache, current.id)

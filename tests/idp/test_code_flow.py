@@ -3,36 +3,20 @@ RFC 7636, RFC 9207, RFC 9068), checked with joserfc as an independent JOSE libra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from core.app import create_app
-from core.services import Services
 from tests.idp.oidc_helpers import (
     CITIZEN_ID,
     CITIZEN_PHONE,
     REDIRECT,
     World,
     authorize_params,
-    build_world,
     callback_params,
     login_and_consent,
     pkce_pair,
 )
-
-
-@pytest.fixture
-def world(services: Services) -> World:
-    return build_world(services)
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    yield TestClient(create_app(services=services), base_url="https://govtrust.test")
 
 
 def exchange(client: TestClient, world: World, code: str, verifier: str) -> dict[str, object]:

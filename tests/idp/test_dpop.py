@@ -19,18 +19,12 @@ from tests.idp.oidc_helpers import (
     REDIRECT,
     World,
     authorize_params,
-    build_world,
     callback_params,
     login_and_consent,
     pkce_pair,
 )
 
 ISSUER = "https://govtrust.test"
-
-
-@pytest.fixture
-def world(services: Services) -> World:
-    return build_world(services)
 
 
 @pytest.fixture

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from core.app import create_app
 from core.services import Services
 from idp.credentials.throttle import LoginThrottle
 from idp.login import account_key
@@ -30,11 +27,6 @@ def world(services: Services) -> World:
         services.cache, clock=services.idp.ctx.clock, per_account_limit=3, base_delay=0, max_delay=0
     )
     return build_world(services)
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    yield TestClient(create_app(services=services), base_url="https://govtrust.test")
 
 
 def attempt(client: TestClient, world: World, password: str) -> str:

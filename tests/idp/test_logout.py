@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from core.app import create_app
 from core.services import Services
 from idp.clients.channels import Channel
 from idp.clients.service import ClientService
@@ -64,11 +62,6 @@ def world(services: Services) -> World:
     assert secret
     built.web_client_id, built.web_secret = portal.client_id, secret
     return built
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    yield TestClient(create_app(services=services), base_url="https://govtrust.test")
 
 
 def claims(token: str) -> dict[str, object]:

@@ -6,33 +6,19 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
 
-from core.app import create_app
-from core.services import Services
 from tests.idp.oidc_helpers import (
     REDIRECT,
     World,
     authorize_params,
-    build_world,
     callback_params,
     login_and_consent,
     pkce_pair,
 )
-
-
-@pytest.fixture
-def world(services: Services) -> World:
-    return build_world(services)
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    yield TestClient(create_app(services=services), base_url="https://govtrust.test")
 
 
 def token_request(client: TestClient, world: World, **form: str) -> dict[str, object]:

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 
-from core.app import create_app
-from core.services import Services
 from tests.idp.oidc_helpers import (
     REDIRECT,
     World,
     authorize_params,
-    build_world,
     callback_params,
     login_and_consent,
     pkce_pair,
 )
-
-
-@pytest.fixture
-def world(services: Services) -> World:
-    return build_world(services)
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    yield TestClient(create_app(services=services), base_url="https://govtrust.test")
 
 
 def push(client: TestClient, world: World, **params: str):  # type: ignore[no-untyped-def]

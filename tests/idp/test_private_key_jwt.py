@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from core.app import create_app
 from core.services import Services
 from idp.clients.channels import Channel
 from idp.clients.service import ClientService, InvalidClientMetadata
@@ -38,11 +36,6 @@ def client_id(services: Services, key: ECKey) -> str:
     )
     assert secret is None
     return registered.client_id
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    yield TestClient(create_app(services=services), base_url="https://govtrust.test")
 
 
 def assertion(key: ECKey, client_id: str, **changes: object) -> str:

@@ -6,11 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyotp
-import pytest
 from fastapi.testclient import TestClient
 
 from core.app import create_app
@@ -21,7 +19,6 @@ from tests.idp.oidc_helpers import (
     REDIRECT,
     World,
     authorize_params,
-    build_world,
     callback_params,
     csrf_of,
     login_and_consent,
@@ -29,16 +26,6 @@ from tests.idp.oidc_helpers import (
 )
 
 LOA2 = "urn:govtrust:loa:2"
-
-
-@pytest.fixture
-def world(services: Services) -> World:
-    return build_world(services)
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    yield TestClient(create_app(services=services), base_url="https://govtrust.test")
 
 
 def second_factor_page(client: TestClient, world: World, challenge: str) -> str:

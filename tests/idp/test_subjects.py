@@ -6,12 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
 
-from core.app import create_app
 from core.services import Services
 from idp.clients.channels import Channel
 from idp.clients.service import ClientService
@@ -21,21 +18,10 @@ from tests.idp.oidc_helpers import (
     REDIRECT,
     World,
     authorize_params,
-    build_world,
     callback_params,
     login_and_consent,
     pkce_pair,
 )
-
-
-@pytest.fixture
-def world(services: Services) -> World:
-    return build_world(services)
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    yield TestClient(create_app(services=services), base_url="https://govtrust.test")
 
 
 def register(services: Services, sector: str | None) -> tuple[str, str]:
