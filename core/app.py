@@ -16,6 +16,7 @@ from core.openapi_schema import install_problem_openapi
 from core.services import Services, build_services
 from core.settings import Settings
 from idp.routers import admin, authorize, discovery, logout, me, token, userinfo
+from certs import router as certs_router
 from keys import router as pki_router
 from seal import router as seal_router
 
@@ -76,5 +77,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     ):
         app.include_router(idp_router)
     app.include_router(seal_router.router)
+    app.include_router(certs_router.router)
     install_problem_openapi(app)
     return app

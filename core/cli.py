@@ -171,11 +171,13 @@ def openapi(output: Path | None) -> None:
 
 
 def _register_package_commands() -> None:
+    from certs.cli import licence
     from keys.cli import keys
     from seal.cli import seal
 
     main.add_command(keys)
     main.add_command(seal)
+    main.add_command(licence)
 
 
 _register_package_commands()
