@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
+from certs import router as certs_router
 from core import health
 from core.audit import router as audit_router
 from core.errors.handlers import install_error_handlers
@@ -15,8 +16,7 @@ from core.metrics import HttpMetrics, install_metrics
 from core.openapi_schema import install_problem_openapi
 from core.services import Services, build_services
 from core.settings import Settings
-from idp.routers import admin, authorize, discovery, logout, me, token, userinfo
-from certs import router as certs_router
+from idp.routers import admin, authorize, device, discovery, logout, me, token, userinfo
 from keys import router as pki_router
 from seal import router as seal_router
 
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         logout.router,
         admin.router,
         me.router,
+        device.router,  # RFC 8628 device authorization and verification page
     ):
         app.include_router(idp_router)
     app.include_router(seal_router.router)

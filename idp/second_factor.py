@@ -1,4 +1,5 @@
-"""Second factors for level-of-assurance 2: TOTP (RFC 6238) or a one-time code by SMS.
+"""Second factors for level-of-assurance 2: TOTP (RFC 6238) or a one-time code by SMS; and
+passkeys (W3C WebAuthn Level 2, :mod:`idp.passkeys`), which step up to level 3.
 
 A TOTP secret is stored encrypted; the last accepted time step is stored too, so a code is
 accepted once (RFC 6238 §5.2). SMS codes go through the pluggable sender (the embedded
@@ -16,9 +17,13 @@ from idp.credentials.totp import new_secret, provisioning_uri, verify_totp
 from idp.identities.storage import PHONE_KIND, PersonRow
 from idp.oauth.sessions import LOA_ORDER
 from idp.oauth.storage import LoginSessionRow
+from idp.passkeys import service as passkeys
 from idp.provider import Provider
 
 TOTP_KIND = "totp"
+# RFC 8176 §2 values per method; a passkey is used only with user verification (W3C
+# WebAuthn Level 2 §7.2 step 17): a hardware-secured key ("hwk") and the user ("user").
+AMR_OF_METHOD = {"totp": ("otp",), "sms": ("sms",), "passkey": ("hwk", "user")}
 SMS_TEMPLATE = "【政务服务】您的登录验证码是{code}，{minutes}分钟内有效。请勿告诉他人。"
 
 __all__ = [
@@ -42,6 +47,8 @@ def methods(provider: Provider, person_id: str) -> list[str]:
         found.append("totp")
     if person is not None and person.phone_encrypted is not None:
         found.append("sms")
+    if passkeys.has_passkey(provider, person_id):
+        found.append("passkey")
     return found
 
 
@@ -142,6 +149,6 @@ def step_up(provider: Provider, session_public_id: str, acr: str, method: str) -
         if LOA_ORDER.index(acr) > LOA_ORDER.index(row.acr):
             row.acr = acr
         amr = [value for value in row.amr.split() if value != "mfa"]
-        factor = "otp" if method == "totp" else "sms"
-        row.amr = " ".join([*amr, factor, "mfa"] if factor not in amr else [*amr, "mfa"])
+        amr += [value for value in AMR_OF_METHOD[method] if value not in amr]
+        row.amr = " ".join([*amr, "mfa"])
         row.auth_time = provider.ctx.clock()

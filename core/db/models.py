@@ -6,6 +6,7 @@ from idp.accounts import storage as account_storage
 from idp.clients import storage as client_storage
 from idp.identities import storage as identity_storage
 from idp.oauth import storage as oauth_storage
+from idp.passkeys import storage as passkey_storage
 from keys import storage as key_storage
 from seal import storage as seal_storage
 
@@ -17,5 +18,6 @@ __all__ = [
     "key_storage",
     "licence_storage",
     "oauth_storage",
+    "passkey_storage",
     "seal_storage",
 ]

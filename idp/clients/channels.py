@@ -3,7 +3,9 @@
 "一次认证、多点服务": every channel logs people in through the same provider, but each gets
 only the grants that fit it. Browser and app channels use the authorization code flow with
 PKCE (RFC 9700 §2.1.1); back-end services use client credentials (RFC 6749 §4.4); kiosks
-(device grant, RFC 8628) and the counter and hotline (CIBA) are added with their grants.
+the device grant (RFC 8628). Web, app and service clients may exchange a person's token
+for a narrower one (RFC 8693: native SSO from the app to the web, and a department system
+calling a downstream service). The counter and hotline (CIBA) are added with their grants.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ class Channel(StrEnum):
 AUTHORIZATION_CODE = "authorization_code"
 REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a grant type name
 CLIENT_CREDENTIALS = "client_credentials"
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 §3.4
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - RFC 8693 §2.1
 
 CHANNEL_GRANTS: dict[Channel, frozenset[str]] = {
-    Channel.WEB: frozenset({AUTHORIZATION_CODE, REFRESH_TOKEN}),
-    Channel.APP: frozenset({AUTHORIZATION_CODE, REFRESH_TOKEN}),
+    Channel.WEB: frozenset({AUTHORIZATION_CODE, REFRESH_TOKEN, TOKEN_EXCHANGE}),
+    Channel.APP: frozenset({AUTHORIZATION_CODE, REFRESH_TOKEN, TOKEN_EXCHANGE}),
     Channel.MINI_PROGRAM: frozenset({AUTHORIZATION_CODE, REFRESH_TOKEN}),
-    Channel.KIOSK: frozenset({REFRESH_TOKEN}),
+    Channel.KIOSK: frozenset({DEVICE_CODE, REFRESH_TOKEN}),
     Channel.COUNTER: frozenset({REFRESH_TOKEN}),
     Channel.HOTLINE: frozenset({REFRESH_TOKEN}),
-    Channel.SERVICE: frozenset({CLIENT_CREDENTIALS}),
+    Channel.SERVICE: frozenset({CLIENT_CREDENTIALS, TOKEN_EXCHANGE}),
 }
 
 # Channels whose clients run on the user's device and cannot keep a secret (RFC 6749 §2.1).

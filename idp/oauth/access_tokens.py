@@ -23,15 +23,18 @@ def token_keys(ctx: IdpContext) -> dict[str, Any]:
     return {key.kid: key.public_key for key in ctx.keys.published("token")}
 
 
-def verify_access_token(ctx: IdpContext, session: Session, token: str) -> dict[str, Any] | None:
-    """The token's claims if it is valid now, else None."""
+def verify_access_token(
+    ctx: IdpContext, session: Session, token: str, audience: str | None = None
+) -> dict[str, Any] | None:
+    """The token's claims if it is valid now, else None. ``aud`` must be this issuer, or
+    ``audience`` when given (a token issued to a client by token exchange)."""
     try:
         claims = jws.verify(token, token_keys(ctx), typ="at+jwt")
     except jws.InvalidJws:
         return None
     now = ctx.clock().timestamp()
     try:
-        if claims.get("iss") != ctx.issuer or claims.get("aud") != ctx.issuer:
+        if claims.get("iss") != ctx.issuer or claims.get("aud") not in (ctx.issuer, audience):
             return None
         if float(claims["exp"]) < now - CLOCK_SKEW_SECONDS:
             return None

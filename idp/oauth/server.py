@@ -20,10 +20,13 @@ from core.cache.base import Cache
 from idp.clients.storage import SqlClientStore
 from idp.grants.authorization_code import CodeGrant
 from idp.grants.client_credentials import ServiceClientCredentials
+from idp.grants.device_code import KioskDeviceAuthorization, KioskDeviceCodeGrant
 from idp.grants.pkce import RequiredS256
 from idp.grants.private_key_jwt import PrivateKeyJwt
 from idp.grants.refresh import RotatingRefreshGrant
+from idp.grants.token_exchange import TokenExchangeGrant
 from idp.oauth.context import IdpContext, current_dpop_jkt, db
+from idp.oauth.device import DeviceCodeStore
 from idp.oauth.models import OAuthClient
 from idp.oauth.principal import Principal
 from idp.oauth.requests import HttpRequest, StarletteOAuth2Request
@@ -74,6 +77,12 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(CodeGrant, [RequiredS256(required=True), openid])
         self.register_grant(RotatingRefreshGrant, [openid])
         self.register_grant(ServiceClientCredentials)
+        # -- kiosks: device authorization grant (RFC 8628); exchange (RFC 8693) --
+        self.devices = DeviceCodeStore(cache, ctx)
+        self.register_endpoint(KioskDeviceAuthorization(self))
+        self.register_grant(KioskDeviceCodeGrant, [openid])
+        self.register_grant(TokenExchangeGrant)
+        # -- end of RFC 8628 / RFC 8693 --
         self.register_client_auth_method(
             PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt(ctx.issuer, cache)
         )

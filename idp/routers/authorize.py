@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,7 @@ from idp.oauth.requests import HttpRequest
 from idp.oauth.sessions import (
     LOA_ORDER,
     LOA_PASSWORD,
+    LOA_STRONG,
     LOA_TWO_FACTOR,
     SESSION_COOKIE,
     LoginSession,
@@ -43,6 +44,7 @@ from idp.oauth.sessions import (
 )
 from idp.oauth.storage import ConsentRow, GrantRow, LoginSessionRow, active_consent
 from idp.pages import TEXT, language, render, scope_labels
+from idp.passkeys import service as passkeys
 from idp.provider import Provider
 
 router = APIRouter(tags=["openid-connect"], include_in_schema=True)
@@ -248,15 +250,75 @@ def _second_factor_page(
     notice: str | None = None,
 ) -> Response:
     assert current.person_id is not None
+    offered = second_factor.methods(provider, current.person_id)
+    strong = current.required_acr == LOA_STRONG  # only a passkey reaches level 3
     return render(
         request,
         "second_factor.html",
         action=f"/interaction/{current.id}",
         csrf=current.csrf,
-        methods=second_factor.methods(provider, current.person_id),
+        methods=[] if strong else [m for m in offered if m != "passkey"],
+        passkey="passkey" in offered,
+        passkey_needed=strong and "passkey" not in offered,
         error=error,
         notice=notice,
     )
+
+
+@router.get("/interaction/{interaction_id}/passkey/options", include_in_schema=False)
+def passkey_options(request: Request, interaction_id: str, provider: ProviderDep) -> Response:
+    """``PublicKeyCredentialRequestOptions`` for the person logged in to the interaction,
+    with a single-use challenge bound to it (W3C WebAuthn Level 2 §7.2 step 1)."""
+    current = interactions.load(provider.cache, interaction_id)
+    if current is None or current.person_id is None:
+        return JSONResponse({"error": "invalid_request"}, 400, {"Cache-Control": "no-store"})
+    options = passkeys.authentication_options(provider, current.id, current.person_id)
+    if options is None:
+        return JSONResponse({"error": "no_passkey"}, 404, {"Cache-Control": "no-store"})
+    return JSONResponse(options, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/interaction/{interaction_id}/passkey", include_in_schema=False)
+def passkey_submit(
+    request: Request,
+    interaction_id: str,
+    provider: ProviderDep,
+    credential: Annotated[str, Form(max_length=16384)],
+    csrf: Annotated[str, Form(max_length=128)],
+) -> Response:
+    """A passkey assertion (W3C WebAuthn Level 2 §7.2, user verification required) steps
+    the session up to level 3: amr ``hwk`` and ``user`` (RFC 8176)."""
+    current = _posted(request, provider, interaction_id, csrf)
+    if isinstance(current, Response):
+        return current
+    if current.person_id is None or current.session_public_id is None:
+        return RedirectResponse(f"/interaction/{current.id}", status_code=303)
+    key = provider.ctx.digest("second-factor", current.person_id)
+    ip = request.client.host if request.client else ""
+    decision = provider.throttle.check(key, ip)
+    try:
+        if not decision.allowed:
+            raise passkeys.PasskeyRefused("throttled", "too many failures")
+        passkeys.authenticate(provider, current.id, current.person_id, credential)
+    except passkeys.PasskeyRefused:
+        if decision.allowed:
+            provider.throttle.record_failure(key, ip)
+        lang = language(request)
+        return _second_factor_page(request, provider, current, error=TEXT[lang]["passkey_failed"])
+    provider.throttle.record_success(key, ip)
+    second_factor.step_up(provider, current.session_public_id, LOA_STRONG, "passkey")
+    with transaction(provider.ctx.sessions) as session:
+        provider.ctx.audit.record(
+            session,
+            AuditEvent(
+                actor=current.person_id,
+                action="login.stepped_up",
+                object_type="session",
+                object_id=current.session_public_id,
+                details={"acr": LOA_STRONG, "method": "passkey"},
+            ),
+        )
+    return RedirectResponse(f"/interaction/{current.id}", status_code=303)
 
 
 @router.post("/interaction/{interaction_id}/sms", include_in_schema=False)

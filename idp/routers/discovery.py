@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from idp.clients.channels import DEVICE_CODE, TOKEN_EXCHANGE
 from idp.oauth.server import SCOPES_SUPPORTED
 from idp.oauth.sessions import LOA_ORDER
 from idp.routers.authorize import ProviderDep
@@ -28,6 +29,7 @@ def openid_configuration(provider: ProviderDep) -> JSONResponse:
         "revocation_endpoint": f"{issuer}/revoke",
         "end_session_endpoint": f"{issuer}/logout",
         "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "device_authorization_endpoint": f"{issuer}/device_authorization",  # RFC 8628 §4
         "dpop_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
         "require_pushed_authorization_requests": False,
         "backchannel_logout_supported": True,
@@ -35,7 +37,13 @@ def openid_configuration(provider: ProviderDep) -> JSONResponse:
         "scopes_supported": SCOPES_SUPPORTED,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            DEVICE_CODE,
+            TOKEN_EXCHANGE,
+        ],
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": algorithms,
         "userinfo_signing_alg_values_supported": [],

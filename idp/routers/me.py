@@ -11,7 +11,7 @@ RFC 9457 problem documents.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -25,7 +25,10 @@ from idp.admin import consents as consent_admin
 from idp.admin import sessions as session_admin
 from idp.admin.agents import ActingOption, Agent
 from idp.admin.consents import ConsentInfo
-from idp.admin.errors import NotFound
+from idp.admin.errors import InvalidRequest, NotFound
+from idp.oauth.sessions import LOA_TWO_FACTOR, loa_at_least
+from idp.passkeys import service as passkeys
+from idp.passkeys.webauthn import WebAuthnError, b64url_decode
 from idp.routers.admin import ERRORS, NOT_FOUND, SessionListOut, SessionOut
 from idp.routers.authorize import ProviderDep
 from idp.routers.bearer import TokenContext, no_store, require_scopes
@@ -267,3 +270,116 @@ def confirm_totp(body: TotpCodeIn, me: Me, provider: ProviderDep) -> Response:
             ),
         )
     return Response(status_code=204)
+
+
+class PasskeyOut(BaseModel):
+    id: str
+    name: str
+    aaguid: str = Field(description="The authenticator model (all zeros when not disclosed)")
+    algorithm: int = Field(description="COSE algorithm: -7 ES256, -8 EdDSA, -257 RS256")
+    transports: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, passkey: passkeys.Passkey) -> PasskeyOut:
+        return cls(
+            id=passkey.id,
+            name=passkey.name,
+            aaguid=passkey.aaguid,
+            algorithm=passkey.algorithm,
+            transports=list(passkey.transports),
+            created_at=passkey.created_at,
+            last_used_at=passkey.last_used_at,
+            revoked_at=passkey.revoked_at,
+        )
+
+
+class PasskeyListOut(BaseModel):
+    passkeys: list[PasskeyOut]
+
+
+Base64Url = Annotated[str, Field(max_length=8192, pattern=r"^[A-Za-z0-9_-]*$")]
+
+
+class AttestationResponseIn(BaseModel):
+    """``AuthenticatorAttestationResponse`` (W3C WebAuthn Level 2 §5.2.1), base64url."""
+
+    clientDataJSON: Base64Url  # WebAuthn's member names
+    attestationObject: Base64Url
+    transports: list[Annotated[str, Field(max_length=32)]] = Field(
+        default_factory=list, max_length=10
+    )
+
+
+class PasskeyIn(BaseModel):
+    """The new credential as ``navigator.credentials.create()`` returned it (base64url
+    binary members, as ``PublicKeyCredential.toJSON()`` gives them), and a name for it."""
+
+    id: Base64Url = Field(min_length=1)
+    rawId: Base64Url | None = None
+    type: Literal["public-key"] = "public-key"
+    response: AttestationResponseIn
+    name: str = Field(default="passkey", min_length=1, max_length=64)
+
+
+def _two_factors(me: TokenContext) -> None:
+    """A passkey reaches level 3: it is bound only from a session with two factors."""
+    if not loa_at_least(me.acr or "", LOA_TWO_FACTOR):
+        raise ProblemError(
+            403,
+            "step-up-required",
+            "Log in with two factors first",
+            "registering a passkey needs a token from a two-factor login",
+            acr_values=LOA_TWO_FACTOR,
+        )
+
+
+@router.post("/passkeys/options", summary="Start registering a passkey (WebAuthn)")
+def passkey_options(me: Me, provider: ProviderDep) -> dict[str, Any]:
+    """``PublicKeyCredentialCreationOptions`` (W3C WebAuthn Level 2 §5.4) with binary
+    members in base64url; its challenge is good for one registration within 5 minutes."""
+    _two_factors(me)
+    with provider.ctx.sessions() as session:
+        person = provider.identities.person_by_id(session, _person_id(me))
+    if person is None:
+        raise NotFound("person")
+    return passkeys.registration_options(provider, _person_id(me), person.name)
+
+
+@router.post(
+    "/passkeys",
+    status_code=201,
+    summary="Register a passkey with its attestation (WebAuthn §7.1)",
+    responses={422: {"description": "The attestation was refused"}},
+)
+def register_passkey(body: PasskeyIn, me: Me, provider: ProviderDep) -> PasskeyOut:
+    _two_factors(me)
+    try:
+        response = passkeys.AttestationResponse(
+            credential_id=b64url_decode(body.rawId or body.id),
+            client_data_json=b64url_decode(body.response.clientDataJSON),
+            attestation_object=b64url_decode(body.response.attestationObject),
+            transports=tuple(body.response.transports),
+        )
+    except WebAuthnError as error:
+        raise InvalidRequest("the credential is not valid base64url") from error
+    try:
+        passkey = passkeys.register(provider, _person_id(me), _actor(me), body.name, response)
+    except passkeys.PasskeyRefused as refused:
+        raise ProblemError(
+            422, "passkey-refused", "The passkey was refused", str(refused), reason=refused.reason
+        ) from refused
+    return PasskeyOut.of(passkey)
+
+
+@router.get("/passkeys", summary="The person's passkeys")
+def list_passkeys(me: Me, provider: ProviderDep) -> PasskeyListOut:
+    found = passkeys.passkeys_of(provider, _person_id(me))
+    return PasskeyListOut(passkeys=[PasskeyOut.of(p) for p in found])
+
+
+@router.post("/passkeys/{passkey_id}/revoke", summary="Revoke a passkey", responses=NOT_FOUND)
+def revoke_passkey(passkey_id: OpaqueId, me: Me, provider: ProviderDep) -> PasskeyOut:
+    return PasskeyOut.of(passkeys.revoke(provider, _person_id(me), passkey_id, _actor(me)))
