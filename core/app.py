@@ -16,7 +16,17 @@ from core.metrics import HttpMetrics, install_metrics
 from core.openapi_schema import install_problem_openapi
 from core.services import Services, build_services
 from core.settings import Settings
-from idp.routers import admin, authorize, device, discovery, logout, me, token, userinfo
+from idp.routers import (
+    admin,
+    authorize,
+    device,
+    discovery,
+    logout,
+    me,
+    outbox,
+    token,
+    userinfo,
+)
 from keys import router as pki_router
 from seal import router as seal_router
 
@@ -75,6 +85,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         admin.router,
         me.router,
         device.router,  # RFC 8628 device authorization and verification page
+        outbox.router,  # development only: the demo's SMS outbox
     ):
         app.include_router(idp_router)
     app.include_router(seal_router.router)

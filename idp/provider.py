@@ -11,6 +11,7 @@ from core.identifiers.protection import IdentifierProtector
 from idp.credentials.otp_sms import OneTimeCodes, SmsSender, derive_code_key
 from idp.credentials.passwords import HashParameters
 from idp.credentials.throttle import LoginThrottle
+from idp.identities.proofing import LocalRegistryProofing, RealNameProofing
 from idp.identities.storage import SqlIdentityStore
 from idp.oauth.claims import IdentityClaims
 from idp.oauth.context import IdpContext
@@ -29,6 +30,7 @@ class Provider:
     throttle: LoginThrottle
     otp: OneTimeCodes
     http: httpx.Client
+    proofing: RealNameProofing
     trusted_proxies: tuple[str, ...] = ()
 
 
@@ -55,5 +57,7 @@ def build_provider(
         throttle=throttle or LoginThrottle(cache, clock=ctx.clock),
         otp=OneTimeCodes(cache, sms_sender, ctx.clock, key=derive_code_key(ctx.hash_key)),
         http=http_client or httpx.Client(timeout=5.0, follow_redirects=False),
+        # the embedded default checks names against a local registry (the demo seeds it)
+        proofing=LocalRegistryProofing(ctx.sessions, protector),
         trusted_proxies=trusted_proxies,
     )

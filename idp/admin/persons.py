@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.errors.problem import ProblemError
+from core.identifiers.resident_id import parse_resident_id
 from idp.admin.audit import record_event
 from idp.admin.errors import NotFound
 from idp.identities.models import Organisation, Person, Representation
@@ -40,9 +42,22 @@ def identity_service(provider: Provider) -> IdentityService:
 def register_person(
     provider: Provider, id_number: str, name: str, phone: str | None, *, actor: str
 ) -> Person:
-    """Register a person; raises InvalidIdentifier (422), InvalidName, InvalidPhone (422),
+    """Register a person after real-name proofing (the number and the name belong together);
+    raises InvalidIdentifier (422), RealNameMismatch (422), InvalidName, InvalidPhone (422),
     IdentityExists (409). Audited as ``person.registered``."""
+    resident = parse_resident_id("".join(id_number.split()), today=provider.ctx.clock().date())
+    if not provider.proofing.verify(resident, name.strip()):
+        raise RealNameMismatch()
     return identity_service(provider).register_person(id_number, name, phone, actor=actor)
+
+
+class RealNameMismatch(ProblemError):
+    def __init__(self) -> None:
+        super().__init__(
+            422,
+            "real-name-check-failed",
+            "The name and the ID number do not match the real-name registry",
+        )
 
 
 def search_persons(

@@ -386,6 +386,16 @@ def test_a_disabled_client_gets_no_tokens_until_enabled(
 def test_register_find_and_view_persons(
     services: Services, client: TestClient, world: World, admin: Admin
 ) -> None:
+    mismatch = client.post(
+        "/admin/persons", json={"id_number": OTHER_ID, "name": "李四"}, headers=admin.headers
+    )
+    assert mismatch.status_code == 422  # not in the real-name registry yet
+    assert mismatch.json()["type"] == "/problems/real-name-check-failed"
+    services.idp.proofing.add(OTHER_ID, "李四")  # type: ignore[attr-defined]
+    wrong_name = client.post(
+        "/admin/persons", json={"id_number": OTHER_ID, "name": "李五"}, headers=admin.headers
+    )
+    assert wrong_name.status_code == 422
     created = client.post(
         "/admin/persons",
         json={"id_number": OTHER_ID, "name": "李四", "phone": OTHER_PHONE},

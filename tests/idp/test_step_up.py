@@ -165,3 +165,16 @@ def test_a_person_enrols_totp_and_then_steps_up_with_it(
     _, challenge2 = pkce_pair()
     page = second_factor_page(client, world, challenge2)
     assert submit(client, page, "totp", pyotp.TOTP(secret).at(clock.now)).status_code == 303
+
+
+def test_the_demo_outbox_exists_only_in_development(client: TestClient) -> None:
+    assert client.get("/demo/outbox").status_code == 404  # the test environment
+
+
+def test_the_demo_outbox_shows_sent_codes_in_development(services: Services, world: World) -> None:
+    services.settings = services.settings.model_copy(update={"environment": "development"})
+    services.idp.otp.send("login", world.citizen_id, "13800138000", "验证码{code}")
+    page = TestClient(create_app(services=services)).get("/demo/outbox")
+    assert page.status_code == 200
+    assert "138****8000" in page.text and re.search(r"验证码\d{6}", page.text)
+    assert "13800138000" not in page.text
