@@ -12,6 +12,7 @@ from core import health
 from core.audit import router as audit_router
 from core.errors.handlers import install_error_handlers
 from core.identifiers import router as identifiers_router
+from core.log import configure_logging
 from core.metrics import HttpMetrics, install_metrics
 from core.openapi_schema import install_problem_openapi
 from core.services import Services, build_services
@@ -38,6 +39,13 @@ SECURITY_HEADERS = {
 }
 
 API_VERSION = "0.1.0"
+
+
+def app_from_environment() -> FastAPI:
+    """The factory each uvicorn worker process calls: its own JSON logging, then the app."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:

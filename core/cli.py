@@ -81,7 +81,7 @@ def serve(host: str, port: int, workers: int, demo: bool, no_migrate: bool) -> N
     finally:
         services.close()
     uvicorn.run(
-        "core.app:create_app",
+        "core.app:app_from_environment",
         factory=True,
         host=host,
         port=port,

@@ -152,6 +152,7 @@ class KeyRegistry:
         self.storage = SqlKeyStorage()
         self._lock = threading.Lock()
         self._active: dict[tuple[str, str | None], tuple[float, ManagedSigner]] = {}
+        self._published: dict[str, tuple[float, list[KeyInfo]]] = {}
 
     # -- reading -----------------------------------------------------------------------
 
@@ -166,11 +167,22 @@ class KeyRegistry:
             return bool(self.storage.keys(session, "root", ("active",)))
 
     def published(self, purpose: str) -> list[KeyInfo]:
-        """Keys relying parties must know: next, active, and retired ones still published."""
+        """Keys relying parties must know: next, active, and retired ones still published.
+
+        Read at most every few seconds per process (every token check needs them); a
+        rotation here clears the cache at once, one elsewhere is seen within seconds."""
+        with self._lock:
+            cached = self._published.get(purpose)
+        if cached is None or cached[0] <= time.monotonic():
+            keys = self.list_keys(purpose)
+            with self._lock:
+                self._published[purpose] = (time.monotonic() + ACTIVE_CACHE_SECONDS, keys)
+        else:
+            keys = cached[1]
         now = self.clock()
         return [
             key
-            for key in self.list_keys(purpose)
+            for key in keys
             if key.state in ("next", "active")
             or (
                 key.state == "retired" and key.publish_until is not None and key.publish_until > now
@@ -231,6 +243,7 @@ class KeyRegistry:
     def forget_cache(self) -> None:
         with self._lock:
             self._active.clear()
+            self._published.clear()
 
     # -- creating ----------------------------------------------------------------------
 

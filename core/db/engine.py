@@ -49,21 +49,35 @@ def _begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN")
 
 
+# A request may hold a second connection briefly (a key or claims lookup beside its unit of
+# work): size the pool for a worker's thread pool (40 threads by default).
+POOL: dict[str, Any] = {"pool_size": 20, "max_overflow": 30, "pool_timeout": 10}
+
+
 def make_engine(url: str, *, schema: str | None = None) -> Engine:
     """Create an engine for ``url``; ``schema`` sets the PostgreSQL search path (tests)."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        pool: dict[str, Any] = {}
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 10})
+            pool = POOL
+        engine = create_engine(url, connect_args={"timeout": 10}, **pool)
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin)
         return engine
     connect_args: dict[str, Any] = {}
     if schema:
         connect_args["options"] = f"-csearch_path={schema}"
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=20,
+        max_overflow=30,
+        pool_timeout=10,
+        connect_args=connect_args,
+    )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

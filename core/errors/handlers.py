@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.cache.base import CacheUnavailable
@@ -139,5 +140,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidIdentifier, _on_invalid_identifier)
     app.add_exception_handler(CacheUnavailable, _on_unavailable)
     app.add_exception_handler(OperationalError, _on_unavailable)
+    app.add_exception_handler(SqlTimeoutError, _on_unavailable)  # connection pool exhausted
     app.add_exception_handler(DependencyUnavailable, _on_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)

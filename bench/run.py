@@ -1,0 +1,918 @@
+"""One command for the identity-provider benchmarks (and then the stamping ones).
+
+    .venv/bin/python bench/run.py            # ~13 minutes on 2 cores; writes bench/RESULTS.md
+
+What it does:
+
+1. Installs the peer exactly as locked (``npm ci --prefix bench``: ``oidc-provider`` v8 and
+   ``argon2``) when ``bench/node_modules`` is missing or older than the lock file; checks
+   that PostgreSQL (127.0.0.1:5432, user postgres) and Redis (127.0.0.1:6379) answer.
+2. Starts every system under test on loopback, each in its own temporary directory:
+   govtrust ``serve --demo`` on the embedded default (SQLite + in-process cache) with one
+   worker; govtrust on PostgreSQL + Redis with one worker and with two (fresh databases
+   ``bench_govtrust_pg1``/``bench_govtrust_pg2``, Redis databases 11 and 12, emptied first);
+   the peer ``bench/oidc_provider/server.mjs`` with the embedded instance's demo client ids,
+   secrets and user; a trivial Node HTTP server (the load generator's ceiling).
+3. Measures the raw ES256 rate of ``cryptography`` on one core (``es256_limit.py``), before
+   and after the load runs.
+4. For each scenario (client_credentials, introspection, refresh, login) runs
+   ``loadgen.py`` (its own process) ``--runs`` times against every system, interleaved
+   round by round (govtrust embedded, govtrust PG 1 worker, govtrust PG 2 workers, peer; the
+   order reversed every other round), so that a ratio is taken within one round.
+5. A short stress check at a higher concurrency (client credentials and introspection).
+6. Writes the "Identity provider" section of ``bench/RESULTS.md`` and the raw numbers to
+   ``bench/results/idp.json``; then runs ``bench/stamping.py`` (skip: ``--skip-stamping``).
+
+Everything listens on 127.0.0.1 only and every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import (
+    BENCH,
+    ROOT,
+    fmt,
+    machine,
+    machine_lines,
+    median,
+    table,
+    write_section,
+)
+
+SCENARIOS = ("client_credentials", "introspection", "refresh", "login")
+TITLES = {
+    "client_credentials": "Client-credentials token issuance (`POST /token`)",
+    "introspection": "Introspection of an access token (RFC 7662)",
+    "refresh": "Refresh with rotation (each worker spends the refresh token it got last)",
+    "login": "Complete authorization code + PKCE logins (pages, password check, token exchange)",
+}
+# ES256 signatures a server makes per iteration (access token, plus ID token when openid)
+SIGNATURES = {"client_credentials": 1, "introspection": 0, "refresh": 2, "login": 2}
+PG_URL = "postgresql://postgres@127.0.0.1:5432/{db}"
+REDIS_URL = "redis://127.0.0.1:6379/{n}"
+PEER_RESOURCE = "urn:govtrust:bench:api"
+ECHO_JS = r"""
+const http = require('node:http');
+http.createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"ok":true}');
+  });
+}).listen(Number(process.env.PORT), '127.0.0.1', () => console.log('ready'));
+"""
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (uvicorn's workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(stat[1]), []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        queue.extend(children.get(current, []))
+    return found
+
+
+@dataclass
+class System:
+    key: str
+    label: str
+    kind: str  # "govtrust", "peer" or "echo"
+    base: str
+    process: subprocess.Popen[bytes]
+    workdir: Path
+    log_path: Path
+    target: dict[str, Any] = field(default_factory=dict)
+    target_path: Path | None = None
+
+    def pids(self) -> list[int]:
+        return descendants(self.process.pid)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def wait_until(
+    check: Callable[[], bool], process: subprocess.Popen[bytes], what: str, log_path: Path
+) -> None:
+    deadline = time.monotonic() + 90
+    while not check():
+        problem = None
+        if process.poll() is not None:
+            problem = f"{what} exited with {process.returncode} while starting"
+        elif time.monotonic() > deadline:
+            problem = f"{what} did not start within 90 s"
+        if problem:
+            tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
+            raise SystemExit(f"{problem}; its log ends:\n{tail}")
+        time.sleep(0.3)
+
+
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_govtrust(
+    key: str, label: str, workers: int, scratch: Path, extra_env: dict[str, str]
+) -> System:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    workdir = scratch / key
+    workdir.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVTRUST_")}
+    env.update(GOVTRUST_ISSUER=base, **extra_env)
+    command = [sys.executable, "-m", "core", "serve", "--demo", "--port", str(port)]
+    command += ["--workers", str(workers)]
+    log_path = workdir / "serve.log"
+    with log_path.open("wb") as output:
+        process = subprocess.Popen(
+            command, cwd=workdir, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    system = System(key, label, "govtrust", base, process, workdir, log_path)
+    demo_path = workdir / "var" / "demo.json"
+    wait_until(lambda: healthy(base + "/healthz") and demo_path.exists(), process, label, log_path)
+    demo = json.loads(demo_path.read_text(encoding="utf-8"))["idp"]
+    clients, citizen = demo["clients"], demo["users"]["citizen"]
+    system.target = {
+        "name": key,
+        "base": base,
+        "token_path": "/token",
+        "introspect_path": "/introspect",
+        "authorize_path": "/authorize",
+        "service": {
+            "client_id": clients["service"]["client_id"],
+            "client_secret": clients["service"]["client_secret"],
+            "scope": clients["service"]["scope"],
+        },
+        "web": {
+            "client_id": clients["web"]["client_id"],
+            "client_secret": clients["web"]["client_secret"],
+            "redirect_uri": clients["web"]["redirect_uris"][0],
+            "scope": "openid profile offline_access",
+        },
+        "user": {"username": citizen["id_number"], "password": citizen["password"]},
+    }
+    return system
+
+
+def start_peer(scratch: Path, like: dict[str, Any]) -> System:
+    """node-oidc-provider with the same clients, user and password as ``like``."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    workdir = scratch / "peer"
+    workdir.mkdir()
+    env = dict(os.environ)
+    env.update(
+        PEER_PORT=str(port),
+        PEER_ISSUER=base,
+        PEER_SERVICE_ID=like["service"]["client_id"],
+        PEER_SERVICE_SECRET=like["service"]["client_secret"],
+        PEER_SERVICE_SCOPE=like["service"]["scope"],
+        PEER_WEB_ID=like["web"]["client_id"],
+        PEER_WEB_SECRET=like["web"]["client_secret"],
+        PEER_WEB_REDIRECT=like["web"]["redirect_uri"],
+        PEER_USERNAME=like["user"]["username"],
+        PEER_PASSWORD=like["user"]["password"],
+    )
+    log_path = workdir / "peer.log"
+    with log_path.open("wb") as output:
+        process = subprocess.Popen(
+            ["node", str(BENCH / "oidc_provider" / "server.mjs")],
+            cwd=BENCH,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    system = System("peer", "oidc-provider 8 (in-memory)", "peer", base, process, workdir, log_path)
+    wait_until(
+        lambda: healthy(base + "/.well-known/openid-configuration"),
+        process,
+        "oidc-provider",
+        log_path,
+    )
+    system.target = {
+        **like,
+        "name": "peer",
+        "base": base,
+        "introspect_path": "/token/introspection",
+        "authorize_path": "/auth",
+        # JWT (ES256) access tokens come from a resource server (RFC 8707); the token to
+        # introspect is an opaque one: oidc-provider does not store, so cannot introspect,
+        # its JWT access tokens.
+        "cc_params": {"resource": PEER_RESOURCE},
+        "auth_params": {"resource": PEER_RESOURCE},
+        "introspect_token_params": {},
+    }
+    return system
+
+
+def start_echo(scratch: Path) -> System:
+    port = free_port()
+    workdir = scratch / "echo"
+    workdir.mkdir()
+    log_path = workdir / "echo.log"
+    with log_path.open("wb") as output:
+        process = subprocess.Popen(
+            ["node", "-e", ECHO_JS],
+            env={**os.environ, "PORT": str(port)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    system = System("echo", "trivial Node HTTP server", "echo", base, process, workdir, log_path)
+    wait_until(lambda: b"ready" in log_path.read_bytes(), process, "echo server", log_path)
+    system.target = {"name": "echo", "base": base, "ceiling_url": base + "/", "service": {}}
+    system.target["web"] = {"client_id": "", "client_secret": ""}
+    system.target["service"] = {"client_id": "", "client_secret": ""}
+    return system
+
+
+def run_loadgen(
+    system: System,
+    scenario: str,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+) -> dict[str, Any]:
+    assert system.target_path is not None
+    command = [
+        sys.executable,
+        str(BENCH / "loadgen.py"),
+        "--target",
+        str(system.target_path),
+        "--scenario",
+        scenario,
+        "--concurrency",
+        str(concurrency),
+        "--duration",
+        str(duration),
+        "--warmup",
+        str(warmup),
+    ]
+    if system.kind != "echo":
+        command += ["--server-pids", ",".join(str(pid) for pid in system.pids())]
+    try:
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=duration + warmup + 240,
+            check=False,
+            cwd=ROOT,
+        )
+    except subprocess.TimeoutExpired:
+        return {
+            "target": system.key,
+            "scenario": scenario,
+            "rps": 0.0,
+            "errors": 1,
+            "error_messages": {"load generator timed out": 1},
+        }
+    if done.returncode != 0 or not done.stdout.strip():
+        return {
+            "target": system.key,
+            "scenario": scenario,
+            "rps": 0.0,
+            "errors": 1,
+            "error_messages": {f"load generator failed: {done.stderr[-300:]}": 1},
+        }
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def probe(system: System) -> dict[str, Any]:
+    """One client-credentials request (60 s timeout): status and seconds to the answer."""
+    target = system.target
+    began = time.monotonic()
+    try:
+        response = httpx.post(
+            target["base"] + target["token_path"],
+            data={
+                "grant_type": "client_credentials",
+                "scope": target["service"]["scope"],
+                **target.get("cc_params", {}),
+            },
+            auth=(target["service"]["client_id"], target["service"]["client_secret"]),
+            timeout=60,
+        )
+        status: str = str(response.status_code)
+    except httpx.HTTPError as exc:
+        status = type(exc).__name__
+    seconds = time.monotonic() - began
+    return {
+        "status": status,
+        "seconds": round(seconds, 2),
+        "text": f"{status} after {seconds:.1f} s",
+    }
+
+
+def es256_limit(seconds: float) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "es256_limit.py"), "--seconds", str(seconds)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(done.stdout)
+    return result
+
+
+def install_peer() -> None:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise SystemExit("node and npm are needed (apt-get install nodejs npm)")
+    lock = BENCH / "package-lock.json"
+    installed = BENCH / "node_modules" / ".package-lock.json"
+    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    log("npm ci --prefix bench (oidc-provider, argon2)")
+    subprocess.run(
+        ["npm", "ci", "--prefix", str(BENCH), "--no-audit", "--no-fund"],
+        check=True,
+        timeout=600,
+    )
+
+
+def check_backends() -> None:
+    ready = subprocess.run(
+        ["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"], check=False, timeout=30
+    )
+    if ready.returncode != 0:
+        raise SystemExit("PostgreSQL does not answer on 127.0.0.1:5432 (see .ci/run)")
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL.format(n=0), socket_timeout=5).ping()
+    except redis.RedisError as exc:
+        raise SystemExit(f"Redis does not answer on 127.0.0.1:6379: {exc}") from exc
+
+
+def fresh_backends(database: str, redis_db: int) -> dict[str, str]:
+    for sql in (f"DROP DATABASE IF EXISTS {database}", f"CREATE DATABASE {database}"):
+        subprocess.run(
+            ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-c", sql],
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
+    import redis
+
+    redis.Redis.from_url(REDIS_URL.format(n=redis_db)).flushdb()
+    return {
+        "GOVTRUST_DATABASE_URL": PG_URL.format(db=database),
+        "GOVTRUST_REDIS_URL": REDIS_URL.format(n=redis_db),
+    }
+
+
+def drop_databases(names: list[str]) -> None:
+    for name in names:
+        subprocess.run(
+            [
+                "psql",
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-c",
+                f"DROP DATABASE IF EXISTS {name}",
+            ],
+            check=False,
+            timeout=60,
+            capture_output=True,
+        )
+
+
+LOG_PATTERNS = {
+    "database is locked (SQLite)": "database is locked",
+    "connection pool exhausted (QueuePool limit, 30 s)": "QueuePool limit",
+}
+# the headers of govtrust's own error records: JSON lines (one process), or plain text
+# (uvicorn's worker processes with --workers > 1, where the JSON logging is not set up)
+PLAIN_ERROR = re.compile(r"^(unhandled error|dependency unavailable)\b")
+
+
+def log_errors(system: System) -> dict[str, int]:
+    """govtrust's error records in its log, by kind; plain-text ones counted apart."""
+    counts: dict[str, int] = {}
+    try:
+        lines = system.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return counts
+    events: list[tuple[str, str]] = []  # (format, text)
+    for line in lines:
+        if line.startswith("{"):
+            if '"level": "ERROR"' in line and '"logger": "govtrust.errors"' in line:
+                events.append(("json", line))
+        elif PLAIN_ERROR.match(line):
+            events.append(("plain text", line))
+        elif events and events[-1][0] == "plain text" and not line.startswith("{"):
+            events[-1] = ("plain text", events[-1][1] + "\n" + line)
+    for form, text in events:
+        kind = next((k for k, p in LOG_PATTERNS.items() if p in text), None)
+        if kind is None:
+            match = re.search(r'(?:"message": "|^)([^"\\\n]{0,80})', text)
+            kind = match.group(1) if match else "other"
+        if form != "json":
+            kind += " [plain-text log line]"
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+# -- the report --------------------------------------------------------------------------
+
+
+def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "rps": median(r.get("rps") for r in results),
+        "p50": median(r.get("p50_ms") for r in results),
+        "p99": median(r.get("p99_ms") for r in results),
+        "errors": sum(int(r.get("errors") or 0) for r in results),
+        "completed": sum(int(r.get("completed") or 0) for r in results),
+        "cpu_ms": median(r.get("server_cpu_ms_per_iteration") for r in results),
+        "server_cores": median(r.get("server_cores") for r in results),
+        "loadgen_cores": median(r.get("loadgen_cores") for r in results),
+        "other_cores": median(r.get("other_cores") for r in results),
+        "runs": [r.get("rps") for r in results],
+        "messages": {m: c for r in results for m, c in (r.get("error_messages") or {}).items()},
+        "pages": next((r["pages"] for r in results if r.get("pages")), []),
+    }
+
+
+def ratios(
+    rounds: list[dict[str, dict[str, Any]]], key: str, peer: str = "peer", field_: str = "rps"
+) -> tuple[float | None, float | None, float | None]:
+    values = []
+    for by_system in rounds:
+        mine, theirs = by_system.get(key, {}).get(field_), by_system.get(peer, {}).get(field_)
+        if mine and theirs:
+            values.append(mine / theirs)
+    if not values:
+        return None, None, None
+    return median(values), min(values), max(values)
+
+
+def render(
+    args: argparse.Namespace,
+    facts: dict[str, str],
+    systems: list[System],
+    limits: list[dict[str, float]],
+    ceiling: list[dict[str, Any]],
+    rounds: dict[str, list[dict[str, dict[str, Any]]]],
+    stress: dict[str, dict[str, dict[str, Any]]],
+    log_counts: dict[str, dict[str, int]],
+    versions: dict[str, str],
+    command: str,
+    started: float,
+) -> str:
+    sign = median(limit["sign_per_s"] for limit in limits) or 0.0
+    verify = median(limit["verify_per_s"] for limit in limits) or 0.0
+    labels = {system.key: system.label for system in systems}
+    keys = [system.key for system in systems if system.kind != "echo"]
+    summary = {
+        scenario: {
+            key: summarise([by_system[key] for by_system in runs if key in by_system])
+            for key in keys
+        }
+        for scenario, runs in rounds.items()
+    }
+    out: list[str] = ["## Identity provider (OpenID Connect)", ""]
+    out += machine_lines(facts)
+    out += [
+        f"- Command: `{command}` ({(time.monotonic() - started) / 60:.1f} minutes in all; "
+        f"load average {facts['loadavg']} at the start)",
+        f"- Load: `bench/loadgen.py` (asyncio + httpx, its own process, one keep-alive "
+        f"connection per worker), closed loop, {args.concurrency} concurrent workers "
+        f"({args.login_concurrency} for logins), {args.warmup:g} s warm-up then "
+        f"{args.duration:g} s measured, {args.runs} runs per system and scenario, "
+        "interleaved round by round (order reversed every other round). Figures are the "
+        "median of the runs; ratios are the median of the per-round ratios (range in "
+        "brackets).",
+        f"- Peer: npm `oidc-provider` {versions.get('oidc-provider', '?')} on Node "
+        f"{versions.get('node', '?')} (`bench/oidc_provider/server.mjs`): the same two "
+        "clients (client_secret_basic), ES256 keys generated at start, JWT access tokens "
+        "(RFC 9068) via resource indicators, refresh tokens rotated on every use, a "
+        "minimal login + consent interaction whose login checks an argon2id hash (npm "
+        f"`argon2` {versions.get('argon2', '?')}) with govtrust's parameters; storage is "
+        "its in-memory adapter (an LRU of 1,000 entries: nothing durable, nothing shared).",
+        "- govtrust: `govtrust serve --demo` as shipped (development environment: production "
+        "argon2id cost t=3, 64 MiB, p=4; JSON access log at INFO to a file).",
+        f"- Physical limit: ES256 (ECDSA P-256, SHA-256) in `cryptography` on one core, "
+        f"measured before and after the load runs: **{fmt(sign)} signatures/s** and "
+        f"{fmt(verify)} verifications/s (runs: "
+        + ", ".join(f"{fmt(limit['sign_per_s'])}/{fmt(limit['verify_per_s'])}" for limit in limits)
+        + ").",
+    ]
+    if ceiling:
+        out.append(
+            "- Load generator ceiling (same settings, a trivial Node HTTP server answering "
+            f'`200 {{"ok":true}}`): {fmt(median(r.get("rps") for r in ceiling))} requests/s, '
+            f"the load generator using {fmt(median(r.get('loadgen_cores') for r in ceiling), 2)}"
+            " cores. A system measured near this rate is limited by the load generator; "
+            "compare its *server CPU per request* instead."
+        )
+    out += [
+        "",
+        "Columns: *req/s* successful iterations per second (an iteration of *login* is a "
+        "whole login); *p50/p99* latency of one iteration; *errors* failed or abandoned "
+        "iterations, all runs together; *server CPU* CPU time of the server's processes per "
+        "iteration, and cores it kept busy; *other* cores busy with work that was neither "
+        "the server nor the load generator (this machine is shared); *share of ES256* "
+        "req/s divided by the one-core signing rate (× signatures per iteration in "
+        "brackets when more than one); *vs peer* govtrust req/s ÷ oidc-provider req/s; *CPU "
+        "per iteration vs peer* how many times the peer's server CPU an iteration costs "
+        "govtrust (the comparison that holds even where the load generator limits the peer).",
+        "",
+    ]
+    for scenario in SCENARIOS:
+        if scenario not in summary:
+            continue
+        out += [f"### {TITLES[scenario]}", ""]
+        rows = []
+        for key in keys:
+            s = summary[scenario][key]
+            share = ""
+            if s["rps"] is not None and sign:
+                if scenario == "introspection":
+                    share = (
+                        f"{100 * s['rps'] / sign:.1f}% (of verify: {100 * s['rps'] / verify:.1f}%)"
+                    )
+                else:
+                    share = f"{100 * s['rps'] / sign:.1f}%"
+                    if SIGNATURES[scenario] > 1:
+                        share += f" ({100 * SIGNATURES[scenario] * s['rps'] / sign:.1f}%)"
+            ratio, low, high = ratios(rounds[scenario], key)
+            versus = (
+                "1"
+                if key == "peer"
+                else (f"{ratio:.2f} [{low:.2f}-{high:.2f}]" if ratio is not None else "-")
+            )
+            cpu_ratio, _, _ = ratios(rounds[scenario], key, "peer", "server_cpu_ms_per_iteration")
+            rows.append(
+                [
+                    labels[key],
+                    f"**{fmt(s['rps'])}**",
+                    fmt(s["p50"]),
+                    fmt(s["p99"]),
+                    str(s["errors"]),
+                    f"{fmt(s['cpu_ms'], 2)} ms / {fmt(s['server_cores'], 2)}",
+                    fmt(s["other_cores"], 2),
+                    share,
+                    versus,
+                    "1" if key == "peer" else (f"{cpu_ratio:.1f}×" if cpu_ratio else "-"),
+                ]
+            )
+        out += table(
+            [
+                "system",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "errors",
+                "server CPU / iteration, cores",
+                "other cores",
+                "share of ES256 (1 core)",
+                "vs peer",
+                "CPU per iteration vs peer",
+            ],
+            rows,
+        )
+        runs_text = "; ".join(
+            f"{labels[key]}: " + ", ".join(fmt(v) for v in summary[scenario][key]["runs"])
+            for key in keys
+        )
+        out += ["", f"Runs (req/s, in order): {runs_text}."]
+        if scenario == "login":
+            pages = {labels[k]: summary[scenario][k]["pages"] for k in keys}
+            out.append(
+                "Pages per login: "
+                + "; ".join(f"{label}: {' → '.join(p) or '-'}" for label, p in pages.items())
+                + ". Each login verifies one argon2id hash (t=3, 64 MiB, p=4), which is most "
+                "of its CPU cost on either side."
+            )
+        messages = {
+            labels[k]: summary[scenario][k]["messages"]
+            for k in keys
+            if summary[scenario][k]["messages"]
+        }
+        for label, found in messages.items():
+            top = sorted(found.items(), key=lambda item: -item[1])[:3]
+            out.append(
+                f"Errors seen ({label}): "
+                + "; ".join(f"{count}× `{message[:200]}`" for message, count in top)
+            )
+        out.append("")
+    # targets of issue 9
+    out += ["### Targets of issue 9", ""]
+    target_rows = []
+    cc = summary.get("client_credentials", {})
+    intro = summary.get("introspection", {})
+    for key in keys:
+        if key == "peer":
+            continue
+        cc_rps = cc.get(key, {}).get("rps")
+        ratio, _, _ = ratios(rounds.get("client_credentials", []), key)
+        intro_rps = intro.get(key, {}).get("rps")
+        target_rows.append(
+            [
+                labels[key],
+                f"{ratio:.2f}× peer" if ratio else "-",
+                f"{100 * cc_rps / sign:.1f}%" if cc_rps and sign else "-",
+                f"{intro_rps / cc_rps:.2f}×" if intro_rps and cc_rps else "-",
+            ]
+        )
+    out += table(
+        [
+            "system",
+            "client credentials vs peer (target ≥ 1, 2 workers)",
+            "client credentials / ES256 sign rate (target ≥ 25%)",
+            "introspection / issuance (target ≥ 2×)",
+        ],
+        target_rows,
+    )
+    out.append("")
+    # stress
+    if stress:
+        out += [
+            f"### Stress: {args.stress_concurrency} concurrent workers, one "
+            f"{args.stress_duration:g} s run each",
+            "",
+            f"Above the main runs' {args.concurrency} workers. An iteration still in flight "
+            "5 s after the window is abandoned and counted as an error. The last column: one "
+            "client-credentials request sent as the run ends (60 s timeout), and when it "
+            "was answered.",
+            "",
+        ]
+        rows = []
+        for scenario, by_system in stress.items():
+            for key in keys:
+                r = by_system.get(key)
+                if r is None:
+                    continue
+                top = sorted((r.get("error_messages") or {}).items(), key=lambda i: -i[1])[:1]
+                rows.append(
+                    [
+                        scenario,
+                        labels[key],
+                        fmt(r.get("rps")),
+                        fmt(r.get("p99_ms")),
+                        str(r.get("errors", 0)),
+                        f"`{top[0][0][:140]}` ({top[0][1]}×)" if top else "",
+                        (r.get("after") or {}).get("text", "-"),
+                    ]
+                )
+        out += table(
+            [
+                "scenario",
+                "system",
+                "req/s",
+                "p99 ms",
+                "errors",
+                "first error",
+                "one token request right after",
+            ],
+            rows,
+        )
+        out.append("")
+    # server logs
+    out += ["### Server-side errors logged during the whole session", ""]
+    for key in keys:
+        if key == "peer":
+            continue
+        counts = log_counts.get(key, {})
+        text = ", ".join(f"{kind}: {count}" for kind, count in counts.items()) or "none"
+        out.append(f"- {labels[key]}: {text}")
+    out += [
+        "",
+        "### Published figures (documented by their vendors, not measured here)",
+        "",
+        "- Keycloak sizes a cluster at one vCPU per 15 password-based user logins per second "
+        "and one vCPU per 120 client-credential grants per second (Keycloak documentation, "
+        '"Concepts for sizing CPU and memory resources", '
+        "https://www.keycloak.org/high-availability/concepts-memory-and-cpu-sizing). "
+        "Here, per second of one core of server CPU (1,000 ÷ server CPU ms per iteration; "
+        "the load generator and other work excluded): "
+        + "; ".join(
+            f"{labels[k]}: {fmt(1000 / cc[k]['cpu_ms']) if cc.get(k, {}).get('cpu_ms') else '-'}"
+            " grants, "
+            + (
+                fmt(1000 / summary["login"][k]["cpu_ms"], 1)
+                if summary.get("login", {}).get(k, {}).get("cpu_ms")
+                else "-"
+            )
+            + " logins"
+            for k in keys
+        )
+        + ".",
+        "- Ory Hydra publishes about 500 client-credential grants/s on 2 CPUs (its benchmark "
+        "runs against its in-memory storage).",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=8.0, help="measured s per run")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--login-concurrency", type=int, default=8)
+    parser.add_argument("--stress-concurrency", type=int, default=32)
+    parser.add_argument("--stress-duration", type=float, default=4.0)
+    parser.add_argument("--no-stress", action="store_true")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--skip-stamping", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep scratch dir and databases")
+    args = parser.parse_args(argv)
+    command = "python bench/run.py" + (
+        " " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        if (argv if argv is not None else sys.argv[1:])
+        else ""
+    )
+    started = time.monotonic()
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    install_peer()
+    check_backends()
+    facts = machine()
+    versions = {
+        "node": subprocess.run(["node", "--version"], capture_output=True, text=True, check=False)
+        .stdout.strip()
+        .lstrip("v"),
+        "oidc-provider": json.loads(
+            (BENCH / "node_modules" / "oidc-provider" / "package.json").read_text()
+        )["version"],
+        "argon2": json.loads((BENCH / "node_modules" / "argon2" / "package.json").read_text())[
+            "version"
+        ],
+    }
+    scratch = Path(tempfile.mkdtemp(prefix="govtrust-bench-"))
+    databases = ["bench_govtrust_pg1", "bench_govtrust_pg2"]
+    systems: list[System] = []
+    extras: list[System] = []
+    try:
+        log("starting govtrust (embedded), govtrust (PostgreSQL + Redis, 1 and 2 workers)")
+        systems.append(start_govtrust("gt_embedded", "govtrust embedded, 1 worker", 1, scratch, {}))
+        systems.append(
+            start_govtrust(
+                "gt_pg1",
+                "govtrust PG+Redis, 1 worker",
+                1,
+                scratch,
+                fresh_backends(databases[0], 12),
+            )
+        )
+        systems.append(
+            start_govtrust(
+                "gt_pg2",
+                "govtrust PG+Redis, 2 workers",
+                2,
+                scratch,
+                fresh_backends(databases[1], 11),
+            )
+        )
+        log("starting oidc-provider and the ceiling server")
+        systems.append(start_peer(scratch, systems[0].target))
+        echo = start_echo(scratch)
+        extras.append(echo)
+        for system in [*systems, echo]:
+            system.target_path = system.workdir / "target.json"
+            system.target_path.write_text(json.dumps(system.target), encoding="utf-8")
+
+        log("ES256 limit (before)")
+        limits = [es256_limit(2.0)]
+        ceiling: list[dict[str, Any]] = []
+        log("load generator ceiling")
+        for _ in range(args.runs):
+            ceiling.append(run_loadgen(echo, "ceiling", args.concurrency, 4.0, 1.0))
+        rounds: dict[str, list[dict[str, dict[str, Any]]]] = {}
+        for scenario in scenarios:
+            concurrency = args.login_concurrency if scenario == "login" else args.concurrency
+            rounds[scenario] = []
+            for index in range(args.runs):
+                order = systems if index % 2 == 0 else list(reversed(systems))
+                by_system: dict[str, dict[str, Any]] = {}
+                for system in order:
+                    result = run_loadgen(system, scenario, concurrency, args.duration, args.warmup)
+                    by_system[system.key] = result
+                    log(
+                        f"{scenario} run {index + 1} {system.key}: {result.get('rps')} req/s, "
+                        f"p99 {result.get('p99_ms')} ms, errors {result.get('errors')}"
+                    )
+                rounds[scenario].append(by_system)
+        stress: dict[str, dict[str, dict[str, Any]]] = {}
+        if not args.no_stress:
+            for scenario in ("client_credentials", "introspection"):
+                stress[scenario] = {}
+                for system in systems:
+                    result = run_loadgen(
+                        system, scenario, args.stress_concurrency, args.stress_duration, 1.0
+                    )
+                    result["after"] = probe(system)  # does it answer again?
+                    stress[scenario][system.key] = result
+                    log(
+                        f"stress {scenario} {system.key}: {result.get('rps')} req/s, "
+                        f"errors {result.get('errors')}"
+                    )
+        log("ES256 limit (after)")
+        limits.append(es256_limit(2.0))
+        log_counts = {system.key: log_errors(system) for system in systems}
+        text = render(
+            args,
+            facts,
+            [*systems, echo],
+            limits,
+            ceiling,
+            rounds,
+            stress,
+            log_counts,
+            versions,
+            command,
+            started,
+        )
+        write_section("idp", text)
+        raw = BENCH / "results"
+        raw.mkdir(exist_ok=True)
+        (raw / "idp.json").write_text(
+            json.dumps(
+                {
+                    "machine": facts,
+                    "versions": versions,
+                    "command": command,
+                    "es256": limits,
+                    "ceiling": ceiling,
+                    "rounds": rounds,
+                    "stress": stress,
+                    "server_log_errors": log_counts,
+                },
+                indent=1,
+                ensure_ascii=False,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        log("wrote bench/RESULTS.md (identity provider) and bench/results/idp.json")
+    finally:
+        for system in [*systems, *extras]:
+            system.stop()
+        if not args.keep:
+            drop_databases(databases)
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            log(f"kept {scratch}")
+    if not args.skip_stamping:
+        log("stamping benchmark")
+        subprocess.run([sys.executable, str(BENCH / "stamping.py")], check=True, cwd=ROOT)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
