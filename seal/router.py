@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -363,6 +366,41 @@ def job_result(job_id: str, token: Approver, services: ServicesDep) -> Response:
             "Cache-Control": "no-store",
         },
     )
+
+
+PAGE = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+LABELS = {
+    "TOTAL-PASSED": "有效 valid",
+    "INDETERMINATE": "无法确定 indeterminate",
+    "TOTAL-FAILED": "无效 not valid",
+}
+
+
+def _page(
+    report: dict[str, object] | None = None, error: str | None = None, status: int = 200
+) -> HTMLResponse:
+    html = PAGE.get_template("validation.html").render(report=report, error=error, labels=LABELS)
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/signatures/validate", response_class=HTMLResponse, include_in_schema=False)
+def validation_page() -> HTMLResponse:
+    return _page()
+
+
+@router.post("/signatures/validate/page", response_class=HTMLResponse, include_in_schema=False)
+async def validation_report_page(
+    services: ServicesDep, document: Annotated[UploadFile, File()]
+) -> HTMLResponse:
+    """The same report as ``POST /signatures/validate``, as a page for people."""
+    try:
+        report = await validate(services, document)
+    except ProblemError as problem:
+        return _page(error=problem.problem.title, status=problem.problem.status)
+    return _page(report=json.loads(bytes(report.body)))
 
 
 @router.post("/signatures/validate", summary="Validate the signatures of a PDF (anyone)")

@@ -345,3 +345,38 @@ def test_revocation_keeps_timestamped_documents_valid_but_not_later_ones(
         data={"level": "B-T", "anchor": "盖章"},
     )
     assert later.status_code == 403
+
+
+def test_the_validation_report_as_a_page(
+    app,
+    client: TestClient,
+    office: Office,
+    clock: FrozenClock,
+    cjk_one_page_pdf: bytes,  # type: ignore[no-untyped-def]
+) -> None:
+    _boss, clerk, seal = _setup(app, client, office, clock)
+    stamped = client.post(
+        f"/seals/{seal['id']}/stamp",
+        headers=bearer(clerk),
+        files={"document": ("a.pdf", cjk_one_page_pdf, "application/pdf")},
+        data={"level": "B-T", "anchor": "盖章"},
+    )
+    form = client.get("/signatures/validate")
+    assert form.status_code == 200 and 'type="file"' in form.text
+    page = client.post(
+        "/signatures/validate/page",
+        files={"document": ("s.pdf", stamped.content, "application/pdf")},
+    )
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'class="verdict TOTAL-PASSED"' in page.text and "福州示例科技有限公司" in page.text
+    tampered = bytearray(stamped.content)
+    tampered[len(tampered) // 3] ^= 0x01
+    bad = client.post(
+        "/signatures/validate/page",
+        files={"document": ("t.pdf", bytes(tampered), "application/pdf")},
+    )
+    assert 'class="verdict TOTAL-PASSED"' not in bad.text
+    garbage = client.post(
+        "/signatures/validate/page", files={"document": ("x.pdf", b"junk", "application/pdf")}
+    )
+    assert garbage.status_code == 422 and 'role="alert"' in garbage.text
