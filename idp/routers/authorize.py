@@ -8,7 +8,6 @@ Every step answers a POST with 303 (RFC 9700 §4.12). The authorization response
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Annotated
 from urllib.parse import parse_qs, urlencode
 
@@ -26,21 +25,19 @@ from idp import second_factor
 from idp.credentials.throttle import client_ip
 from idp.identities.models import Organisation
 from idp.interaction import Interaction
-from idp.login import account_key, password_login, refuse_without_checking
+from idp.login_flow import attempt_password_login, set_session_cookie
 from idp.oauth import par
 from idp.oauth.context import current_session
 from idp.oauth.principal import Principal
 from idp.oauth.requests import HttpRequest
 from idp.oauth.sessions import (
     LOA_ORDER,
-    LOA_PASSWORD,
     LOA_STRONG,
     LOA_TWO_FACTOR,
     SESSION_COOKIE,
     LoginSession,
     find_session,
     loa_at_least,
-    start_session,
 )
 from idp.oauth.storage import ConsentRow, GrantRow, LoginSessionRow, active_consent
 from idp.pages import TEXT, language, render, scope_labels
@@ -418,16 +415,10 @@ def login_submit(
         request.headers.get("x-forwarded-for"),
         provider.trusted_proxies,
     )
-    decision = provider.throttle.check(account_key(provider, username), ip)
-    if decision.allowed:
-        result = password_login(provider, username, password)
-    else:  # locked: looks exactly like a wrong password (no enumeration, no oracle)
-        result = refuse_without_checking(provider, username, password)
-    if decision.delay_seconds:
-        time.sleep(decision.delay_seconds)
-    if not result.ok or result.person is None:
-        if decision.allowed:
-            provider.throttle.record_failure(result.account_key, ip)
+    logged_in = attempt_password_login(
+        provider, username, password, ip=ip, user_agent=request.headers.get("user-agent", "")
+    )
+    if logged_in is None:
         with provider.ctx.sessions() as session:
             client = provider.server.clients.get(session, current.client_id)
         lang = language(request)
@@ -439,42 +430,14 @@ def login_submit(
             client_name=client.name if client else "",
             error=TEXT[lang]["login_failed"],
         )
-    provider.throttle.record_success(result.account_key, ip)
-    with transaction(provider.ctx.sessions) as session:
-        cookie, login = start_session(
-            provider.ctx,
-            session,
-            result.person.id,
-            LOA_PASSWORD,
-            ("pwd",),
-            request.headers.get("user-agent", ""),
-        )
-        provider.ctx.audit.record(
-            session,
-            AuditEvent(
-                actor=result.person.subject,
-                action="login.succeeded",
-                object_type="session",
-                object_id=login.public_id,
-                details={"acr": LOA_PASSWORD},
-            ),
-        )
     current = current.with_(
-        person_id=result.person.id,
-        session_public_id=login.public_id,
+        person_id=logged_in.person.id,
+        session_public_id=logged_in.session.public_id,
         csrf=secrets.token_urlsafe(24),
     )
     interactions.save(provider.cache, current)
     response = RedirectResponse(f"/interaction/{current.id}", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        httponly=True,
-        secure=provider.secure_cookies,
-        samesite="lax",
-        path="/",
-        max_age=int(provider.ctx.lifetimes.login_session.total_seconds()),
-    )
+    set_session_cookie(response, provider, logged_in.cookie)
     return response
 
 

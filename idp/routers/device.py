@@ -21,7 +21,6 @@ hash the form carries. User-code look-ups are rate limited per person and per ad
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -32,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from core.audit.entry import AuditEvent
 from core.db.engine import transaction
 from idp.credentials.throttle import client_ip
-from idp.login import account_key, password_login, refuse_without_checking
+from idp.login_flow import attempt_password_login, set_session_cookie
 from idp.oauth.context import current_session
 from idp.oauth.device import (
     DeviceAuthorization,
@@ -42,11 +41,9 @@ from idp.oauth.device import (
 )
 from idp.oauth.requests import HttpRequest
 from idp.oauth.sessions import (
-    LOA_PASSWORD,
     SESSION_COOKIE,
     LoginSession,
     find_session,
-    start_session,
 )
 from idp.oauth.storage import GrantRow
 from idp.pages import TEXT, language, render, scope_labels
@@ -281,46 +278,17 @@ def device_login(
     if not page.csrf_ok(csrf):
         return page.error("bad_request")
     typed = user_code if user_code and normalise_user_code(user_code) else None
-    decision = provider.throttle.check(account_key(provider, username), page.address)
-    if decision.allowed:
-        result = password_login(provider, username, password)
-    else:  # locked: looks exactly like a wrong password (no enumeration, no oracle)
-        result = refuse_without_checking(provider, username, password)
-    if decision.delay_seconds:
-        time.sleep(decision.delay_seconds)
-    if not result.ok or result.person is None:
-        if decision.allowed:
-            provider.throttle.record_failure(result.account_key, page.address)
+    logged_in = attempt_password_login(
+        provider,
+        username,
+        password,
+        ip=page.address,
+        user_agent=request.headers.get("user-agent", ""),
+        via="device",
+    )
+    if logged_in is None:
         return page.login_form(typed, error=page.text["login_failed"])
-    provider.throttle.record_success(result.account_key, page.address)
-    with transaction(provider.ctx.sessions) as session:
-        cookie, login = start_session(
-            provider.ctx,
-            session,
-            result.person.id,
-            LOA_PASSWORD,
-            ("pwd",),
-            request.headers.get("user-agent", ""),
-        )
-        provider.ctx.audit.record(
-            session,
-            AuditEvent(
-                actor=result.person.subject,
-                action="login.succeeded",
-                object_type="session",
-                object_id=login.public_id,
-                details={"acr": LOA_PASSWORD, "via": "device"},
-            ),
-        )
     target = f"/device?{urlencode({'user_code': typed})}" if typed else "/device"
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        httponly=True,
-        secure=provider.secure_cookies,
-        samesite="lax",
-        path="/",
-        max_age=int(provider.ctx.lifetimes.login_session.total_seconds()),
-    )
+    set_session_cookie(response, provider, logged_in.cookie)
     return response
