@@ -25,6 +25,7 @@ from idp.routers import (
     logout,
     me,
     outbox,
+    step_up,
     token,
     userinfo,
 )
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for idp_router in (
         discovery.router,
         authorize.router,
+        step_up.router,
         token.router,
         userinfo.router,
         logout.router,

@@ -25,8 +25,8 @@ from idp.admin.sessions import SessionInfo
 from idp.clients.channels import Channel
 from idp.clients.models import Client
 from idp.identities.models import Person
-from idp.routers.authorize import ProviderDep
 from idp.routers.bearer import TokenContext, no_store, require_scopes
+from idp.routers.interaction_forms import ProviderDep
 
 ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "No valid Bearer token (RFC 6750 §3.1 invalid_token)"},

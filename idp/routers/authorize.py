@@ -12,16 +12,13 @@ from typing import Annotated
 from urllib.parse import parse_qs, urlencode
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.audit.entry import AuditEvent
 from core.db.engine import transaction
-from core.deps import ServicesDep
 from idp import interaction as interactions
-from idp import second_factor
 from idp.credentials.throttle import client_ip
 from idp.identities.models import Organisation
 from idp.interaction import Interaction
@@ -32,8 +29,6 @@ from idp.oauth.principal import Principal
 from idp.oauth.requests import HttpRequest
 from idp.oauth.sessions import (
     LOA_ORDER,
-    LOA_STRONG,
-    LOA_TWO_FACTOR,
     SESSION_COOKIE,
     LoginSession,
     find_session,
@@ -41,18 +36,15 @@ from idp.oauth.sessions import (
 )
 from idp.oauth.storage import ConsentRow, GrantRow, LoginSessionRow, active_consent
 from idp.pages import TEXT, language, render, scope_labels
-from idp.passkeys import service as passkeys
 from idp.provider import Provider
+from idp.routers.interaction_forms import (
+    ProviderDep,
+    load_interaction,
+    posted_interaction,
+)
+from idp.routers.step_up import second_factor_page
 
 router = APIRouter(tags=["openid-connect"], include_in_schema=True)
-
-
-def get_provider(services: ServicesDep) -> Provider:
-    provider: Provider = services.idp
-    return provider
-
-
-ProviderDep = Annotated[Provider, Depends(get_provider)]
 
 
 def _error_redirect(
@@ -144,40 +136,9 @@ def _required_acr(acr_values: str | None) -> str | None:
     return min(known, key=LOA_ORDER.index) if known else None
 
 
-def _load(request: Request, provider: Provider, interaction_id: str) -> Interaction | Response:
-    current = interactions.load(provider.cache, interaction_id)
-    if current is None:
-        lang = language(request)
-        return render(request, "error.html", status=400, message=TEXT[lang]["expired"])
-    return current
-
-
-def _check_csrf(request: Request, current: Interaction, csrf: str) -> Response | None:
-    if not secrets.compare_digest(csrf, current.csrf):
-        lang = language(request)
-        return render(request, "error.html", status=400, message=TEXT[lang]["bad_request"])
-    return None
-
-
-def _posted(
-    request: Request, provider: Provider, interaction_id: str, csrf: str, *, person: bool = True
-) -> Interaction | Response:
-    """The interaction a form was posted to, if its CSRF token matches (and, with
-    ``person``, someone has logged in to it); else the page to answer with."""
-    current = _load(request, provider, interaction_id)
-    if isinstance(current, Response):
-        return current
-    refused = _check_csrf(request, current, csrf)
-    if refused is not None:
-        return refused
-    if person and current.person_id is None:
-        return RedirectResponse(f"/interaction/{current.id}", status_code=303)
-    return current
-
-
 @router.get("/interaction/{interaction_id}", include_in_schema=False)
 def interaction_page(request: Request, interaction_id: str, provider: ProviderDep) -> Response:
-    current = _load(request, provider, interaction_id)
+    current = load_interaction(request, provider, interaction_id)
     if isinstance(current, Response):
         return current
     action = f"/interaction/{current.id}"
@@ -198,7 +159,7 @@ def interaction_page(request: Request, interaction_id: str, provider: ProviderDe
         if current.required_acr and (
             login is None or not loa_at_least(login.acr, current.required_acr)
         ):
-            return _second_factor_page(request, provider, current)
+            return second_factor_page(request, provider, current)
         person = provider.identities.person_by_id(session, current.person_id)
         organisations = _acting_options(provider, session, current.person_id)
         if current.acting_as is None and organisations and person is not None:
@@ -239,148 +200,6 @@ def _login_row(session: Session, public_id: str | None) -> LoginSessionRow | Non
     ).first()
 
 
-def _second_factor_page(
-    request: Request,
-    provider: Provider,
-    current: Interaction,
-    error: str | None = None,
-    notice: str | None = None,
-) -> Response:
-    assert current.person_id is not None
-    offered = second_factor.methods(provider, current.person_id)
-    strong = current.required_acr == LOA_STRONG  # only a passkey reaches level 3
-    return render(
-        request,
-        "second_factor.html",
-        action=f"/interaction/{current.id}",
-        csrf=current.csrf,
-        methods=[] if strong else [m for m in offered if m != "passkey"],
-        passkey="passkey" in offered,
-        passkey_needed=strong and "passkey" not in offered,
-        error=error,
-        notice=notice,
-    )
-
-
-@router.get("/interaction/{interaction_id}/passkey/options", include_in_schema=False)
-def passkey_options(request: Request, interaction_id: str, provider: ProviderDep) -> Response:
-    """``PublicKeyCredentialRequestOptions`` for the person logged in to the interaction,
-    with a single-use challenge bound to it (W3C WebAuthn Level 2 §7.2 step 1)."""
-    current = interactions.load(provider.cache, interaction_id)
-    if current is None or current.person_id is None:
-        return JSONResponse({"error": "invalid_request"}, 400, {"Cache-Control": "no-store"})
-    options = passkeys.authentication_options(provider, current.id, current.person_id)
-    if options is None:
-        return JSONResponse({"error": "no_passkey"}, 404, {"Cache-Control": "no-store"})
-    return JSONResponse(options, headers={"Cache-Control": "no-store"})
-
-
-@router.post("/interaction/{interaction_id}/passkey", include_in_schema=False)
-def passkey_submit(
-    request: Request,
-    interaction_id: str,
-    provider: ProviderDep,
-    credential: Annotated[str, Form(max_length=16384)],
-    csrf: Annotated[str, Form(max_length=128)],
-) -> Response:
-    """A passkey assertion (W3C WebAuthn Level 2 §7.2, user verification required) steps
-    the session up to level 3: amr ``hwk`` and ``user`` (RFC 8176)."""
-    current = _posted(request, provider, interaction_id, csrf)
-    if isinstance(current, Response):
-        return current
-    if current.person_id is None or current.session_public_id is None:
-        return RedirectResponse(f"/interaction/{current.id}", status_code=303)
-    key = provider.ctx.digest("second-factor", current.person_id)
-    ip = request.client.host if request.client else ""
-    decision = provider.throttle.check(key, ip)
-    try:
-        if not decision.allowed:
-            raise passkeys.PasskeyRefused("throttled", "too many failures")
-        passkeys.authenticate(provider, current.id, current.person_id, credential)
-    except passkeys.PasskeyRefused:
-        if decision.allowed:
-            provider.throttle.record_failure(key, ip)
-        lang = language(request)
-        return _second_factor_page(request, provider, current, error=TEXT[lang]["passkey_failed"])
-    provider.throttle.record_success(key, ip)
-    second_factor.step_up(provider, current.session_public_id, LOA_STRONG, "passkey")
-    with transaction(provider.ctx.sessions) as session:
-        provider.ctx.audit.record(
-            session,
-            AuditEvent(
-                actor=current.person_id,
-                action="login.stepped_up",
-                object_type="session",
-                object_id=current.session_public_id,
-                details={"acr": LOA_STRONG, "method": "passkey"},
-            ),
-        )
-    return RedirectResponse(f"/interaction/{current.id}", status_code=303)
-
-
-@router.post("/interaction/{interaction_id}/sms", include_in_schema=False)
-def sms_submit(
-    request: Request,
-    interaction_id: str,
-    provider: ProviderDep,
-    csrf: Annotated[str, Form(max_length=128)],
-) -> Response:
-    current = _posted(request, provider, interaction_id, csrf)
-    if isinstance(current, Response):
-        return current
-    assert current.person_id is not None  # _posted checked it
-    lang = language(request)
-    try:
-        second_factor.send_sms_code(provider, current.person_id)
-    except second_factor.TooSoon as wait:
-        return _second_factor_page(
-            request,
-            provider,
-            current,
-            error=TEXT[lang]["sms_too_soon"].format(seconds=wait.retry_after),
-        )
-    return _second_factor_page(request, provider, current, notice=TEXT[lang]["sms_sent"])
-
-
-@router.post("/interaction/{interaction_id}/second-factor", include_in_schema=False)
-def second_factor_submit(
-    request: Request,
-    interaction_id: str,
-    provider: ProviderDep,
-    method: Annotated[str, Form(max_length=8)],
-    otp: Annotated[str, Form(max_length=12)],
-    csrf: Annotated[str, Form(max_length=128)],
-) -> Response:
-    current = _posted(request, provider, interaction_id, csrf)
-    if isinstance(current, Response):
-        return current
-    if current.person_id is None or current.session_public_id is None:
-        return RedirectResponse(f"/interaction/{current.id}", status_code=303)
-    key = provider.ctx.digest("second-factor", current.person_id)
-    ip = request.client.host if request.client else ""
-    decision = provider.throttle.check(key, ip)
-    ok = decision.allowed and second_factor.verify(provider, current.person_id, method, otp)
-    if not ok:
-        if decision.allowed:
-            provider.throttle.record_failure(key, ip)
-        lang = language(request)
-        return _second_factor_page(request, provider, current, error=TEXT[lang]["otp_failed"])
-    provider.throttle.record_success(key, ip)
-    second_factor.step_up(provider, current.session_public_id, LOA_TWO_FACTOR, method)
-    with transaction(provider.ctx.sessions) as session:
-        provider.ctx.audit.record(
-            session,
-            AuditEvent(
-                actor=current.person_id,
-                action="login.stepped_up",
-                object_type="session",
-                object_id=current.session_public_id,
-                details={"acr": LOA_TWO_FACTOR, "method": method},
-            ),
-        )
-    return RedirectResponse(f"/interaction/{current.id}", status_code=303)
-
-
 def _query_value(query: str, name: str) -> str:
     values = parse_qs(query).get(name)
     return values[0] if values else ""
@@ -407,7 +226,7 @@ def login_submit(
     password: Annotated[str, Form(max_length=1024)],
     csrf: Annotated[str, Form(max_length=128)],
 ) -> Response:
-    current = _posted(request, provider, interaction_id, csrf, person=False)
+    current = posted_interaction(request, provider, interaction_id, csrf, person=False)
     if isinstance(current, Response):
         return current
     ip = client_ip(
@@ -449,7 +268,7 @@ def identity_submit(
     acting_as: Annotated[str, Form(max_length=64)],
     csrf: Annotated[str, Form(max_length=128)],
 ) -> Response:
-    current = _posted(request, provider, interaction_id, csrf)
+    current = posted_interaction(request, provider, interaction_id, csrf)
     if isinstance(current, Response):
         return current
     assert current.person_id is not None  # _posted checked it
@@ -471,7 +290,7 @@ def consent_submit(
     consent: Annotated[str, Form(max_length=8)],
     csrf: Annotated[str, Form(max_length=128)],
 ) -> Response:
-    current = _posted(request, provider, interaction_id, csrf)
+    current = posted_interaction(request, provider, interaction_id, csrf)
     if isinstance(current, Response):
         return current
     assert current.person_id is not None  # _posted checked it

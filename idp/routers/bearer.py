@@ -27,7 +27,7 @@ from idp.oauth import dpop
 from idp.oauth.access_tokens import verify_access_token
 from idp.oauth.storage import GrantRow
 from idp.provider import Provider
-from idp.routers.authorize import ProviderDep
+from idp.routers.interaction_forms import ProviderDep
 
 REALM = "govtrust"
 

@@ -48,7 +48,7 @@ from idp.oauth.sessions import (
 from idp.oauth.storage import GrantRow
 from idp.pages import TEXT, language, render, scope_labels
 from idp.provider import Provider
-from idp.routers.authorize import ProviderDep
+from idp.routers.interaction_forms import ProviderDep
 from idp.routers.token import _form_request
 
 router = APIRouter(tags=["openid-connect"])

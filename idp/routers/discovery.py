@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from idp.clients.channels import DEVICE_CODE, TOKEN_EXCHANGE
 from idp.oauth.server import SCOPES_SUPPORTED
 from idp.oauth.sessions import LOA_ORDER
-from idp.routers.authorize import ProviderDep
+from idp.routers.interaction_forms import ProviderDep
 
 router = APIRouter(tags=["openid-connect"])
 

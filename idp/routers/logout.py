@@ -19,7 +19,7 @@ from idp.logout import id_token_hint_claims, logout
 from idp.oauth.sessions import SESSION_COOKIE, find_session
 from idp.pages import TEXT, language, render
 from idp.provider import Provider
-from idp.routers.authorize import ProviderDep
+from idp.routers.interaction_forms import ProviderDep
 
 router = APIRouter(tags=["openid-connect"])
 

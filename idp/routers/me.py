@@ -30,8 +30,8 @@ from idp.oauth.sessions import LOA_TWO_FACTOR, loa_at_least
 from idp.passkeys import service as passkeys
 from idp.passkeys.webauthn import WebAuthnError, b64url_decode
 from idp.routers.admin import ERRORS, NOT_FOUND, SessionListOut, SessionOut
-from idp.routers.authorize import ProviderDep
 from idp.routers.bearer import TokenContext, no_store, require_scopes
+from idp.routers.interaction_forms import ProviderDep
 
 router = APIRouter(
     prefix="/me", tags=["self-service"], dependencies=[Depends(no_store)], responses=ERRORS

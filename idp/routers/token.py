@@ -23,7 +23,7 @@ from idp.oauth.context import current_dpop_jkt, current_session
 from idp.oauth.requests import HttpRequest
 from idp.oauth.storage import AccessTokenRow, GrantRow, RefreshTokenRow, revoke_grant
 from idp.provider import Provider
-from idp.routers.authorize import ProviderDep
+from idp.routers.interaction_forms import ProviderDep
 
 router = APIRouter(tags=["openid-connect"])
 

@@ -10,7 +10,7 @@ from idp.oauth import dpop
 from idp.oauth.access_tokens import verify_access_token
 from idp.oauth.context import current_session
 from idp.provider import Provider
-from idp.routers.authorize import ProviderDep
+from idp.routers.interaction_forms import ProviderDep
 
 router = APIRouter(tags=["openid-connect"])
 
