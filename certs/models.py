@@ -95,6 +95,7 @@ class LicencePrint:
     printed_by: str
     status: PrintState
     reported_at: datetime | None
+    status_list_index: int | None = None
 
 
 @dataclass(frozen=True)

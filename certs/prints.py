@@ -52,6 +52,7 @@ class LicencePrints(LicenceReads):
                     printed_at=now,
                     printed_by=actor,
                     status="active",
+                    status_list_index=self.store.next_value(session, "status-list") - 1,
                 )
             )
             session.flush()

@@ -149,6 +149,9 @@ class LicencePrintRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     reported_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    status_list_index: Mapped[int | None] = mapped_column(
+        BigInteger, nullable=True, unique=True, index=True
+    )
 
     def to_print(self) -> LicencePrint:
         status: PrintState = self.status  # type: ignore[assignment]
@@ -160,6 +163,7 @@ class LicencePrintRow(Base):
             self.printed_by,
             status,
             self.reported_at,
+            self.status_list_index,
         )
 
 
