@@ -6,9 +6,13 @@
 | RSA_2048  | sha256WithRSAEncryption (RFC 4055)            | RS256                             |
 | RSA_3072  | sha256WithRSAEncryption                       | RS256                             |
 | ED25519   | Ed25519 (RFC 8410 §6)                         | EdDSA                             |
+| SM2       | SM2-with-SM3 (GB/T 32918.2, GM/T 0009), DER   | none: never in a JWKS             |
 
 ECDSA P-256 is the default: small signatures (QR codes), fast, and supported by every
-consumer this service has.
+consumer this service has. SM2 (national algorithms, 国密) lives in :mod:`keys.sm2`: its keys
+are software-backend only, its certificates are built by :mod:`keys.sm2_certificates`, and
+``generate_private_key`` / ``sign_with_private_key`` (``cryptography`` key objects) do not
+handle it.
 """
 
 from __future__ import annotations
@@ -23,15 +27,20 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from keys.sm2 import Sm2PublicKey, SM2WithSM3
+
 
 class KeyType(StrEnum):
     EC_P256 = "EC_P256"
     RSA_2048 = "RSA_2048"
     RSA_3072 = "RSA_3072"
     ED25519 = "ED25519"
+    SM2 = "SM2"
 
     @property
     def jose_alg(self) -> str:
+        if self.value == "SM2":
+            raise UnsupportedKeyType("SM2 has no JOSE algorithm: SM2 keys never sign JWS")
         return {"EC_P256": "ES256", "ED25519": "EdDSA"}.get(self.value, "RS256")
 
 
@@ -51,6 +60,8 @@ def parse_key_type(text: str) -> KeyType:
 
 
 def generate_private_key(key_type: KeyType) -> PrivateKeyTypes:
+    if key_type is KeyType.SM2:
+        raise UnsupportedKeyType("SM2 keys are made by keys.sm2.Sm2PrivateKey.generate")
     if key_type is KeyType.EC_P256:
         return ec.generate_private_key(ec.SECP256R1())
     if key_type is KeyType.ED25519:
@@ -60,6 +71,8 @@ def generate_private_key(key_type: KeyType) -> PrivateKeyTypes:
 
 
 def key_type_of(public_key: PublicKeyTypes) -> KeyType:
+    if isinstance(public_key, Sm2PublicKey):
+        return KeyType.SM2
     if isinstance(public_key, ec.EllipticCurvePublicKey) and public_key.curve.name == "secp256r1":
         return KeyType.EC_P256
     if isinstance(public_key, ed25519.Ed25519PublicKey):
@@ -82,7 +95,9 @@ def sign_with_private_key(private_key: PrivateKeyTypes, data: bytes) -> bytes:
 
 def verify_signature(public_key: PublicKeyTypes, signature: bytes, data: bytes) -> None:
     """Raise ``cryptography.exceptions.InvalidSignature`` unless ``signature`` is valid."""
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
+    if isinstance(public_key, Sm2PublicKey):
+        public_key.verify(signature, data, SM2WithSM3())
+    elif isinstance(public_key, ec.EllipticCurvePublicKey):
         public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
     elif isinstance(public_key, ed25519.Ed25519PublicKey):
         public_key.verify(signature, data)

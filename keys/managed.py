@@ -14,7 +14,14 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from keys.algorithms import KeyType, der_to_raw_ecdsa
 from keys.backends.base import RawSigner
 from keys.jwk import public_jwk
+from keys.sm2 import load_sm2_public_key
 from keys.storage import KeyRow
+
+
+def _load_public_key(key_type: KeyType, pem: str) -> PublicKeyTypes:
+    if key_type is KeyType.SM2:  # ``cryptography`` does not load SM2 keys
+        return load_sm2_public_key(pem.encode())
+    return load_pem_public_key(pem.encode())
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ class KeyInfo:
                 if row.certificate
                 else None
             ),
-            public_key=load_pem_public_key(row.public_key.encode()),
+            public_key=_load_public_key(KeyType(row.key_type), row.public_key),
         )
 
     def public_jwk(self) -> dict[str, Any]:

@@ -7,6 +7,10 @@ Mechanisms (PKCS#11 v2.40 Current Mechanisms; the EdDSA ones are PKCS#11 v3.0):
 * RSA_2048/RSA_3072: ``CKM_RSA_PKCS_KEY_PAIR_GEN`` (§2.1.4, e = 65537), ``CKM_SHA256_RSA_PKCS``.
 * ED25519: ``CKM_EC_EDWARDS_KEY_PAIR_GEN`` (curve "edwards25519") and ``CKM_EDDSA`` (pure).
 
+SM2 is refused: PKCS#11 v2.40/v3.0 define no SM2 mechanism (tokens that have one use
+vendor-defined ``CKM_VENDOR_DEFINED`` codes) and SoftHSM2 has none; SM2 keys live in the
+software backend (:mod:`keys.backends.software_sm2`).
+
 A reference is the ``CKA_ID`` (16 random bytes) of both key objects. One logged-in R/W session
 serves all threads under a lock, re-opened once if the token reports it closed or logged out.
 """
@@ -58,6 +62,16 @@ _SPECS = {
     KeyType.RSA_3072: _Spec(P11KeyType.RSA, _RSA_GEN, Mechanism.SHA256_RSA_PKCS, 3072, None),
     KeyType.ED25519: _Spec(P11KeyType.EC_EDWARDS, _ED_GEN, Mechanism.EDDSA, None, _ED25519),
 }
+
+
+def _spec(key_type: KeyType) -> _Spec:
+    try:
+        return _SPECS[key_type]
+    except KeyError:
+        raise KeyBackendError(
+            f"{key_type} keys are not supported by the PKCS#11 backend (no standard PKCS#11 "
+            "mechanism; SoftHSM2 has none): use the software backend for SM2"
+        ) from None
 
 
 def _point(value: bytes, size: int) -> bytes:
@@ -121,7 +135,7 @@ class Pkcs11Backend:
         return f"Pkcs11Backend({self._module_path!r}, token={self._token_label!r})"
 
     def generate(self, key_type: KeyType, label: str) -> bytes:
-        spec, reference = _SPECS[key_type], secrets.token_bytes(16)
+        spec, reference = _spec(key_type), secrets.token_bytes(16)
         common = {Attribute.TOKEN: True, Attribute.LABEL: label, Attribute.ID: reference}
         public = {**common, Attribute.PRIVATE: False, Attribute.VERIFY: True}
         if spec.params is not None:
@@ -142,7 +156,7 @@ class Pkcs11Backend:
 
     def load(self, key_type: KeyType, reference: bytes, label: str = "") -> Pkcs11Signer:
         """A signer for CKA_ID ``reference``; a non-empty ``label`` must match its CKA_LABEL."""
-        spec, ref = _SPECS[key_type], reference.hex()
+        spec, ref = _spec(key_type), reference.hex()
 
         def op(session: pkcs11.Session) -> PublicKeyTypes:
             self._require(key_type, spec.sign)
@@ -158,7 +172,7 @@ class Pkcs11Backend:
 
     def sign_with(self, key_type: KeyType, reference: bytes, data: bytes) -> bytes:
         """The X.509/CMS signature of ``data`` by private key ``reference``."""
-        mechanism = _SPECS[key_type].sign
+        mechanism = _spec(key_type).sign
         if key_type is KeyType.EC_P256:  # CKM_ECDSA signs a digest we compute
             data = hashlib.sha256(data).digest()
 

@@ -2,7 +2,7 @@
 
 The reference stored in the key registry *is* the wrapped key (see :mod:`keys.master`). A
 loaded key is cached per reference, since parsing a private key (RSA especially) costs more
-than signing with it.
+than signing with it. SM2 keys (:mod:`keys.backends.software_sm2`) are stored the same way.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ class SoftwareBackend:
         self._lock = threading.Lock()
 
     def generate(self, key_type: KeyType, label: str) -> bytes:
+        if key_type is KeyType.SM2:
+            return self._generate_sm2(label)
         private_key = generate_private_key(key_type)
         der = private_key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
         reference = self.master.wrap(label, der)
@@ -67,12 +69,36 @@ class SoftwareBackend:
             der = self.master.unwrap(label, reference)
         except MasterKeyError as exc:
             raise KeyBackendError(str(exc)) from exc
-        signer = SoftwareSigner(load_der_private_key(der, password=None))
+        signer = (
+            self._load_sm2(label, der)
+            if key_type is KeyType.SM2
+            else SoftwareSigner(load_der_private_key(der, password=None))
+        )
         if signer.key_type is not key_type:
             raise KeyBackendError(f"key {label}: stored key is {signer.key_type}, not {key_type}")
         with self._lock:
             self._cache[reference] = signer
         return signer
+
+    def _generate_sm2(self, label: str) -> bytes:
+        from keys.backends.software_sm2 import Sm2SoftwareSigner
+        from keys.sm2 import Sm2PrivateKey
+
+        private_key = Sm2PrivateKey.generate()
+        reference = self.master.wrap(label, private_key.pkcs8_der())
+        with self._lock:
+            self._cache[reference] = Sm2SoftwareSigner(private_key)
+        return reference
+
+    @staticmethod
+    def _load_sm2(label: str, der: bytes) -> SoftwareSigner:
+        from keys.backends.software_sm2 import Sm2SoftwareSigner
+        from keys.sm2 import Sm2PrivateKey
+
+        try:
+            return Sm2SoftwareSigner(Sm2PrivateKey.from_pkcs8_der(der))
+        except ValueError as exc:
+            raise KeyBackendError(f"key {label}: stored key is not an SM2 key") from exc
 
     def destroy(self, reference: bytes) -> None:
         with self._lock:
