@@ -58,3 +58,24 @@ def licence_metadata(
         "holder_code": licence.holder_code_masked if holder_code is None else holder_code,
         "holder_code_type": licence.holder_code_type,
     }
+
+
+def mask_name(name: str) -> str:
+    """A name shown to whoever scans a licence: 张三 -> 张*, 欧阳娜娜 -> 欧**娜,
+    福州示例科技有限公司 -> 福州******公司."""
+    text = name.strip()
+    if len(text) <= 1:
+        return "*"
+    if len(text) == 2:
+        return text[0] + "*"
+    if len(text) <= 5:
+        return text[0] + "*" * (len(text) - 2) + text[-1]
+    return text[:2] + "*" * (len(text) - 4) + text[-2:]
+
+
+def shown_holder_name(licence: Licence) -> str:
+    """The holder's name as a licence QR carries it: a person's masked (personal data); an
+    organisation's in full, as the national enterprise credit register publishes it."""
+    return (
+        mask_name(licence.holder_name) if licence.holder_code_type == "111" else licence.holder_name
+    )

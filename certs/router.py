@@ -21,7 +21,7 @@ from certs import access
 from certs.access import Caller
 from certs.identifiers import parse_licence_identifier
 from certs.lifecycle import china_date, effective_state
-from certs.metadata import licence_metadata
+from certs.metadata import licence_metadata, mask_name
 from certs.models import Licence, LicenceHistoryEntry, PrintVerdict
 from certs.service import LicenceService
 from certs.types import LicenceType
@@ -555,19 +555,6 @@ def report_lost(serial: PrintSerial, token: AdminToken, licences: Licences) -> P
         status=reported.status,
         reported_at=reported.reported_at,
     )
-
-
-def mask_name(name: str) -> str:
-    """A holder name shown to whoever scans a print: 张三 -> 张*, 欧阳娜娜 -> 欧**娜,
-    福州示例科技有限公司 -> 福州******公司."""
-    text = name.strip()
-    if len(text) <= 1:
-        return "*"
-    if len(text) == 2:
-        return text[0] + "*"
-    if len(text) <= 5:
-        return text[0] + "*" * (len(text) - 2) + text[-1]
-    return text[:2] + "*" * (len(text) - 4) + text[-2:]
 
 
 class PrintStatusOut(BaseModel):

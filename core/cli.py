@@ -174,10 +174,12 @@ def _register_package_commands() -> None:
     from certs.cli import licence
     from keys.cli import keys
     from seal.cli import seal
+    from verify.cli import verify_command
 
     main.add_command(keys)
     main.add_command(seal)
     main.add_command(licence)
+    main.add_command(verify_command)
 
 
 _register_package_commands()

@@ -46,8 +46,18 @@ def _json(data: Mapping[str, Any]) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def sign(claims: Mapping[str, Any], signer: JwsSigner, typ: str = "JWT") -> str:
-    header = {"alg": signer.key_type.jose_alg, "kid": signer.kid, "typ": typ}
+def sign(
+    claims: Mapping[str, Any],
+    signer: JwsSigner,
+    typ: str = "JWT",
+    extra_header: Mapping[str, Any] | None = None,
+) -> str:
+    header = {
+        "alg": signer.key_type.jose_alg,
+        "kid": signer.kid,
+        "typ": typ,
+        **(extra_header or {}),
+    }
     signing_input = f"{b64url(_json(header))}.{b64url(_json(claims))}"
     return f"{signing_input}.{b64url(signer.sign_jws(signing_input.encode()))}"
 

@@ -1,0 +1,74 @@
+"""Making the QR of a licence: claims from the registry's version, signed as COSE_Sign1 with
+the active licence-signing key, encoded as the verification URL (``verify/FORMAT.md``).
+
+Three kinds (:class:`verify.payload.QrKind`): the electronic licence's own QR (its PDF), a
+paper print's (with the print serial and the print's status-list index), and the holder's
+dynamic QR (亮证), which expires ``dynamic_lifetime`` after it is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from certs.metadata import shown_holder_name
+from certs.models import Licence
+from keys.registry import KeyRegistry
+from verify.cose import sign1
+from verify.payload import LicenceClaims, QrKind, encode_claims
+from verify.publication import LICENCE_PURPOSE
+from verify.qr_text import qr_text, verification_url_base
+from verify.trust_list import cose_kid
+
+DYNAMIC_LIFETIME = timedelta(minutes=3)
+
+
+class QrIssuer:
+    def __init__(
+        self,
+        service_url: str,
+        status_list_uri: str,
+        keys: KeyRegistry,
+        clock: Callable[[], datetime],
+        dynamic_lifetime: timedelta = DYNAMIC_LIFETIME,
+    ) -> None:
+        self.url_base = verification_url_base(service_url)
+        self.status_list_uri = status_list_uri
+        self.keys = keys
+        self.clock = clock
+        self.dynamic_lifetime = dynamic_lifetime
+
+    def claims(
+        self,
+        licence: Licence,
+        kind: QrKind,
+        *,
+        print_serial: str | None = None,
+        print_index: int | None = None,
+    ) -> LicenceClaims:
+        now = self.clock().replace(microsecond=0)
+        if (kind is QrKind.PRINT) != (print_serial is not None and print_index is not None):
+            raise ValueError("a print's QR, and only a print's, names the print and its index")
+        return LicenceClaims(
+            identifier=licence.identifier,
+            kind=kind,
+            holder_name=shown_holder_name(licence),
+            valid_from=licence.valid_from,
+            valid_until=licence.valid_until,
+            issued_at=now,
+            status_index=licence.status_list_index if print_index is None else print_index,
+            status_uri=self.status_list_uri,
+            expires_at=now + self.dynamic_lifetime if kind is QrKind.DYNAMIC else None,
+            print_serial=print_serial,
+        )
+
+    def sign(self, claims: LicenceClaims) -> bytes:
+        """The COSE_Sign1 message of ``claims`` by the active licence-signing key."""
+        signer = self.keys.signer(LICENCE_PURPOSE)
+        chain = signer.certificate_chain()
+        if not chain:
+            raise LookupError("the licence-signing key has no certificate")
+        return sign1(encode_claims(claims), cose_kid(chain[0]), signer)
+
+    def qr_text(self, claims: LicenceClaims) -> str:
+        return qr_text(self.sign(claims), self.url_base)

@@ -1,0 +1,172 @@
+"""Publishing what offline verifiers download: the licence status list and the trust list.
+
+Both are signed by the active licence-signing key and kept in the shared cache (Redis in
+production) so that every worker serves the same bytes. The status list is rebuilt from the
+registry at most every ``refresh_seconds`` (a licence event is visible in a published list
+within that time; online verification sees it at once); one worker rebuilds while the others
+keep serving the previous list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from sqlalchemy.orm import Session, sessionmaker
+
+from certs.published import (
+    EntryCondition,
+    allocated_entries,
+    entries_not_in_force,
+    issuing_authority_names,
+    licence_type_names,
+)
+from core.cache import Cache
+from keys.registry import KeyRegistry
+from verify.status_list import Status, StatusList, list_size, pack, sign_status_list
+from verify.trust_list import key_entry, sign_trust_list
+
+LICENCE_PURPOSE = "licence"
+STATUS_VALUES = {
+    EntryCondition.REVOKED: Status.INVALID,
+    EntryCondition.PRINT_WITHDRAWN: Status.INVALID,
+    EntryCondition.SUSPENDED: Status.SUSPENDED,
+    EntryCondition.SUPERSEDED: Status.SUPERSEDED,
+}
+
+
+@dataclass(frozen=True)
+class PublicationPolicy:
+    refresh_seconds: int = 5
+    """How stale a served status list may be."""
+    status_list_ttl: int = 60
+    """``ttl``: how long a verifier may use a status list before fetching it again."""
+    status_list_lifetime: timedelta = timedelta(days=7)
+    """``exp``: after this an offline verifier reports the status as unknown."""
+    trust_list_lifetime: timedelta = timedelta(days=30)
+    trust_list_refresh_seconds: int = 60
+
+
+def status_list_uri(service_url: str, number: int = 1) -> str:
+    return f"{service_url.rstrip('/')}/verify/status-lists/{number}"
+
+
+def build_status_list(session: Session) -> StatusList:
+    size = list_size(allocated_entries(session))
+    entries = (
+        (index, STATUS_VALUES[condition]) for index, condition in entries_not_in_force(session)
+    )
+    return StatusList(2, pack(entries, size))
+
+
+def _without_root(chain: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+    return [certificate for certificate in chain if certificate.subject != certificate.issuer]
+
+
+class Publisher:
+    def __init__(
+        self,
+        service_url: str,
+        sessions: sessionmaker[Session],
+        keys: KeyRegistry,
+        cache: Cache,
+        clock: Callable[[], datetime],
+        policy: PublicationPolicy = PublicationPolicy(),
+    ) -> None:
+        self.service_url = service_url.rstrip("/")
+        self.sessions = sessions
+        self.keys = keys
+        self.cache = cache
+        self.clock = clock
+        self.policy = policy
+
+    @property
+    def status_list_uri(self) -> str:
+        return status_list_uri(self.service_url)
+
+    def _cached(
+        self, name: str, fresh_for: int, lifetime: timedelta, build: Callable[[], str]
+    ) -> str:
+        current = self.cache.get(f"verify:{name}")
+        if current is not None:
+            return current.decode()
+        if not self.cache.add(f"verify:{name}:building", b"1", ttl=30):
+            previous = self.cache.get(f"verify:{name}:previous")
+            if previous is not None:
+                return previous.decode()
+        try:
+            token = build()
+            self.cache.set(f"verify:{name}", token.encode(), ttl=fresh_for)
+            self.cache.set(f"verify:{name}:previous", token.encode(), ttl=lifetime.total_seconds())
+            return token
+        finally:
+            self.cache.delete(f"verify:{name}:building")
+
+    def status_list_token(self) -> str:
+        """The signed status list (``application/statuslist+jwt``), at most a few seconds old."""
+        return self._cached(
+            "status-list:1",
+            self.policy.refresh_seconds,
+            self.policy.status_list_lifetime,
+            self._build_status_list,
+        )
+
+    def _build_status_list(self) -> str:
+        with self.sessions() as session:
+            status_list = build_status_list(session)
+        return sign_status_list(
+            status_list,
+            self.status_list_uri,
+            self.keys.signer(LICENCE_PURPOSE),
+            self.clock(),
+            int(self.policy.status_list_lifetime.total_seconds()),
+            self.policy.status_list_ttl,
+        )
+
+    def forget(self) -> None:
+        """Drop the served copies (after a licence event, so the next request rebuilds)."""
+        self.cache.delete("verify:status-list:1")
+        self.cache.delete("verify:trust-list")
+
+    def trust_list_token(self) -> str:
+        return self._cached(
+            "trust-list",
+            self.policy.trust_list_refresh_seconds,
+            self.policy.trust_list_lifetime,
+            self._build_trust_list,
+        )
+
+    def _build_trust_list(self) -> str:
+        cas = {
+            key.kid: key.certificate
+            for key in self.keys.list_keys("service-ca")
+            if key.certificate is not None
+        }
+        entries = []
+        for key in self.keys.published(LICENCE_PURPOSE):
+            ca = cas.get(key.issuer_kid or "")
+            if key.certificate is None or ca is None:
+                continue
+            entries.append(key_entry(key.kid, key.state, [key.certificate, ca]))
+        with self.sessions() as session:
+            types, issuers = licence_type_names(session), issuing_authority_names(session)
+        signer = self.keys.signer(LICENCE_PURPOSE)
+        return sign_trust_list(
+            self.service_url,
+            entries,
+            [self.status_list_uri],
+            types,
+            issuers,
+            signer,
+            _without_root(signer.certificate_chain()),
+            self.clock(),
+            int(self.policy.trust_list_lifetime.total_seconds()),
+        )
+
+    def root_certificate(self) -> x509.Certificate:
+        roots = [key.certificate for key in self.keys.list_keys("root") if key.certificate]
+        if not roots:
+            raise LookupError("the key hierarchy is not initialised")
+        return roots[0]
