@@ -267,6 +267,27 @@ class SealRegistry:
                 self._event(session, by, "seal.grant_withdrawn", grant.seal_id, grant=grant_id)
             return grant.to_grant()
 
+    def authorise_system_use(self, seal_id: str, actor: str) -> Seal:
+        """The seal, if a govtrust function it is bound to (a licence type names it as the
+        seal its licences are sealed with) may use it now: active and within its validity.
+        No person's grant is involved; the binding is the seal administrator's decision."""
+        now = self.clock()
+        with self.sessions() as session:
+            row = self.store.seal_row(session, seal_id)
+        if row is None:
+            raise SealNotFound()
+        seal = row.to_seal()
+        reason = None
+        if seal.status != "active":
+            reason = f"the seal is {seal.status}"
+        elif not seal.usable_at(now):
+            reason = "the seal is outside its validity"
+        if reason is not None:
+            with transaction(self.sessions) as session:
+                self._event(session, actor, "seal.use_refused", seal_id, reason=reason)
+            raise SealUseRefused(reason)
+        return seal
+
     def authorise_use(self, seal_id: str, person_id: str, acr: str | None) -> Seal:
         """The seal, if ``person_id`` may use it now at ``acr``; else :class:`SealUseRefused`
         (and the refusal is recorded)."""

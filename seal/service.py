@@ -18,6 +18,7 @@ from core.errors.problem import ProblemError
 from keys.registry import KeyRegistry
 from keys.revocation import Revocation
 from keys.tsa import TimeStampAuthority, TsaConfig
+from seal.models import Seal
 from seal.registry import SealRegistry
 from seal.stamping.engine import stamp_pdf
 from seal.stamping.placement import AtAnchor, AtPosition, CrossPage
@@ -68,11 +69,28 @@ class StampingService:
 
     def stamp(self, request: StampRequest, *, person_id: str, acr: str | None) -> Stamped:
         """Seal one document for ``person_id`` (logged in at ``acr``)."""
+        self._check(request)
+        seal = self.seals.authorise_use(request.seal_id, person_id, acr)
+        return self._stamp(seal, request, person_id, {})
+
+    def stamp_as_system(self, request: StampRequest, *, actor: str, on: str) -> Stamped:
+        """Seal one document that govtrust itself produces with a seal bound to that function
+        (an electronic licence with its type's seal); ``actor`` names the function and
+        ``on`` what it sealed, both in the audit entry."""
+        self._check(request)
+        seal = self.seals.authorise_system_use(request.seal_id, actor)
+        return self._stamp(seal, request, actor, {"on": on})
+
+    @staticmethod
+    def _check(request: StampRequest) -> None:
         if len(request.document) > MAX_DOCUMENT_BYTES:
             raise ProblemError(413, "document-too-large", "The document is too large")
         if request.purpose and len(request.purpose) > 200:
             raise ProblemError(422, "purpose-too-long", "The purpose is 200 characters at most")
-        seal = self.seals.authorise_use(request.seal_id, person_id, acr)
+
+    def _stamp(
+        self, seal: Seal, request: StampRequest, actor: str, details: dict[str, str]
+    ) -> Stamped:
         signer = self.keys.signer_by_kid(seal.key_kid)
         validation = None
         if request.level == "B-LT":
@@ -94,7 +112,7 @@ class StampingService:
             entry = self.seals.audit.record(
                 session,
                 AuditEvent(
-                    actor=person_id,
+                    actor=actor,
                     action="seal.used",
                     object_type="seal",
                     object_id=seal.id,
@@ -104,6 +122,7 @@ class StampingService:
                         "purpose": request.purpose[:200],
                         "sealed_sha256": hashlib.sha256(sealed).hexdigest(),
                         "placement": type(request.placement).__name__,
+                        **details,
                     },
                 ),
             )

@@ -72,3 +72,22 @@ class QrIssuer:
 
     def qr_text(self, claims: LicenceClaims) -> str:
         return qr_text(self.sign(claims), self.url_base)
+
+    # -- the three kinds, as the rest of the service asks for them -------------------------
+
+    def electronic(self, licence: Licence) -> str:
+        """The QR text of the electronic licence (its PDF)."""
+        return self.qr_text(self.claims(licence, QrKind.ELECTRONIC))
+
+    def printed(self, licence: Licence, print_serial: str, print_index: int) -> str:
+        """The QR text of one paper print."""
+        claims = self.claims(
+            licence, QrKind.PRINT, print_serial=print_serial, print_index=print_index
+        )
+        return self.qr_text(claims)
+
+    def dynamic(self, licence: Licence) -> tuple[str, datetime]:
+        """A dynamic QR for the holder's phone (亮证) and when it stops verifying."""
+        claims = self.claims(licence, QrKind.DYNAMIC)
+        assert claims.expires_at is not None
+        return self.qr_text(claims), claims.expires_at

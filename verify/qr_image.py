@@ -1,10 +1,6 @@
-"""QR symbols: drawing a licence QR (segno) and reading QR codes back from photos, scans and
-PDFs (zxing-cpp, the decoder that read every degraded test image down to 2.5 px a module).
-
-A licence QR uses error correction level M (15 % of the symbol may be damaged) and the
-alphanumeric mode (the whole upper-case URL and base45 payload), which keeps a printed QR at
-version 15 or below (``verify/FORMAT.md`` records the measured versions).
-"""
+"""Reading QR codes back from photos, scans and PDFs with zxing-cpp (the decoder that read
+every degraded test image down to 2.5 px a module). Drawing them is
+:mod:`certs.qr_symbol`'s."""
 
 from __future__ import annotations
 
@@ -14,28 +10,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import segno
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
-ERROR_LEVEL = "m"
-MAX_PRINTED_VERSION = 15
-
 
 class QrImageError(ValueError):
     """No QR code could be read from the image or document."""
-
-
-def make_qr(text: str) -> segno.QRCode:
-    return segno.make_qr(text, error=ERROR_LEVEL, boost_error=False)
-
-
-def qr_png(text: str, scale: int = 4, border: int = 4) -> bytes:
-    out = io.BytesIO()
-    make_qr(text).save(out, kind="png", scale=scale, border=border)
-    return out.getvalue()
 
 
 def decode_image(image: Image.Image) -> list[str]:

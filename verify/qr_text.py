@@ -2,8 +2,10 @@
 
 ``GT1:`` + base45(COSE_Sign1) is the payload text (format version 1, like the EU DCC's
 ``HC1:``). The QR holds it as the last path segment of this service's verification URL, so
-that a plain phone camera opens the verification page, with the two base45 characters that
-cannot stand in a URL path escaped (space as ``%20``, ``%`` as ``%25``, RFC 3986 §2.1). The
+that a plain phone camera opens the verification page, with the three base45 characters that
+cannot stand as they are in a URL path escaped (RFC 3986 §2.1): space as ``%20``, ``%`` as
+``%25``, and ``/`` as ``%2F``, so that the payload stays one path segment and no browser or
+proxy removes "dot segments" such as ``/../`` from it (§5.2.4). The
 URL is upper case (``HTTPS://HOST/V/GT1:...``) so that the whole code stays in the QR
 alphanumeric mode; scheme and host are case-insensitive (RFC 3986 §3.1, §3.2.2) and the
 verification route is ``/V/``.
@@ -34,7 +36,7 @@ def payload_text(message: bytes) -> str:
 
 def qr_text(message: bytes, url_base: str) -> str:
     """What the QR code holds: the verification URL with the payload text as its last segment."""
-    escaped = payload_text(message).replace("%", "%25").replace(" ", "%20")
+    escaped = payload_text(message).replace("%", "%25").replace(" ", "%20").replace("/", "%2F")
     return url_base + escaped
 
 

@@ -13,7 +13,7 @@ import hashlib
 from datetime import date, datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -25,7 +25,7 @@ from certs.service import LicenceService
 from core.deps import ServicesDep
 from core.errors.problem import ProblemError
 from verify import status_list, trust_list
-from verify.publication import Publisher
+from verify.publication import PublicationPolicy, Publisher
 from verify.service import VerificationService
 from verify.verdict import Verdict, Verification
 from verify.verifier import DEFAULT_SKEW
@@ -36,8 +36,9 @@ MAX_QR_TEXT = 4096
 
 def verification_service(services: ServicesDep) -> VerificationService:
     clock = services.keys.clock
+    policy = PublicationPolicy(refresh_seconds=services.settings.status_list_refresh_seconds)
     publisher = Publisher(
-        services.settings.issuer, services.sessions, services.keys, services.cache, clock
+        services.settings.issuer, services.sessions, services.keys, services.cache, clock, policy
     )
     registry = LicenceService(services.sessions, services.identifiers, services.audit, clock)
     return VerificationService(publisher, registry, clock)
@@ -233,6 +234,10 @@ async def verification_page(
 ) -> HTMLResponse:
     """The page a phone camera opens from a licence QR."""
     language = _language(lang, accept_language)
+    raw_path = request.scope.get("raw_path")
+    if isinstance(raw_path, bytes) and b"/V/" in raw_path:
+        # decode the escapes exactly once, whatever the server did to the path already
+        text = unquote(raw_path.decode("latin-1").split("/V/", 1)[1])
     result = await run_in_threadpool(verifier.verify_online, text[:MAX_QR_TEXT])
     html = PAGES.get_template("verify.html").render(
         result=result,
