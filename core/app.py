@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from certs import import_router as licence_import_router
 from certs import router as certs_router
+from certs import sharing_router as licence_sharing_router
 from core import health
 from core.audit import router as audit_router
 from core.errors.handlers import install_error_handlers
@@ -20,6 +23,7 @@ from core.settings import Settings
 from idp.routers import (
     admin,
     authorize,
+    ciba,
     device,
     discovery,
     logout,
@@ -31,6 +35,7 @@ from idp.routers import (
 )
 from keys import router as pki_router
 from seal import router as seal_router
+from verify import router as verify_router
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -40,6 +45,36 @@ SECURITY_HEADERS = {
 }
 
 API_VERSION = "0.1.0"
+
+
+class SecurityHeaders:
+    """Adds :data:`SECURITY_HEADERS` to every response that does not set them itself.
+
+    A plain ASGI middleware rather than ``@app.middleware("http")``: Starlette's
+    ``BaseHTTPMiddleware`` costs a task group and memory streams per request."""
+
+    _headers: tuple[tuple[bytes, bytes], ...] = tuple(
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in SECURITY_HEADERS.items()
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(n, v) for n, v in self._headers if n not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def app_from_environment() -> FastAPI:
@@ -72,14 +107,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_error_handlers(app)
     install_metrics(app, app.state.metrics)
 
-    @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.add_middleware(SecurityHeaders)
 
     app.include_router(health.router)
     app.include_router(audit_router.router)
@@ -95,10 +123,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         admin.router,
         me.router,
         device.router,  # RFC 8628 device authorization and verification page
+        ciba.router,  # OpenID Connect CIBA: counter and hotline
         outbox.router,  # development only: the demo's SMS outbox
     ):
         app.include_router(idp_router)
     app.include_router(seal_router.router)
     app.include_router(certs_router.router)
+    app.include_router(verify_router.router)
+    app.include_router(licence_import_router.router)  # bulk import from CSV
+    app.include_router(licence_sharing_router.router)  # consented sharing (授权用证)
     install_problem_openapi(app)
     return app

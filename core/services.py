@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from certs.sharing import LicenceScopes
 from core.audit.trail import AuditTrail, utc_now
 from core.cache import Cache, make_cache
 from core.db.engine import make_engine, make_session_factory
@@ -81,7 +82,9 @@ def build_services(
         password_parameters=LOW_COST if settings.environment == "test" else RECOMMENDED,
         sms_sender=OutboxSender(settings.data_dir, clock),
         trusted_proxies=tuple(settings.trusted_proxies),
+        dpop_nonce_required=settings.dpop_nonce_required,
     )
+    provider.scope_extensions.append(LicenceScopes(sessions))  # licence:read:<type>
     return Services(
         settings=settings,
         engine=engine,

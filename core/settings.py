@@ -67,6 +67,21 @@ class Settings(BaseSettings):
     pkcs11_token_label: str | None = None
     pkcs11_pin: SecretStr | None = None
     pki_organization: str = "govtrust"
+    sm2_enabled: bool = Field(
+        default=False,
+        description="Also keep the SM2 (national algorithms, 国密) hierarchy: `keys init` "
+        "creates the sm2-* keys (see keys/purposes.py).",
+    )
+    dpop_nonce_required: bool = Field(
+        default=False,
+        description="Ask DPoP clients for server-provided nonces (RFC 9449 §8, §9).",
+    )
+    status_list_refresh_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=300,
+        description="How stale the published licence status list may be (verify/).",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed.",

@@ -36,6 +36,7 @@ TEXT: dict[str, dict[str, str]] = {
         "acting_for": "代表",
         "allow": "同意",
         "deny": "拒绝",
+        "purpose": "用途",
         "error_heading": "出错了",
         "expired": "登录请求已过期，请返回原网站重新发起。",
         "bad_request": "请求无效。",
@@ -63,6 +64,7 @@ TEXT: dict[str, dict[str, str]] = {
         "scope.id_number": "完整身份证号",
         "scope.organisation": "所代表单位的名称和统一社会信用代码",
         "scope.offline_access": "在您离开后继续访问（刷新令牌）",
+        "scope.account": "管理您的账号：个人信息、登录会话、授权记录、代办人、电子证照及其使用记录",
         # -- device grant (RFC 8628): the verification page --
         "device_heading": "授权自助终端",
         "device_kiosk": "自助终端授权",
@@ -76,6 +78,16 @@ TEXT: dict[str, dict[str, str]] = {
         "device_unknown": "验证码不正确或已过期，请核对自助终端屏幕上的验证码。",
         "device_answered": "该授权请求已处理过。",
         "device_too_many": "尝试次数过多，请稍后再试。",
+        # -- counter and hotline (CIBA): the approval pages --
+        "ciba_heading": "确认窗口或热线办理",
+        "ciba_none": "没有等待您确认的请求。",
+        "ciba_asks": "请求以您本人的身份办理，并获取您的以下信息",
+        "ciba_binding": "请核对工作人员告知的核对码：",
+        "ciba_code_label": "短信验证码",
+        "ciba_approved": "已确认。请回到窗口或电话中继续办理。",
+        "ciba_denied": "已拒绝，对方不会获得您的任何信息。",
+        "ciba_unknown": "该请求不存在、已过期或已处理。",
+        "ciba_code_failed": "验证码不正确或已过期。",
     },
     "en": {
         "service": "Government services single sign-on",
@@ -98,6 +110,7 @@ TEXT: dict[str, dict[str, str]] = {
         "acting_for": "acting for",
         "allow": "Allow",
         "deny": "Deny",
+        "purpose": "Purpose",
         "error_heading": "Something went wrong",
         "expired": "This login request has expired. Go back to the site and start again.",
         "bad_request": "The request is not valid.",
@@ -125,6 +138,10 @@ TEXT: dict[str, dict[str, str]] = {
         "scope.id_number": "your full ID number",
         "scope.organisation": "the name and credit code of the organisation you act for",
         "scope.offline_access": "access while you are away (refresh tokens)",
+        "scope.account": (
+            "your account: profile, login sessions, consents, agents, "
+            "your licences and who read them"
+        ),
         # -- device grant (RFC 8628): the verification page --
         "device_heading": "Allow a self-service kiosk",
         "device_kiosk": "the kiosk that asks for your approval",
@@ -138,6 +155,16 @@ TEXT: dict[str, dict[str, str]] = {
         "device_unknown": "This code is not valid or has expired. Check the code on the kiosk.",
         "device_answered": "This request has already been answered.",
         "device_too_many": "Too many attempts. Try again later.",
+        # -- counter and hotline (CIBA): the approval pages --
+        "ciba_heading": "Confirm a counter or hotline request",
+        "ciba_none": "No request is waiting for your answer.",
+        "ciba_asks": "asks to act as you, with",
+        "ciba_binding": "Check the code the staff member tells you:",
+        "ciba_code_label": "SMS code",
+        "ciba_approved": "Confirmed. Continue at the counter or on the phone.",
+        "ciba_denied": "Denied. They get nothing about you.",
+        "ciba_unknown": "This request does not exist, has expired or was answered.",
+        "ciba_code_failed": "The code is not correct or has expired.",
     },
 }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -15,6 +15,8 @@ from idp.identities.proofing import LocalRegistryProofing, RealNameProofing
 from idp.identities.storage import SqlIdentityStore
 from idp.oauth.claims import IdentityClaims
 from idp.oauth.context import IdpContext
+from idp.oauth.dpop_nonce import DpopNonces, derive_nonce_key
+from idp.oauth.purpose import ScopeExtension
 from idp.oauth.server import GovtrustAuthorizationServer
 
 
@@ -32,6 +34,10 @@ class Provider:
     http: httpx.Client
     proofing: RealNameProofing
     trusted_proxies: tuple[str, ...] = ()
+    # RFC 9449 §8, §9: server-provided DPoP nonces, when the deployment asks for them
+    dpop_nonces: DpopNonces | None = None
+    # scopes defined by other packages (consent-page words, stated purpose): idp.oauth.purpose
+    scope_extensions: list[ScopeExtension] = field(default_factory=list)
 
 
 def build_provider(
@@ -43,6 +49,7 @@ def build_provider(
     throttle: LoginThrottle | None = None,
     trusted_proxies: tuple[str, ...] = (),
     http_client: httpx.Client | None = None,
+    dpop_nonce_required: bool = False,
 ) -> Provider:
     identities = SqlIdentityStore()
     claims = IdentityClaims(ctx, identities, protector)
@@ -60,4 +67,7 @@ def build_provider(
         # the embedded default checks names against a local registry (the demo seeds it)
         proofing=LocalRegistryProofing(ctx.sessions, protector),
         trusted_proxies=trusted_proxies,
+        dpop_nonces=(
+            DpopNonces(derive_nonce_key(ctx.hash_key), ctx.clock) if dpop_nonce_required else None
+        ),
     )

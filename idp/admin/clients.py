@@ -47,6 +47,10 @@ def register_client(
     token_endpoint_auth_method: str | None,
     subject_type: str,
     jwks: dict[str, Any] | None = None,
+    require_pushed_authorization_requests: bool = False,
+    exchange_targets: Sequence[str] | None = None,
+    backchannel_token_delivery_mode: str | None = None,
+    backchannel_client_notification_endpoint: str | None = None,
 ) -> tuple[Client, str | None]:
     """Register a client (RFC 7591 §3.1); returns it and its secret, shown this once."""
     try:
@@ -59,6 +63,10 @@ def register_client(
             subject_type=subject_type,
             jwks=jwks,
             actor=actor,
+            require_pushed_authorization_requests=require_pushed_authorization_requests,
+            exchange_targets=exchange_targets,
+            backchannel_token_delivery_mode=backchannel_token_delivery_mode,
+            backchannel_client_notification_endpoint=backchannel_client_notification_endpoint,
         )
     except InvalidClientMetadata as exc:
         raise InvalidRequest(str(exc)) from None
@@ -100,3 +108,27 @@ def set_client_status(provider: Provider, client_id: str, status: str, *, actor:
         return client_service(provider).set_status(client_id, status, actor=actor)
     except UnknownClient:
         raise NotFound("client") from None
+
+
+def set_client_policy(
+    provider: Provider,
+    client_id: str,
+    *,
+    require_pushed_authorization_requests: bool | None,
+    exchange_targets: Sequence[str] | None,
+    clear_exchange_targets: bool,
+    actor: str,
+) -> Client:
+    """Change the PAR requirement (RFC 9126 §6) and the token-exchange allow-list."""
+    try:
+        return client_service(provider).set_policy(
+            client_id,
+            require_pushed_authorization_requests=require_pushed_authorization_requests,
+            exchange_targets=exchange_targets,
+            clear_exchange_targets=clear_exchange_targets,
+            actor=actor,
+        )
+    except UnknownClient:
+        raise NotFound("client") from None
+    except InvalidClientMetadata as exc:
+        raise InvalidRequest(str(exc)) from None

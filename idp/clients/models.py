@@ -26,6 +26,14 @@ class Client:
     sector_identifier: str | None = None
     jwks: dict[str, Any] | None = None
     backchannel_logout_uri: str | None = None
+    # RFC 9126 §6: this client must push its authorization requests (PAR).
+    require_pushed_authorization_requests: bool = False
+    # RFC 8693 §2.1: the audiences this client may exchange tokens for (client ids, or the
+    # issuer); None: any active client of this provider (clients registered before 0011).
+    exchange_targets: tuple[str, ...] | None = None
+    # CIBA Core §4: "poll" or "ping", and the endpoint pinged in ping mode.
+    backchannel_token_delivery_mode: str | None = None
+    backchannel_client_notification_endpoint: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

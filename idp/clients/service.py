@@ -3,10 +3,18 @@
 Redirect URIs are validated at registration and then compared exactly (RFC 9700 §2.1):
 https, or http only on loopback (RFC 8252 §7.3), or a private-use scheme for native apps
 (RFC 8252 §7.1); never a fragment (RFC 6749 §3.1.2).
+
+Per-client policy: ``require_pushed_authorization_requests`` (RFC 9126 §6), the audiences a
+client may exchange tokens for (``exchange_targets``, RFC 8693 §2.1; None leaves it
+unrestricted, as for clients registered before this setting existed), and for counter and
+hotline clients the CIBA token delivery mode (``poll`` or ``ping``) with the client's
+notification endpoint for ``ping`` (CIBA Core §4).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -20,12 +28,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.audit.entry import AuditEvent
 from core.audit.trail import AuditTrail
 from core.db.engine import transaction
-from idp.clients.channels import CHANNEL_GRANTS, PUBLIC_CHANNELS, Channel
+from idp.clients.channels import (
+    CHANNEL_GRANTS,
+    CIBA,
+    PUBLIC_CHANNELS,
+    TOKEN_EXCHANGE,
+    Channel,
+)
 from idp.clients.models import AUTH_METHODS, Client
 from idp.clients.secrets import hash_client_secret, new_client_secret
 from idp.clients.storage import SqlClientStore
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+DELIVERY_MODES = ("poll", "ping")  # CIBA Core §5; push mode is not offered
+_TARGET = re.compile(r"[A-Za-z0-9._:/-]{1,200}")
+MAX_EXCHANGE_TARGETS = 50
 
 
 class InvalidClientMetadata(ValueError):
@@ -62,6 +79,40 @@ def check_public_jwks(jwks: dict[str, Any] | None) -> None:
             raise InvalidClientMetadata("jwks must hold public keys only")
 
 
+def check_exchange_targets(
+    targets: Sequence[str] | None, grants: Sequence[str]
+) -> tuple[str, ...] | None:
+    """The allow-list of token-exchange audiences (client ids, or the issuer)."""
+    if targets is None:
+        return None
+    if TOKEN_EXCHANGE not in grants:
+        raise InvalidClientMetadata("exchange_targets needs the token-exchange grant")
+    if len(targets) > MAX_EXCHANGE_TARGETS or not all(_TARGET.fullmatch(t) for t in targets):
+        raise InvalidClientMetadata("exchange_targets are client ids or the issuer")
+    return tuple(dict.fromkeys(targets))
+
+
+def check_backchannel(
+    grants: Sequence[str], mode: str | None, endpoint: str | None
+) -> tuple[str | None, str | None]:
+    """CIBA delivery mode and notification endpoint (CIBA Core §4): poll by default; ping
+    needs an https endpoint (http only on loopback, for development)."""
+    if CIBA not in grants:
+        if mode is not None or endpoint is not None:
+            raise InvalidClientMetadata("backchannel_* metadata needs the CIBA grant")
+        return None, None
+    mode = mode or "poll"
+    if mode not in DELIVERY_MODES:
+        raise InvalidClientMetadata(f"backchannel_token_delivery_mode is one of {DELIVERY_MODES}")
+    if mode == "ping":
+        if not endpoint:
+            raise InvalidClientMetadata("ping mode needs backchannel_client_notification_endpoint")
+        return mode, check_redirect_uri(endpoint, Channel.WEB)
+    if endpoint is not None:
+        raise InvalidClientMetadata("backchannel_client_notification_endpoint is for ping mode")
+    return mode, None
+
+
 class ClientService:
     def __init__(
         self,
@@ -92,6 +143,10 @@ class ClientService:
         jwks: dict[str, Any] | None = None,
         client_id: str | None = None,
         actor: str = "system",
+        require_pushed_authorization_requests: bool = False,
+        exchange_targets: Sequence[str] | None = None,
+        backchannel_token_delivery_mode: str | None = None,
+        backchannel_client_notification_endpoint: str | None = None,
     ) -> tuple[Client, str | None]:
         """Register a client; returns it and its secret (shown once, stored hashed)."""
         allowed = CHANNEL_GRANTS[channel]
@@ -119,6 +174,10 @@ class ClientService:
             raise InvalidClientMetadata("subject_type is public or pairwise")
         if not name.strip() or len(name) > 200:
             raise InvalidClientMetadata("name is 1-200 characters")
+        targets = check_exchange_targets(exchange_targets, grants)
+        delivery_mode, notification_endpoint = check_backchannel(
+            grants, backchannel_token_delivery_mode, backchannel_client_notification_endpoint
+        )
         secret = None if method in ("none", "private_key_jwt") else new_client_secret()
         client = Client(
             client_id=client_id or f"{channel.value}-{secrets.token_hex(8)}",
@@ -134,6 +193,10 @@ class ClientService:
             sector_identifier=sector_identifier,
             backchannel_logout_uri=backchannel_logout_uri,
             jwks=jwks if method == "private_key_jwt" else None,
+            require_pushed_authorization_requests=require_pushed_authorization_requests,
+            exchange_targets=targets,
+            backchannel_token_delivery_mode=delivery_mode,
+            backchannel_client_notification_endpoint=notification_endpoint,
         )
         with transaction(self.sessions) as session:
             self.store.add(session, client, self.clock())
@@ -167,6 +230,46 @@ class ClientService:
                 ),
             )
         return secret
+
+    def set_policy(
+        self,
+        client_id: str,
+        *,
+        require_pushed_authorization_requests: bool | None = None,
+        exchange_targets: Sequence[str] | None = None,
+        clear_exchange_targets: bool = False,
+        actor: str = "system",
+    ) -> Client:
+        """Change the PAR requirement and the token-exchange allow-list of a client."""
+        with transaction(self.sessions) as session:
+            row = self.store.row(session, client_id)
+            if row is None:
+                raise UnknownClient(client_id)
+            details: dict[str, Any] = {}
+            if require_pushed_authorization_requests is not None:
+                row.require_pushed_authorization_requests = require_pushed_authorization_requests
+                details["require_pushed_authorization_requests"] = (
+                    require_pushed_authorization_requests
+                )
+            if clear_exchange_targets:
+                row.exchange_targets = None
+                details["exchange_targets"] = None
+            elif exchange_targets is not None:
+                targets = check_exchange_targets(exchange_targets, row.to_client().grant_types)
+                row.exchange_targets = json.dumps(list(targets or ()))
+                details["exchange_targets"] = list(targets or ())
+            row.updated_at = self.clock()
+            self.audit.record(
+                session,
+                AuditEvent(
+                    actor=actor,
+                    action="client.policy_changed",
+                    object_type="client",
+                    object_id=client_id,
+                    details=details,
+                ),
+            )
+            return row.to_client()
 
     def set_status(self, client_id: str, status: str, actor: str = "system") -> Client:
         if status not in ("active", "disabled"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import String, Text, select
+from sqlalchemy import Boolean, String, Text, false, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db.base import Base
@@ -31,6 +31,14 @@ class ClientRow(Base):
     jwks: Mapped[str | None] = mapped_column(Text, nullable=True)
     backchannel_logout_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(16))
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    exchange_targets: Mapped[str | None] = mapped_column(Text, nullable=True)
+    backchannel_token_delivery_mode: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    backchannel_client_notification_endpoint: Mapped[str | None] = mapped_column(
+        Text, nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -50,6 +58,12 @@ class ClientRow(Base):
             sector_identifier=self.sector_identifier,
             jwks=json.loads(self.jwks) if self.jwks else None,
             backchannel_logout_uri=self.backchannel_logout_uri,
+            require_pushed_authorization_requests=bool(self.require_pushed_authorization_requests),
+            exchange_targets=(
+                None if self.exchange_targets is None else tuple(json.loads(self.exchange_targets))
+            ),
+            backchannel_token_delivery_mode=self.backchannel_token_delivery_mode,
+            backchannel_client_notification_endpoint=self.backchannel_client_notification_endpoint,
         )
 
 
@@ -68,6 +82,12 @@ def client_row(client: Client, now: datetime) -> ClientRow:
         sector_identifier=client.sector_identifier,
         jwks=json.dumps(client.jwks) if client.jwks else None,
         backchannel_logout_uri=client.backchannel_logout_uri,
+        require_pushed_authorization_requests=client.require_pushed_authorization_requests,
+        exchange_targets=(
+            None if client.exchange_targets is None else json.dumps(list(client.exchange_targets))
+        ),
+        backchannel_token_delivery_mode=client.backchannel_token_delivery_mode,
+        backchannel_client_notification_endpoint=client.backchannel_client_notification_endpoint,
         status=client.status,
         created_at=now,
         updated_at=now,

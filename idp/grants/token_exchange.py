@@ -21,7 +21,10 @@ The request is checked in order (§2.1, §2.2.2); the first failure answers:
 5. a DPoP-bound subject token (``cnf.jkt``, RFC 9449) needs a DPoP proof at this request
    made with the same key; the new token is bound to that key (``invalid_request``);
 6. ``audience`` / ``resource`` names one target: this provider (the default) or an active
-   client, whose client id becomes ``aud`` (``invalid_target``);
+   client, whose client id becomes ``aud``; when the exchanging client has an allow-list of
+   targets (``exchange_targets``, set at registration or by an admin), the client named must
+   be on it (``invalid_target``; this provider itself is always allowed, as a token for it
+   is never wider than the subject token);
 7. the scope never widens: the requested scope (by default the subject token's) must lie
    within the subject token's scope and within the scope registered for the client the
    token is for (``invalid_scope``).
@@ -141,7 +144,7 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
         if client.client.is_public and not mine:
             raise InvalidRequestError("a public client may exchange only its own tokens")
         jkt = self._sender_constraint(subject)
-        target = self._target(data)
+        target = self._target(data, client.client)
         scope = self._scope(data.get("scope"), subject, target or client.client)
         self.request.client = client
         self.request.user = principal
@@ -171,14 +174,18 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
             raise InvalidRequestError("subject_token is DPoP-bound: prove possession of its key")
         return presented
 
-    def _target(self, data: dict[str, str]) -> Client | None:
-        """Check 6: None for this provider, else the active client named."""
+    def _target(self, data: dict[str, str], exchanging: Client) -> Client | None:
+        """Check 6: None for this provider, else the active client named (and allowed)."""
         targets = {data[name] for name in ("audience", "resource") if data.get(name)}
         if len(targets) > 1:
             raise InvalidTargetError("name one target, in audience or resource")
         if not targets or targets == {self.server.ctx.issuer}:
             return None
-        client = self.server.query_client(targets.pop())
+        named = targets.pop()
+        allowed = exchanging.exchange_targets
+        if allowed is not None and named not in allowed:
+            raise InvalidTargetError("the client may not exchange tokens for this audience")
+        client = self.server.query_client(named)
         if client is None:
             raise InvalidTargetError("the audience is not a client of this provider")
         target: Client = client.client

@@ -34,6 +34,10 @@ class InvalidDpopProof(ValueError):
     """``invalid_dpop_proof`` (RFC 9449 §5 at the token endpoint, §7.1 at resources)."""
 
 
+class DpopNonceRequired(InvalidDpopProof):
+    """``use_dpop_nonce`` (RFC 9449 §8, §9): the proof lacks the server's current nonce."""
+
+
 @dataclass(frozen=True)
 class DpopProof:
     jkt: str
@@ -90,6 +94,7 @@ def verify_proof(
     now: Callable[[], datetime],
     access_token: str | None = None,
     nonce: str | None = None,
+    nonce_check: Callable[[object], bool] | None = None,
 ) -> DpopProof:
     """Check one proof (RFC 9449 §4.3) and record its ``jti``; raise InvalidDpopProof."""
     if not proof or len(proof) > MAX_PROOF_LENGTH or proof.count(".") != 2:
@@ -125,7 +130,9 @@ def verify_proof(
     if access_token is not None and claims.get("ath") != access_token_hash(access_token):
         raise InvalidDpopProof("ath does not match the access token")
     if nonce is not None and claims.get("nonce") != nonce:
-        raise InvalidDpopProof("use_dpop_nonce")
+        raise DpopNonceRequired("use_dpop_nonce")
+    if nonce_check is not None and not nonce_check(claims.get("nonce")):
+        raise DpopNonceRequired("use_dpop_nonce")
     jkt = thumbprint(jwk)
     if not cache.add(f"dpop-jti:{jkt}:{jti}", b"1", ttl=2 * IAT_WINDOW_SECONDS):
         raise InvalidDpopProof("proof replayed")
@@ -142,10 +149,12 @@ def check_presentation(
     url: str,
     cache: Cache,
     now: Callable[[], datetime],
+    nonce_check: Callable[[object], bool] | None = None,
 ) -> str | None:
     """At a protected resource (RFC 9449 §7): a DPoP-bound token only with the DPoP scheme
     and a proof by its key for this request; an unbound token only as a Bearer token.
-    Returns the reason it is refused, or None."""
+    Returns the reason it is refused (exactly ``use_dpop_nonce`` when the proof lacks the
+    server's nonce, §9), or None."""
     cnf = claims.get("cnf")
     bound = isinstance(cnf, dict) and isinstance(cnf.get("jkt"), str)
     if not bound:
@@ -156,7 +165,13 @@ def check_presentation(
         return "DPoP proof missing"
     try:
         checked = verify_proof(
-            proof, method=method, url=url, cache=cache, now=now, access_token=token
+            proof,
+            method=method,
+            url=url,
+            cache=cache,
+            now=now,
+            access_token=token,
+            nonce_check=nonce_check,
         )
     except InvalidDpopProof as exc:
         return str(exc)

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from core.cache.base import Cache
 from idp.clients.storage import SqlClientStore
 from idp.grants.authorization_code import CodeGrant
+from idp.grants.ciba import CibaGrant
 from idp.grants.client_credentials import ServiceClientCredentials
 from idp.grants.device_code import KioskDeviceAuthorization, KioskDeviceCodeGrant
 from idp.grants.pkce import RequiredS256
@@ -35,6 +36,20 @@ from idp.oauth.tokens import ClaimsSource, TokenIssuer
 
 # The identity scopes, as discovery lists them.
 SCOPES_SUPPORTED = ["openid", "profile", "phone", "id_number", "organisation", "offline_access"]
+
+ACCOUNT_SCOPE = "account"
+"""The person's own account APIs: everything under ``/me`` (profile, consents, sessions,
+agents, second factors, passkeys, the licence wallet ``/me/licences`` and its access log
+``/me/licence-accesses``) and holder reads of a licence by identifier.
+
+Only the service's own channel clients (portal, app, mini-program) are registered with it.
+``openid`` alone says who the person is, nothing more: a third party the person consented to
+share one licence type with (``licence:read:<type>``) holds ``openid`` too, and must neither
+read the whole wallet nor list or withdraw the person's consents and sessions. A client gets
+a scope only if it is registered with it (:meth:`idp.oauth.models.OAuthClient.get_allowed_scope`,
+rechecked by :func:`idp.routers.bearer.token_context`); without it these APIs answer 403
+``insufficient_scope`` (RFC 6750 §3.1). Not listed in discovery: it is not for relying parties.
+"""
 
 
 class OpenIdTokens:
@@ -83,6 +98,9 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(KioskDeviceCodeGrant, [openid])
         self.register_grant(TokenExchangeGrant)
         # -- end of RFC 8628 / RFC 8693 --
+        # -- counter and hotline: OpenID Connect CIBA (poll and ping) --
+        self.cache = cache
+        self.register_grant(CibaGrant, [openid])
         self.register_client_auth_method(
             PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt(ctx.issuer, cache)
         )

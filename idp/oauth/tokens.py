@@ -66,8 +66,16 @@ class TokenIssuer:
         return {"sub": person}
 
     def access_token(
-        self, client: Client, principal: Principal | None, scope: str, dpop_jkt: str | None = None
+        self,
+        client: Client,
+        principal: Principal | None,
+        scope: str,
+        dpop_jkt: str | None = None,
+        actor: Mapping[str, Any] | None = None,
     ) -> IssuedAccessToken:
+        """``actor``: who acts for the subject (RFC 8693 §4.1 ``act``), e.g. the counter and
+        its staff member of a CIBA request; nested inside a person's ``act`` when the person
+        acts for an organisation."""
         now = self.ctx.clock()
         expires = now + self.ctx.lifetimes.access_token
         jti = secrets.token_urlsafe(16)
@@ -82,6 +90,11 @@ class TokenIssuer:
             "scope": scope,
             **self._subject_claims(client, principal),
         }
+        if actor is not None:
+            if isinstance(claims.get("act"), dict):
+                claims["act"] = {**claims["act"], "act": dict(actor)}
+            else:
+                claims["act"] = dict(actor)
         if dpop_jkt is not None:
             claims["cnf"] = {"jkt": dpop_jkt}  # RFC 9449 §6.1
         if principal is not None:

@@ -67,6 +67,35 @@ class ClientIn(BaseModel):
     jwks: dict[str, Any] | None = Field(
         default=None, description="Public keys, for private_key_jwt (RFC 7591 §2, RFC 7523)"
     )
+    require_pushed_authorization_requests: bool = Field(
+        default=False, description="Authorization requests only through PAR (RFC 9126 §6)"
+    )
+    exchange_targets: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        default=None,
+        max_length=50,
+        description="Audiences this client may exchange tokens for (RFC 8693); "
+        "absent: not restricted",
+    )
+    backchannel_token_delivery_mode: Literal["poll", "ping"] | None = Field(
+        default=None, description="CIBA token delivery mode (CIBA Core §4)"
+    )
+    backchannel_client_notification_endpoint: str | None = Field(
+        default=None, max_length=2000, description="CIBA ping mode callback (CIBA Core §4)"
+    )
+
+
+class ClientPolicyIn(BaseModel):
+    """A change of a client's PAR requirement and token-exchange allow-list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    require_pushed_authorization_requests: bool | None = None
+    exchange_targets: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        default=None, max_length=50
+    )
+    unrestricted_exchange: bool = Field(
+        default=False, description="Remove the allow-list (any active client as audience)"
+    )
 
 
 class ClientOut(BaseModel):
@@ -80,6 +109,10 @@ class ClientOut(BaseModel):
     scope: str
     subject_type: str
     status: str
+    require_pushed_authorization_requests: bool = False
+    exchange_targets: list[str] | None = None
+    backchannel_token_delivery_mode: str | None = None
+    backchannel_client_notification_endpoint: str | None = None
 
     @classmethod
     def of(cls, client: Client) -> ClientOut:
@@ -94,6 +127,12 @@ class ClientOut(BaseModel):
             scope=client.scope,
             subject_type=client.subject_type,
             status=client.status,
+            require_pushed_authorization_requests=client.require_pushed_authorization_requests,
+            exchange_targets=(
+                None if client.exchange_targets is None else list(client.exchange_targets)
+            ),
+            backchannel_token_delivery_mode=client.backchannel_token_delivery_mode,
+            backchannel_client_notification_endpoint=client.backchannel_client_notification_endpoint,
         )
 
 
@@ -127,6 +166,10 @@ def register_client(body: ClientIn, admin: ClientsAdmin, provider: ProviderDep) 
         token_endpoint_auth_method=body.token_endpoint_auth_method,
         subject_type=body.subject_type,
         jwks=body.jwks,
+        require_pushed_authorization_requests=body.require_pushed_authorization_requests,
+        exchange_targets=body.exchange_targets,
+        backchannel_token_delivery_mode=body.backchannel_token_delivery_mode,
+        backchannel_client_notification_endpoint=body.backchannel_client_notification_endpoint,
     )
     return ClientRegistered(**ClientOut.of(client).model_dump(), client_secret=secret)
 
@@ -167,6 +210,26 @@ def rotate_secret(
 ) -> ClientSecretOut:
     secret = client_admin.rotate_secret(provider, client_id, actor=admin.sub)
     return ClientSecretOut(client_id=client_id, client_secret=secret)
+
+
+@router.post(
+    "/clients/{client_id}/policy",
+    summary="Change a client's PAR requirement and token-exchange audiences",
+    responses=NOT_FOUND,
+)
+def set_client_policy(
+    client_id: OpaqueId, body: ClientPolicyIn, admin: ClientsAdmin, provider: ProviderDep
+) -> ClientOut:
+    return ClientOut.of(
+        client_admin.set_client_policy(
+            provider,
+            client_id,
+            require_pushed_authorization_requests=body.require_pushed_authorization_requests,
+            exchange_targets=body.exchange_targets,
+            clear_exchange_targets=body.unrestricted_exchange,
+            actor=admin.sub,
+        )
+    )
 
 
 @router.post("/clients/{client_id}/disable", summary="Disable a client", responses=NOT_FOUND)

@@ -3,6 +3,11 @@ person goes through: log in, choose who to act as, consent.
 
 Every step answers a POST with 303 (RFC 9700 §4.12). The authorization response carries
 ``iss`` (RFC 9207). The ID number is typed into a form and posted, never put in a URL.
+
+The request arrives as query parameters, as a pushed request (``request_uri``, RFC 9126),
+or as a signed request object (``request``, RFC 9101, :mod:`idp.oauth.request_object`);
+a client registered with ``require_pushed_authorization_requests`` only the second way
+(RFC 9126 §6).
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from idp.credentials.throttle import client_ip
 from idp.identities.models import Organisation
 from idp.interaction import Interaction
 from idp.login_flow import attempt_password_login, set_session_cookie
-from idp.oauth import par
+from idp.oauth import par, purpose
 from idp.oauth.context import current_session
 from idp.oauth.principal import Principal
+from idp.oauth.request_object import InvalidRequestObject, merge_outer, verify_request_object
 from idp.oauth.requests import HttpRequest
 from idp.oauth.sessions import (
     LOA_ORDER,
@@ -72,16 +78,57 @@ def _authorization_request(provider: Provider, query: str) -> HttpRequest:
     return HttpRequest("GET", f"{provider.ctx.issuer}/authorize?{query}", {}, {})
 
 
+def request_object_params(
+    provider: Provider, client_id: str, outer: dict[str, str]
+) -> dict[str, str]:
+    """The parameters of the request object in ``outer["request"]`` (RFC 9101 §6.3).
+
+    Raises :class:`InvalidRequestObject`."""
+    with provider.ctx.sessions() as session:
+        client = provider.server.clients.get(session, client_id)
+    if client is None or not client.active:
+        raise InvalidRequestObject("unknown client")
+    inner = verify_request_object(
+        outer["request"],
+        client_id=client_id,
+        jwks=client.jwks,
+        issuer=provider.ctx.issuer,
+        now=provider.ctx.clock,
+        cache=provider.cache,
+    )
+    return merge_outer(outer, inner)
+
+
+def _requires_par(provider: Provider, client_id: str) -> bool:
+    with provider.ctx.sessions() as session:
+        client = provider.server.clients.get(session, client_id)
+    return client is not None and client.require_pushed_authorization_requests
+
+
 @router.get("/authorize", summary="OpenID Connect authorization endpoint")
 def authorize(request: Request, provider: ProviderDep) -> Response:
     query = request.url.query
     request_uri = request.query_params.get("request_uri")
+    client_id = request.query_params.get("client_id", "")
     if request_uri is not None:  # RFC 9126 §4: the pushed request replaces the query
-        client_id = request.query_params.get("client_id", "")
         pushed = par.take(provider.cache, request_uri, client_id)
         if pushed is None:
             return render(request, "error.html", status=400, message="invalid_request_uri")
         query = urlencode({**pushed.params, "client_id": client_id})
+    elif _requires_par(provider, client_id):  # RFC 9126 §6
+        return render(
+            request,
+            "error.html",
+            status=400,
+            message="invalid_request: this client must use pushed authorization requests",
+        )
+    elif "request" in request.query_params:  # RFC 9101 §5: a request object by value
+        try:
+            params = request_object_params(provider, client_id, dict(request.query_params))
+        except InvalidRequestObject as error:
+            # the redirect URI cannot be trusted: shown, never redirected to
+            return render(request, "error.html", status=400, message=f"{error.error}: {error}")
+        query = urlencode(params)
     with transaction(provider.ctx.sessions) as session:
         token = current_session.set(session)
         try:
@@ -101,6 +148,14 @@ def authorize(request: Request, provider: ProviderDep) -> Response:
                 return _error_redirect(
                     provider, redirect_uri, f"{unsupported}_not_supported", None, state
                 )
+        try:  # the stated purpose (idp.oauth.purpose), where a scope needs one
+            purpose.check_purpose(
+                purpose.requested_purpose(query),
+                str(params.get("scope", "")).split(),
+                provider.scope_extensions,
+            )
+        except purpose.InvalidPurpose as invalid:
+            return _error_redirect(provider, redirect_uri, "invalid_request", str(invalid), state)
         login = find_session(provider.ctx, session, request.cookies.get(SESSION_COOKIE))
         prompts = set(str(params.get("prompt", "")).split())
         if "none" in prompts and (login is None or len(prompts) > 1):
@@ -177,6 +232,9 @@ def interaction_page(request: Request, interaction_id: str, provider: ProviderDe
         covered = remembered is not None and set(current.scope.split()) <= set(
             remembered.scope.split()
         )
+        stated = purpose.purpose_of_query(current.query)  # a consent is for one purpose
+        if stated is not None and (remembered is None or remembered.purpose != stated):
+            covered = False
         if not current.consented and (not covered or "consent" in prompts):
             organisation = next((o.name for o in organisations if o.id == organisation_id), None)
             lang = language(request)
@@ -187,7 +245,13 @@ def interaction_page(request: Request, interaction_id: str, provider: ProviderDe
                 csrf=current.csrf,
                 client_name=client.name,
                 organisation=organisation,
-                scopes=scope_labels(lang, current.scope.split()),
+                scopes=purpose.scope_labels(
+                    provider.scope_extensions,
+                    lang,
+                    current.scope.split(),
+                    scope_labels(lang, current.scope.split()),
+                ),
+                purpose=stated,
             )
     return _finish(request, provider, current, organisation_id)
 
@@ -307,6 +371,7 @@ def consent_submit(
                 organisation_id=organisation_id,
                 scope=current.scope,
                 granted_at=provider.ctx.clock(),
+                purpose=purpose.purpose_of_query(current.query),
             )
         )
     interactions.save(provider.cache, current.with_(consented=True))
@@ -359,6 +424,7 @@ def _authorization_response(
                     amr=" ".join(principal.amr),
                     session_id=principal.session_id,
                     created_at=provider.ctx.clock(),
+                    purpose=purpose.purpose_of_query(current.query),
                 )
             )
             session.flush()

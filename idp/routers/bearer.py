@@ -11,6 +11,10 @@ Beyond what :func:`~idp.oauth.access_tokens.verify_access_token` checks (signatu
 claims, revocation), a scope counts only while the token's client is active and still
 registered with that scope, so disabling a client or narrowing its scope takes effect at
 once, and a token minted with a scope the client was never given grants nothing here.
+
+With server-provided DPoP nonces on (RFC 9449 §9), a DPoP proof without the resource
+servers' current nonce is answered 401 with ``WWW-Authenticate: DPoP error="use_dpop_nonce"``
+and the nonce in ``DPoP-Nonce``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from fastapi import Request, Response
 from fastapi.exceptions import HTTPException
 
 from idp.identities.storage import PersonRow
-from idp.oauth import dpop
+from idp.oauth import dpop, dpop_nonce
 from idp.oauth.access_tokens import verify_access_token
 from idp.oauth.storage import GrantRow
 from idp.provider import Provider
@@ -55,23 +59,38 @@ class BearerError(Exception):
     """An RFC 6750 §3.1 error: ``error`` is None when no token was sent at all."""
 
     def __init__(
-        self, status: int, error: str | None, description: str, scope: str | None = None
+        self,
+        status: int,
+        error: str | None,
+        description: str,
+        scope: str | None = None,
+        dpop_nonce: str | None = None,
     ) -> None:
         super().__init__(description)
         self.status = status
         self.error = error
         self.description = description
         self.scope = scope
+        self.dpop_nonce = dpop_nonce
 
     def challenge(self) -> str:
-        """The ``WWW-Authenticate`` value (RFC 6750 §3)."""
+        """The ``WWW-Authenticate`` value (RFC 6750 §3; RFC 9449 §7.1, §9 for DPoP)."""
         params = [f'realm="{REALM}"']
         if self.error is not None:
             params.append(f'error="{self.error}"')
             params.append(f'error_description="{self.description}"')
         if self.scope:
             params.append(f'scope="{self.scope}"')
+        if self.dpop_nonce is not None:
+            algs = " ".join(dpop.ALGORITHMS)
+            return "DPoP " + ", ".join([*params, f'algs="{algs}"'])
         return "Bearer " + ", ".join(params)
+
+    def headers(self) -> dict[str, str]:
+        headers = {"WWW-Authenticate": self.challenge(), "Cache-Control": "no-store"}
+        if self.dpop_nonce is not None:
+            headers["DPoP-Nonce"] = self.dpop_nonce
+        return headers
 
 
 def _invalid() -> BearerError:
@@ -107,6 +126,7 @@ def token_context(
         if claims is None:
             raise _invalid()
         how = presentation or Presentation()
+        nonces = provider.dpop_nonces
         refused = dpop.check_presentation(
             claims,
             scheme=how.scheme,
@@ -116,7 +136,15 @@ def token_context(
             url=f"{ctx.issuer}{how.path}",
             cache=provider.cache,
             now=ctx.clock,
+            nonce_check=None if nonces is None else nonces.checker(dpop_nonce.RESOURCE),
         )
+        if refused == "use_dpop_nonce" and nonces is not None:
+            raise BearerError(
+                401,
+                "use_dpop_nonce",
+                "send a DPoP proof with the server's nonce",
+                dpop_nonce=nonces.current(dpop_nonce.RESOURCE),
+            )
         if refused is not None:
             raise _invalid()
         client = provider.server.clients.get(session, str(claims.get("client_id", "")))
@@ -174,9 +202,7 @@ def require_scopes(*scopes: str, person: bool = False) -> Callable[..., TokenCon
             )
         except BearerError as error:
             raise HTTPException(
-                error.status,
-                detail=error.description,
-                headers={"WWW-Authenticate": error.challenge(), "Cache-Control": "no-store"},
+                error.status, detail=error.description, headers=error.headers()
             ) from None
 
     return dependency

@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from idp.clients.channels import DEVICE_CODE, TOKEN_EXCHANGE
+from idp.clients.channels import CIBA, DEVICE_CODE, TOKEN_EXCHANGE
+from idp.oauth.request_object import ALGORITHMS as REQUEST_OBJECT_ALGORITHMS
 from idp.oauth.server import SCOPES_SUPPORTED
 from idp.oauth.sessions import LOA_ORDER
 from idp.routers.interaction_forms import ProviderDep
@@ -30,6 +31,11 @@ def openid_configuration(provider: ProviderDep) -> JSONResponse:
         "end_session_endpoint": f"{issuer}/logout",
         "pushed_authorization_request_endpoint": f"{issuer}/par",
         "device_authorization_endpoint": f"{issuer}/device_authorization",  # RFC 8628 §4
+        # OpenID Connect CIBA Core §4
+        "backchannel_authentication_endpoint": f"{issuer}/bc-authorize",
+        "backchannel_token_delivery_modes_supported": ["poll", "ping"],
+        "backchannel_user_code_parameter_supported": False,
+        "backchannel_authentication_request_signing_alg_values_supported": [],
         "dpop_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
         "require_pushed_authorization_requests": False,
         "backchannel_logout_supported": True,
@@ -43,6 +49,7 @@ def openid_configuration(provider: ProviderDep) -> JSONResponse:
             "client_credentials",
             DEVICE_CODE,
             TOKEN_EXCHANGE,
+            CIBA,
         ],
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": algorithms,
@@ -86,7 +93,8 @@ def openid_configuration(provider: ProviderDep) -> JSONResponse:
             "org_role",
         ],
         "claims_parameter_supported": False,
-        "request_parameter_supported": False,
+        "request_parameter_supported": True,  # RFC 9101, by value; also inside PAR
+        "request_object_signing_alg_values_supported": list(REQUEST_OBJECT_ALGORITHMS),
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
         "ui_locales_supported": ["zh-CN", "en"],

@@ -5,11 +5,11 @@ They answer errors as RFC 6749 §5.2 JSON, never problem+json, and never cache (
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -17,19 +17,31 @@ from starlette.concurrency import run_in_threadpool
 from core.db.engine import transaction
 from core.errors.handlers import oauth_error_response
 from core.errors.oauth import OAuthError
-from idp.oauth import dpop, par
+from idp.oauth import dpop, dpop_nonce, par
 from idp.oauth.access_tokens import verify_access_token
 from idp.oauth.context import current_dpop_jkt, current_session
+from idp.oauth.request_object import InvalidRequestObject
 from idp.oauth.requests import HttpRequest
 from idp.oauth.storage import AccessTokenRow, GrantRow, RefreshTokenRow, revoke_grant
 from idp.provider import Provider
-from idp.routers.interaction_forms import ProviderDep
+from idp.routers.authorize import request_object_params
 
 router = APIRouter(tags=["openid-connect"])
 
 FORM = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+
+async def _provider(request: Request) -> Provider:
+    """The provider, without a trip through the thread pool: FastAPI runs a plain ``def``
+    dependency in a worker thread, which cost these endpoints two thread hand-offs per
+    request (``bench/PROFILE.md``)."""
+    provider: Provider = request.app.state.services.idp
+    return provider
+
+
+ProviderDep = Annotated[Provider, Depends(_provider)]
 
 
 async def _form_request(request: Request, provider: Provider) -> HttpRequest:
@@ -47,20 +59,44 @@ async def _form_request(request: Request, provider: Provider) -> HttpRequest:
 
 
 def _dpop_jkt(provider: Provider, http: HttpRequest) -> str | None:
-    """The key of the request's DPoP proof (RFC 9449 §5), if it sent one."""
+    """The key of the request's DPoP proof (RFC 9449 §5), if it sent one; with server nonces
+    on, a proof without the current one raises :class:`dpop.DpopNonceRequired` (§8)."""
     proof = http.headers.get("dpop")
     if proof is None:
         return None
+    nonces = provider.dpop_nonces
     try:
         checked = dpop.verify_proof(
-            proof, method="POST", url=http.url, cache=provider.cache, now=provider.ctx.clock
+            proof,
+            method="POST",
+            url=http.url,
+            cache=provider.cache,
+            now=provider.ctx.clock,
+            nonce_check=None if nonces is None else nonces.checker(dpop_nonce.TOKEN_ENDPOINT),
         )
+    except dpop.DpopNonceRequired:
+        raise
     except dpop.InvalidDpopProof as exc:
         raise OAuthError("invalid_dpop_proof", str(exc)) from exc
     return checked.jkt
 
 
 def _token(provider: Provider, http: HttpRequest) -> Response:
+    nonces = provider.dpop_nonces
+    if nonces is None or http.headers.get("dpop") is None:
+        return _token_response(provider, http)
+    # RFC 9449 §8.2: a fresh nonce with every answer to a DPoP request, so it rotates
+    fresh = {"DPoP-Nonce": nonces.current(dpop_nonce.TOKEN_ENDPOINT)}
+    try:
+        response = _token_response(provider, http)
+    except dpop.DpopNonceRequired:
+        error = OAuthError("use_dpop_nonce", "send a DPoP proof with the server's nonce")
+        return oauth_error_response(error, headers=fresh)
+    response.headers.update(fresh)
+    return response
+
+
+def _token_response(provider: Provider, http: HttpRequest) -> Response:
     jkt = _dpop_jkt(provider, http)
     with transaction(provider.ctx.sessions) as session:
         marker = current_session.set(session)
@@ -178,6 +214,13 @@ async def revoke(request: Request, provider: ProviderDep) -> Response:
     return Response(status_code=200, headers=NO_STORE)
 
 
+def _request_object(provider: Provider, client_id: str, params: dict[str, str]) -> dict[str, str]:
+    try:
+        return request_object_params(provider, client_id, params)
+    except InvalidRequestObject as error:
+        raise OAuthError(error.error, str(error)) from error
+
+
 def _push(provider: Provider, http: HttpRequest) -> dict[str, Any]:
     ctx = provider.ctx
     if "request_uri" in http.form:
@@ -192,6 +235,8 @@ def _push(provider: Provider, http: HttpRequest) -> dict[str, Any]:
                 if k not in ("client_secret", "client_assertion", "client_assertion_type")
             }
             params["client_id"] = client.get_client_id()
+            if "request" in params:  # RFC 9126 §3: a request object inside the pushed request
+                params = _request_object(provider, client.get_client_id(), params)
             authorize = HttpRequest("GET", f"{ctx.issuer}/authorize?{urlencode(params)}")
             try:
                 provider.server.get_consent_grant(request=authorize)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from idp.oauth import dpop
+from idp.oauth import dpop, dpop_nonce
 from idp.oauth.access_tokens import verify_access_token
 from idp.oauth.context import current_session
 from idp.provider import Provider
@@ -36,8 +36,23 @@ def _credentials(request: Request) -> tuple[str, str] | None:
     return None
 
 
+def _use_dpop_nonce(nonce: str) -> Response:
+    """RFC 9449 §9: the proof must carry the resource server's nonce, sent here."""
+    description = "send a DPoP proof with the server's nonce"
+    return JSONResponse(
+        {"error": "use_dpop_nonce", "error_description": description},
+        status_code=401,
+        headers={
+            "WWW-Authenticate": f'DPoP error="use_dpop_nonce", error_description="{description}"',
+            "DPoP-Nonce": nonce,
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 def _userinfo(provider: Provider, request: Request, scheme: str, token: str) -> Response:
     ctx = provider.ctx
+    nonces = provider.dpop_nonces
     with ctx.sessions() as session:
         claims = verify_access_token(ctx, session, token)
         if claims is None:
@@ -51,7 +66,10 @@ def _userinfo(provider: Provider, request: Request, scheme: str, token: str) -> 
             url=f"{ctx.issuer}{request.url.path}",
             cache=provider.cache,
             now=ctx.clock,
+            nonce_check=None if nonces is None else nonces.checker(dpop_nonce.RESOURCE),
         )
+        if refused == "use_dpop_nonce" and nonces is not None:
+            return _use_dpop_nonce(nonces.current(dpop_nonce.RESOURCE))
         if refused is not None:
             return _unauthorized("invalid_token", refused)
         scopes = set(str(claims.get("scope", "")).split())

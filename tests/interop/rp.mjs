@@ -6,9 +6,19 @@
 // at_hash, and the RFC 9207 `iss` authorization response parameter), fetches userinfo,
 // refreshes, introspects, revokes the refresh token and checks that it no longer works.
 //
+// Other flows (--flow or RP_FLOW):
+//   code      (default) the above;
+//   par-dpop  the code flow with a pushed authorization request (RFC 9126) and DPoP-bound
+//             tokens (RFC 9449; openid-client answers the server's use_dpop_nonce itself),
+//             then userinfo with a DPoP proof, and a second use of the request_uri;
+//   device    the device authorization grant (RFC 8628) as a kiosk, with DPoP: the person
+//             approves on the verification page (driven here as a browser would) while
+//             openid-client polls the token endpoint.
+//
 // Usage: node rp.mjs --issuer URL --client-id ID --client-secret SECRET \
 //          --redirect-uri URI --username NAME --password PASSWORD \
 //          [--auth-method client_secret_basic|client_secret_post] [--acting-as self|organisation|ID]
+//          [--flow code|par-dpop|device]
 // Every option may come from the environment instead: RP_ISSUER, RP_CLIENT_ID, ...
 //
 // Prints ONE JSON line: {"ok": true, ...results} and exits 0, or {"ok": false, "error": ...}
@@ -26,6 +36,7 @@ const OPTIONS = {
   password: "RP_PASSWORD",
   "auth-method": "RP_AUTH_METHOD",
   "acting-as": "RP_ACTING_AS",
+  flow: "RP_FLOW",
 };
 const SCOPE = "openid profile phone offline_access";
 
@@ -39,7 +50,10 @@ function settings() {
   }
   out["auth-method"] ??= "client_secret_basic";
   out["acting-as"] ??= "self";
-  for (const name of ["issuer", "client-id", "client-secret", "redirect-uri", "username", "password"]) {
+  out.flow ??= "code";
+  const required = ["issuer", "client-id", "client-secret", "username", "password"];
+  if (out.flow !== "device") required.push("redirect-uri");
+  for (const name of required) {
     if (!out[name]) throw new Error(`missing --${name} (or ${OPTIONS[name]})`);
   }
   return out;
@@ -269,8 +283,153 @@ async function main() {
   };
 }
 
+// --- PAR and DPoP (RFC 9126, RFC 9449). -----------------------------------------------------
+
+async function configure(opts) {
+  const issuer = new URL(opts.issuer);
+  const execute = issuer.protocol === "http:" ? [client.allowInsecureRequests] : [];
+  return client.discovery(
+    issuer,
+    opts["client-id"],
+    undefined,
+    clientAuth(opts["auth-method"], opts["client-secret"]),
+    { execute },
+  );
+}
+
+async function parDpop() {
+  const opts = settings();
+  stage = "discovery";
+  const config = await configure(opts);
+  const metadata = config.serverMetadata();
+  const keyPair = await client.randomDPoPKeyPair("ES256");
+  const DPoP = client.getDPoPHandle(config, keyPair);
+
+  stage = "pushed authorization request";
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const authorizationUrl = await client.buildAuthorizationUrlWithPAR(
+    config,
+    {
+      redirect_uri: opts["redirect-uri"],
+      scope: "openid profile",
+      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: "S256",
+      state,
+      nonce,
+    },
+    { DPoP },
+  );
+  const authorizationParameters = [...authorizationUrl.searchParams.keys()].sort();
+
+  stage = "login pages";
+  const { callbackUrl, pages } = await logIn(authorizationUrl, opts["redirect-uri"], {
+    username: opts.username,
+    password: opts.password,
+    actingAs: opts["acting-as"],
+  });
+  stage = "request_uri reuse";
+  const reused = await new Browser().request(authorizationUrl);
+
+  stage = "token endpoint (authorization_code, DPoP)";
+  const tokens = await client.authorizationCodeGrant(
+    config,
+    callbackUrl,
+    { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true },
+    undefined,
+    { DPoP },
+  );
+  const idClaims = tokens.claims();
+  stage = "userinfo (DPoP)";
+  const userinfo = await client.fetchUserInfo(config, tokens.access_token, idClaims.sub, { DPoP });
+  stage = "userinfo without the proof";
+  const bearer = await fetch(metadata.userinfo_endpoint, {
+    headers: { authorization: `Bearer ${tokens.access_token}` },
+  });
+  return {
+    ok: true,
+    flow: "par-dpop",
+    authorization_parameters: authorizationParameters,
+    pages,
+    reused_request_uri_status: reused.status,
+    token_type: tokens.token_type,
+    sub: idClaims.sub,
+    id_token_claims: idClaims,
+    access_token_claims: jwtPayload(tokens.access_token),
+    dpop_public_jwk: await crypto.subtle.exportKey("jwk", keyPair.publicKey),
+    userinfo,
+    bearer_userinfo_status: bearer.status,
+  };
+}
+
+// --- The device authorization grant (RFC 8628). ------------------------------------------
+
+async function approveDevice(verificationUri, { username, password }) {
+  const browser = new Browser();
+  let url = new URL(verificationUri);
+  let response = await browser.request(url);
+  let html = await response.text();
+  if (html.includes('name="password"')) {
+    url = await browser.submit(url, html, { username, password });
+    response = await browser.request(url);
+    html = await response.text();
+  }
+  if (!html.includes('name="decision"')) throw new Error(`no decision form at ${url.pathname}`);
+  const csrf = /name="csrf" value="([^"]+)"/.exec(html)[1];
+  const userCode = /name="user_code" value="([^"]+)"/.exec(html)[1];
+  const answered = await browser.request(new URL("/device/approve", url), {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ user_code: userCode, decision: "allow", csrf }),
+  });
+  if (answered.status !== 200) throw new Error(`approval answered ${answered.status}`);
+  return userCode;
+}
+
+async function device() {
+  const opts = settings();
+  stage = "discovery";
+  const config = await configure(opts);
+  const DPoP = client.getDPoPHandle(config, await client.randomDPoPKeyPair("ES256"));
+  stage = "device authorization";
+  const started = await client.initiateDeviceAuthorization(config, { scope: "openid profile" });
+  stage = "verification page";
+  const approval = approveDevice(started.verification_uri_complete, {
+    username: opts.username,
+    password: opts.password,
+  });
+  stage = "token endpoint (device_code, DPoP)";
+  const [tokens, approvedCode] = await Promise.all([
+    client.pollDeviceAuthorizationGrant(config, started, undefined, { DPoP }),
+    approval,
+  ]);
+  const idClaims = tokens.claims();
+  stage = "userinfo (DPoP)";
+  const userinfo = await client.fetchUserInfo(config, tokens.access_token, idClaims.sub, { DPoP });
+  stage = "device code reuse";
+  const reuse = await expectFailure(client.pollDeviceAuthorizationGrant(config, started, undefined, { DPoP }));
+  return {
+    ok: true,
+    flow: "device",
+    user_code_matches: approvedCode === started.user_code,
+    verification_uri: started.verification_uri,
+    interval: started.interval,
+    token_type: tokens.token_type,
+    sub: idClaims.sub,
+    id_token_claims: idClaims,
+    access_token_claims: jwtPayload(tokens.access_token),
+    userinfo,
+    reuse,
+  };
+}
+
+const FLOWS = { code: main, "par-dpop": parDpop, device };
+
 try {
-  const result = await main();
+  const flow = FLOWS[settings().flow];
+  if (!flow) throw new Error("unknown flow");
+  const result = await flow();
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exit(0);
 } catch (error) {

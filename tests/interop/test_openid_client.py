@@ -4,7 +4,11 @@
 ``rp.mjs`` discovers the provider, runs the authorization code flow with PKCE S256, state and
 nonce through the login pages, and lets openid-client validate the ID token (JWKS signature,
 iss, aud, nonce, at_hash) and the RFC 9207 ``iss`` response parameter; then userinfo, refresh,
-introspection and revocation. Its dependencies come from ``package-lock.json``
+introspection and revocation. With ``RP_FLOW=par-dpop`` it pushes the authorization request
+(RFC 9126) and gets DPoP-bound tokens (RFC 9449) from a service that asks for DPoP nonces
+(openid-client answers ``use_dpop_nonce`` itself); with ``RP_FLOW=device`` it is a kiosk
+running the device grant (RFC 8628) with DPoP while the person approves on the
+verification page. Its dependencies come from ``package-lock.json``
 (``npm ci --prefix tests/interop``, which ``.ci/run`` does). Without node or those
 dependencies the tests are skipped, unless ``GOVTRUST_TEST_REQUIRE_REAL_BACKENDS=1`` (CI).
 """
@@ -77,11 +81,21 @@ def node() -> str:
 @pytest.fixture
 def service(node: str, tmp_path: Path) -> Iterator[Service]:
     """A fresh ``serve --demo`` per test (no consent or session left over from another)."""
-    workdir = tmp_path
+    yield from serve(tmp_path)
+
+
+@pytest.fixture
+def nonce_service(node: str, tmp_path: Path) -> Iterator[Service]:
+    """``serve --demo`` asking DPoP clients for server nonces (RFC 9449 §8, §9)."""
+    yield from serve(tmp_path, GOVTRUST_DPOP_NONCE_REQUIRED="true")
+
+
+def serve(workdir: Path, **settings: str) -> Iterator[Service]:
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVTRUST_")}
     env["GOVTRUST_ISSUER"] = issuer
+    env.update(settings)
     log = workdir / "serve.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -114,19 +128,26 @@ def service(node: str, tmp_path: Path) -> Iterator[Service]:
 
 
 def run_rp(
-    node: str, service: Service, *, client_secret: str | None = None
+    node: str,
+    service: Service,
+    *,
+    client_secret: str | None = None,
+    flow: str = "code",
+    channel: str = "web",
 ) -> subprocess.CompletedProcess[str]:
     """Run the relying party; credentials go through the environment, not the command line."""
+    registered: dict[str, Any] = service.demo["idp"]["clients"][channel]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GOVTRUST_", "RP_"))}
     env.update(
         RP_ISSUER=service.issuer,
-        RP_CLIENT_ID=service.web["client_id"],
-        RP_CLIENT_SECRET=client_secret or service.web["client_secret"],
-        RP_AUTH_METHOD=service.web["token_endpoint_auth_method"],
-        RP_REDIRECT_URI=service.web["redirect_uris"][0],
+        RP_CLIENT_ID=registered["client_id"],
+        RP_CLIENT_SECRET=client_secret or registered["client_secret"],
+        RP_AUTH_METHOD=registered["token_endpoint_auth_method"],
+        RP_REDIRECT_URI=(registered["redirect_uris"] or [""])[0],
         RP_USERNAME=service.citizen["id_number"],
         RP_PASSWORD=service.citizen["password"],
         RP_ACTING_AS="self",
+        RP_FLOW=flow,
     )
     return subprocess.run(
         [node, str(RP)],
@@ -229,3 +250,53 @@ def test_openid_client_with_a_wrong_client_secret_fails_at_the_token_endpoint(
     assert result["error"]["status"] == 401
     assert "invalid_client" in run.stdout
     assert service.citizen["id_number"] not in run.stdout + run.stderr
+
+
+def result_of(run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert run.returncode == 0, (run.stdout, run.stderr)
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) == 1, run.stdout
+    result: dict[str, Any] = json.loads(lines[0])
+    assert result["ok"] is True
+    return result
+
+
+def no_id_number(service: Service, run: subprocess.CompletedProcess[str]) -> None:
+    id_number = service.citizen["id_number"]
+    for text in (run.stdout, run.stderr, *jwt_payloads(run.stdout)):
+        assert id_number not in text
+    assert id_number not in service.log.read_text(encoding="utf-8", errors="replace")
+
+
+def test_openid_client_par_and_dpop_with_server_nonces(node: str, nonce_service: Service) -> None:
+    from idp.oauth.dpop import thumbprint
+
+    run = run_rp(node, nonce_service, flow="par-dpop")
+    result = result_of(run)
+    # RFC 9126: only client_id and request_uri travelled through the browser, once.
+    assert result["authorization_parameters"] == ["client_id", "request_uri"]
+    assert result["pages"] == ["login", "identity", "consent"]
+    assert result["reused_request_uri_status"] == 400
+    # RFC 9449: the tokens are bound to openid-client's key, though the server asked for
+    # nonces at the token endpoint and at userinfo (openid-client retried with them).
+    assert result["token_type"].lower() == "dpop"
+    jwk = {k: v for k, v in result["dpop_public_jwk"].items() if k in ("kty", "crv", "x", "y")}
+    assert result["access_token_claims"]["cnf"] == {"jkt": thumbprint(jwk)}
+    assert result["userinfo"]["sub"] == result["sub"] == nonce_service.citizen["subject"]
+    assert result["bearer_userinfo_status"] == 401  # a bound token is useless without its key
+    no_id_number(nonce_service, run)
+
+
+def test_openid_client_device_flow_with_dpop(node: str, service: Service) -> None:
+    run = run_rp(node, service, flow="device", channel="kiosk")
+    result = result_of(run)
+    assert result["verification_uri"] == f"{service.issuer}/device"
+    assert result["user_code_matches"] is True
+    assert result["token_type"].lower() == "dpop"
+    assert "jkt" in result["access_token_claims"]["cnf"]
+    assert result["sub"] == service.citizen["subject"]
+    assert result["id_token_claims"]["aud"] in ("demo-kiosk", ["demo-kiosk"])
+    assert result["userinfo"]["sub"] == service.citizen["subject"]
+    # the device code is single-use: polling again after success fails
+    assert result["reuse"]["failed"] is True and result["reuse"]["error"] == "invalid_grant"
+    no_id_number(service, run)
