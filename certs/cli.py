@@ -1,5 +1,5 @@
 """``govtrust licence ...``: list types; issue, show, change, suspend, resume, revoke,
-reissue, renew and print licences; run the expiry sweeper.
+reissue, renew and print licences; run the expiry sweeper; import existing licences from CSV.
 
 The command line acts with the server's own credentials (its database and keys), on behalf
 of the licence administrator named by ``--by`` (their opaque subject): :mod:`certs.access`
@@ -23,6 +23,7 @@ import click
 
 from certs import access
 from certs.access import Caller
+from certs.bulk_import import LicenceImporter
 from certs.lifecycle import china_date, effective_state
 from certs.metadata import LABELS, licence_metadata
 from certs.models import Licence
@@ -263,3 +264,53 @@ def licence_expire_due() -> None:
     for identifier in expired:
         click.echo(f"expired {identifier}")
     click.echo(f"{len(expired)} licences expired")
+
+
+@licence.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--type", "type_code", required=True, help="The licence type of every row.")
+@click.option("--issuer", "issuer_uscc", required=True, help="The issuing authority's USCC.")
+@click.option("--all-or-nothing", is_flag=True, help="Import nothing unless every row is valid.")
+@click.option("--dry-run", is_flag=True, help="Check every row; write nothing.")
+@click.option("--reason", default="imported", show_default=True)
+@by_option
+def licence_import(
+    file: Path,
+    type_code: str,
+    issuer_uscc: str,
+    all_or_nothing: bool,
+    dry_run: bool,
+    reason: str,
+    by: str,
+) -> None:
+    """Import existing licences of one type from a CSV FILE (columns: certs/csv_import.py),
+    printing one line per row; exits 1 if any row was not imported."""
+    data = file.read_bytes()
+    with _services() as services:
+        importer = LicenceImporter(
+            services.sessions, services.identifiers, services.audit, services.keys.clock
+        )
+        caller = _admin(importer, by)
+        authority = _run(lambda: caller.authority(issuer_uscc))
+        report = _run(
+            lambda: importer.import_csv(
+                data,
+                type_code,
+                authority.uscc,
+                authority.name,
+                caller.subject,
+                mode="all_or_nothing" if all_or_nothing else "valid_rows",
+                dry_run=dry_run,
+                reason=reason,
+            )
+        )
+    for row in report.rows:
+        parts = [f"row {row.row}", row.status]
+        parts += [f"holder {row.holder_code_masked}"] if row.holder_code_masked else []
+        parts += [row.identifier] if row.identifier else []
+        parts += [row.error] if row.error else []
+        click.echo("  ".join(parts))
+    counts = ", ".join(f"{count} {status}" for status, count in report.counts.items() if count)
+    click.echo(f"batch {report.batch_id}: {counts}")
+    if any(row.status in ("rejected", "not_imported") for row in report.rows):
+        sys.exit(1)

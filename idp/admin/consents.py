@@ -36,6 +36,7 @@ class ConsentInfo:
     scope: str
     granted_at: datetime
     withdrawn_at: datetime | None
+    purpose: str | None = None  # as stated by the client (idp.oauth.purpose)
 
 
 def _info(row: ConsentRow, clients: dict[str, str], organisations: dict[str, str]) -> ConsentInfo:
@@ -50,6 +51,7 @@ def _info(row: ConsentRow, clients: dict[str, str], organisations: dict[str, str
         scope=row.scope,
         granted_at=row.granted_at,
         withdrawn_at=row.revoked_at,
+        purpose=row.purpose,
     )
 
 

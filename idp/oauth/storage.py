@@ -36,6 +36,8 @@ class GrantRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the purpose the client stated in its authorization request (授权用证), if any
+    purpose: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class CodeRow(Base):
@@ -112,6 +114,7 @@ class ConsentRow(Base):
     scope: Mapped[str] = mapped_column(Text)
     granted_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    purpose: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     __table_args__ = (Index("ix_oauth_consents_person_client", "person_id", "client_id"),)
 

@@ -1,0 +1,541 @@
+"""Consented sharing of licences (授权用证), on both backends: a third party asks for
+``licence:read:<type>`` with a stated purpose, the holder consents on the consent page (which
+shows the licence type and the purpose), the third party reads the holder's current licences,
+every read is recorded where the holder sees it, and after the holder withdraws the consent
+the token and its refresh token read nothing more. A department system queries by holder code
+for its legal duty, recorded the same way. Wrong scopes, clients without consent and another
+person's licences are refused. The third party's token holds ``openid`` too, yet opens none
+of the holder's own account APIs (``/me/*``, which need ``account``): 403 there."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from certs.demo_types import BUSINESS_LICENCE, TOUR_GUIDE_CARD, demo_licence_types
+from certs.service import LicenceService
+from certs.sharing import query_scope, read_scope
+from core.app import create_app
+from core.services import Services
+from idp.accounts.service import set_password
+from idp.clients.channels import Channel
+from idp.clients.service import ClientService
+from idp.identities.service import IdentityService
+from idp.identities.storage import OrganisationRow
+from idp.oauth.server import ACCOUNT_SCOPE
+from idp.pages import TEXT
+from tests.certs.conftest import BUSINESS_FIELDS, GUIDE_FIELDS, audit_entries
+from tests.idp.oidc_helpers import (
+    PASSWORD,
+    REDIRECT,
+    authorize_params,
+    callback_params,
+    csrf_of,
+    follow,
+    login_and_consent,
+    pkce_pair,
+)
+
+AUTHORITY = "11350100MB00000012"
+COMPANY = "91350100M000100Y43"
+CITIZEN, OTHER = "11010519491231002X", "350102198001010011"
+PURPOSE = "办理个人住房贷款时核验导游证"
+READ_GUIDE = read_scope(TOUR_GUIDE_CARD)
+READ_BUSINESS = read_scope(BUSINESS_LICENCE)
+OWN = f"openid {ACCOUNT_SCOPE}"  # the holder's own portal, at their own account APIs
+
+
+@dataclass
+class Tokens:
+    access: str
+    refresh: str | None
+
+
+@dataclass
+class World:
+    services: Services
+    app: FastAPI
+    secrets: dict[str, tuple[str, str]]  # name -> (client_id, secret)
+    guides: dict[str, str]  # id number -> identifier of their tour guide card
+    business: str
+
+    def browser(self) -> TestClient:
+        return TestClient(self.app, base_url="https://govtrust.test")
+
+    def tokens(
+        self,
+        client: str,
+        id_number: str,
+        scope: str,
+        *,
+        acting_as: str = "self",
+        **extra: str,
+    ) -> Tokens:
+        client_id, _ = self.secrets[client]
+        browser = self.browser()
+        verifier, challenge = pkce_pair()
+        params = authorize_params(client_id, challenge, scope=scope, **extra)
+        back = callback_params(
+            login_and_consent(browser, params, username=id_number, acting_as=acting_as)
+        )
+        assert "code" in back, back
+        return self.exchange(client, back["code"], verifier, browser)
+
+    def exchange(self, client: str, code: str, verifier: str, browser: TestClient) -> Tokens:
+        client_id, secret = self.secrets[client]
+        answer = browser.post(
+            "/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": REDIRECT,
+                "code_verifier": verifier,
+            },
+            auth=(client_id, secret),
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        return Tokens(str(body["access_token"]), body.get("refresh_token"))
+
+    def service_token(self, scope: str) -> str:
+        client_id, secret = self.secrets["department"]
+        answer = self.browser().post(
+            "/token",
+            data={"grant_type": "client_credentials", "scope": scope},
+            auth=(client_id, secret),
+        )
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["access_token"])
+
+
+@pytest.fixture
+def world(services: Services) -> World:
+    clock = services.keys.clock
+    ids = IdentityService(services.sessions, services.identifiers, services.audit, clock)
+    people = {}
+    for number, name in ((CITIZEN, "张三"), (OTHER, "李四"), ("350102198503150022", "王芳")):
+        people[number] = ids.register_person(number, name, actor="t")
+        set_password(services.idp, people[number].id, PASSWORD)
+    ids.register_organisation(COMPANY, "福州示例科技有限公司", people[CITIZEN].id, actor="t")
+    licences = LicenceService(services.sessions, services.identifiers, services.audit, clock)
+    for licence_type in demo_licence_types():
+        licences.register_type(licence_type, "t")
+    guides = {}
+    for number, name in ((CITIZEN, "张三"), (OTHER, "李四")):
+        guides[number] = licences.issue(
+            TOUR_GUIDE_CARD,
+            AUTHORITY,
+            "福建省文化和旅游厅",
+            name,
+            number,
+            dict(GUIDE_FIELDS, name=name),
+            date(2026, 11, 27),
+            "t",
+        ).identifier
+    business = licences.issue(
+        BUSINESS_LICENCE,
+        AUTHORITY,
+        "福州市市场监督管理局",
+        "福州示例科技有限公司",
+        COMPANY,
+        dict(BUSINESS_FIELDS, name="福州示例科技有限公司"),
+        date(2026, 11, 27),
+        "t",
+    ).identifier
+    clients = ClientService(
+        services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock
+    )
+    registered = {}
+    for name, channel, scope, label in (
+        ("bank", Channel.WEB, f"openid {READ_GUIDE} {READ_BUSINESS}", "示例银行"),
+        ("landlord", Channel.WEB, "openid profile", "房屋租赁平台"),
+        ("portal", Channel.WEB, f"openid profile {ACCOUNT_SCOPE}", "省政务服务网"),
+        ("department", Channel.SERVICE, f"{query_scope(TOUR_GUIDE_CARD)} licence:read", "公安"),
+    ):
+        client, secret = clients.register(
+            name=label,
+            channel=channel,
+            redirect_uris=[REDIRECT] if channel is Channel.WEB else [],
+            scope=scope,
+        )
+        assert secret
+        registered[name] = (client.client_id, secret)
+    return World(services, create_app(services=services), registered, guides, business)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def shared(world: World, token: str, type_code: str = TOUR_GUIDE_CARD) -> httpx.Response:
+    response = world.browser().get(
+        f"/shared-licences?{urlencode({'type': type_code})}", headers=bearer(token)
+    )
+    assert CITIZEN not in response.text and OTHER not in response.text
+    return response
+
+
+def accesses(world: World, holder: str) -> list[dict[str, Any]]:
+    portal = world.tokens("portal", holder, OWN)
+    answer = world.browser().get("/me/licence-accesses", headers=bearer(portal.access))
+    assert answer.status_code == 200, answer.text
+    assert CITIZEN not in answer.text and OTHER not in answer.text
+    return list(answer.json()["accesses"])
+
+
+def test_consent_given_used_withdrawn_then_refused(world: World) -> None:
+    client_id, _ = world.secrets["bank"]
+    browser = world.browser()
+    verifier, challenge = pkce_pair()
+    params = authorize_params(client_id, challenge, scope=f"openid {READ_GUIDE}", purpose=PURPOSE)
+    page = follow(browser, browser.get(f"/authorize?{urlencode(params)}", follow_redirects=False))
+    action = re.search(r'action="([^"]+)"', page.text)
+    assert action
+    posted = browser.post(
+        action.group(1),
+        data={"username": CITIZEN, "password": PASSWORD, "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    consent_page = follow(browser, posted)
+    if 'name="acting_as"' in consent_page.text:  # the citizen represents a company
+        choose = re.search(r'action="([^"]+)"', consent_page.text)
+        assert choose
+        consent_page = follow(
+            browser,
+            browser.post(
+                choose.group(1),
+                data={"acting_as": "self", "csrf": csrf_of(consent_page.text)},
+                follow_redirects=False,
+            ),
+        )
+    assert 'name="consent"' in consent_page.text
+    assert "导游证" in consent_page.text and PURPOSE in consent_page.text
+    assert "示例银行" in consent_page.text
+    allow = re.search(r'action="([^"]+)"', consent_page.text)
+    assert allow
+    back = callback_params(
+        browser.post(
+            allow.group(1),
+            data={"consent": "allow", "csrf": csrf_of(consent_page.text)},
+            follow_redirects=False,
+        )
+    )
+    tokens = world.exchange("bank", back["code"], verifier, browser)
+    assert tokens.refresh
+
+    read = shared(world, tokens.access)
+    assert read.status_code == 200, read.text
+    body = read.json()
+    assert (body["basis"], body["purpose"], body["type_code"]) == (
+        "consent",
+        PURPOSE,
+        TOUR_GUIDE_CARD,
+    )
+    [licence] = body["licences"]
+    assert licence["identifier"] == world.guides[CITIZEN]
+    assert licence["holder_code"] == "110105********002X"
+
+    [logged] = accesses(world, CITIZEN)
+    assert (logged["id"], logged["basis"], logged["purpose"]) == (
+        body["access_id"],
+        "consent",
+        PURPOSE,
+    )
+    assert (logged["client_id"], logged["client_name"]) == (client_id, "示例银行")
+    assert logged["licences"] == [world.guides[CITIZEN]]
+    assert accesses(world, OTHER) == []
+
+    portal = world.tokens("portal", CITIZEN, OWN)
+    listed = world.browser().get("/me/consents", headers=bearer(portal.access)).json()
+    [consent] = [c for c in listed["consents"] if c["client_id"] == client_id]
+    assert consent["purpose"] == PURPOSE and READ_GUIDE in consent["scope"]
+    withdrawn = world.browser().post(
+        f"/me/consents/{consent['id']}/withdraw", headers=bearer(portal.access)
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+
+    refused = shared(world, tokens.access)
+    assert refused.status_code == 401
+    assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+    refreshed = world.browser().post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens.refresh},
+        auth=world.secrets["bank"],
+    )
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+    assert len(accesses(world, CITIZEN)) == 1  # the refused read handed out nothing
+
+    recorded = [e.event for e in audit_entries(world.services)]
+    [shared_entry] = [e for e in recorded if e.action == "licence.shared"]
+    assert shared_entry.object_id == body["access_id"]
+    assert shared_entry.details["purpose"] == PURPOSE
+    assert shared_entry.details["client"] == client_id
+    assert "consent.withdrawn" in [e.action for e in recorded]
+
+
+def test_the_purpose_is_required_and_checked(world: World) -> None:
+    client_id, _ = world.secrets["bank"]
+    for extra in ({}, {"purpose": " "}, {"purpose": "x" * 201}, {"purpose": "a\x01b"}):
+        _, challenge = pkce_pair()
+        params = authorize_params(client_id, challenge, scope=f"openid {READ_GUIDE}", **extra)
+        answer = world.browser().get(f"/authorize?{urlencode(params)}", follow_redirects=False)
+        back = callback_params(answer)
+        assert back["error"] == "invalid_request", back
+        assert "purpose" in back["error_description"]
+    _, challenge = pkce_pair()
+    params = authorize_params(client_id, challenge, scope=f"openid {READ_GUIDE}", purpose=PURPOSE)
+    twice = f"/authorize?{urlencode(params)}&purpose={'x' * 201}"
+    back = callback_params(world.browser().get(twice, follow_redirects=False))
+    assert back["error_description"] == "purpose is given more than once"
+
+
+def test_a_remembered_consent_covers_only_the_same_purpose(world: World) -> None:
+    world.tokens("bank", CITIZEN, f"openid {READ_GUIDE}", purpose=PURPOSE)
+    client_id, _ = world.secrets["bank"]
+    browser = world.browser()
+    for purpose, asks in ((PURPOSE, False), ("核验导游资格以便签订合同", True)):
+        _, challenge = pkce_pair()
+        params = authorize_params(
+            client_id, challenge, scope=f"openid {READ_GUIDE}", purpose=purpose
+        )
+        page = follow(
+            browser, browser.get(f"/authorize?{urlencode(params)}", follow_redirects=False)
+        )
+        if 'name="password"' in page.text:
+            action = re.search(r'action="([^"]+)"', page.text)
+            assert action
+            page = follow(
+                browser,
+                browser.post(
+                    action.group(1),
+                    data={"username": CITIZEN, "password": PASSWORD, "csrf": csrf_of(page.text)},
+                    follow_redirects=False,
+                ),
+            )
+        if 'name="acting_as"' in page.text:
+            action = re.search(r'action="([^"]+)"', page.text)
+            assert action
+            page = follow(
+                browser,
+                browser.post(
+                    action.group(1),
+                    data={"acting_as": "self", "csrf": csrf_of(page.text)},
+                    follow_redirects=False,
+                ),
+            )
+        if asks:
+            assert 'name="consent"' in page.text and purpose in page.text
+        else:
+            assert page.status_code == 303 and "code=" in page.headers["location"]
+
+
+def consent_page(world: World, client: str, scope: str, **extra: str) -> str:
+    """The consent page the citizen sees (logged in, acting for themselves) when ``client``
+    asks for ``scope``."""
+    client_id, _ = world.secrets[client]
+    browser = world.browser()
+    _, challenge = pkce_pair()
+    params = authorize_params(client_id, challenge, scope=scope, **extra)
+    page = follow(browser, browser.get(f"/authorize?{urlencode(params)}", follow_redirects=False))
+    for form, data in (
+        ("password", {"username": CITIZEN, "password": PASSWORD}),
+        ("acting_as", {"acting_as": "self"}),
+    ):
+        if f'name="{form}"' in page.text:
+            action = re.search(r'action="([^"]+)"', page.text)
+            assert action
+            posted = browser.post(
+                action.group(1), data={**data, "csrf": csrf_of(page.text)}, follow_redirects=False
+            )
+            page = follow(browser, posted)
+    assert 'name="consent"' in page.text, page.text[:300]
+    return str(page.text)
+
+
+# -- the holder's own account APIs are not the third party's (RFC 6750 §3.1) -----------------
+
+
+def own_apis(consent_id: str) -> list[tuple[str, str]]:
+    """Every holder-only operation, by method and path."""
+    return [
+        ("GET", "/me/licences"),
+        ("GET", "/me/licence-accesses"),
+        ("GET", "/me/consents"),
+        ("POST", f"/me/consents/{consent_id}/withdraw"),
+        ("GET", "/me/sessions"),
+        ("GET", "/me"),
+        ("GET", "/me/organisations"),
+    ]
+
+
+def test_a_consented_third_party_token_opens_none_of_the_holders_own_apis(world: World) -> None:
+    bank = world.tokens("bank", CITIZEN, f"openid {READ_GUIDE}", purpose=PURPOSE)
+    assert shared(world, bank.access).status_code == 200  # what was consented to: one type
+    portal = world.tokens("portal", CITIZEN, OWN)
+    browser = world.browser()
+    bank_id, _ = world.secrets["bank"]
+    listed = browser.get("/me/consents", headers=bearer(portal.access)).json()["consents"]
+    [consent] = [c for c in listed if c["client_id"] == bank_id]
+
+    for method, path in own_apis(consent["id"]):
+        refused = browser.request(method, path, headers=bearer(bank.access))
+        assert refused.status_code == 403, (path, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+        challenge = refused.headers["www-authenticate"]
+        assert challenge.startswith("Bearer ") and 'error="insufficient_scope"' in challenge
+        assert f'scope="{ACCOUNT_SCOPE}"' in challenge, challenge
+        assert world.guides[CITIZEN] not in refused.text and world.business not in refused.text
+    # nor does the token make the bank a holder of a licence it knows the identifier of
+    for identifier in (world.guides[CITIZEN], world.business):
+        for suffix in ("", "/history", "/versions"):
+            hidden = browser.get(f"/licences/{identifier}{suffix}", headers=bearer(bank.access))
+            assert hidden.status_code == 404, (suffix, hidden.text)
+            assert hidden.json()["type"] == "/problems/licence-not-found"
+
+    # the consent stands and the bank reads what it was given, nothing else
+    assert shared(world, bank.access).status_code == 200
+    assert shared(world, bank.access, BUSINESS_LICENCE).status_code == 403
+    # the same person's own token opens all of it
+    for method, path in own_apis(consent["id"]):
+        assert browser.request(method, path, headers=bearer(portal.access)).status_code == 200
+    mine = browser.get("/me/licences", headers=bearer(portal.access)).json()
+    assert {x["identifier"] for x in mine} == {world.guides[CITIZEN], world.business}
+    left = browser.get("/me/consents", headers=bearer(portal.access)).json()["consents"]
+    assert [c for c in left if c["client_id"] == bank_id] == []  # withdrawn by the loop
+    assert shared(world, bank.access).status_code == 401
+
+
+def test_a_third_party_cannot_ask_for_the_account_scope(world: World) -> None:
+    label = TEXT["zh"][f"scope.{ACCOUNT_SCOPE}"]
+    # the portal, registered for it, shows it to the person in words
+    assert label in consent_page(world, "portal", OWN)
+    # the bank, not registered for it, asks in vain: not on the page, not in the token
+    sneaky = f"openid {ACCOUNT_SCOPE} {READ_GUIDE}"
+    page = consent_page(world, "bank", sneaky, purpose=PURPOSE)
+    assert label not in page and "导游证" in page
+    client_id, secret = world.secrets["bank"]
+    browser = world.browser()
+    verifier, challenge = pkce_pair()
+    params = authorize_params(client_id, challenge, scope=sneaky, purpose=PURPOSE)
+    back = callback_params(login_and_consent(browser, params, username=CITIZEN))
+    answer = browser.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": back["code"],
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+        auth=(client_id, secret),
+    )
+    assert answer.status_code == 200, answer.text
+    assert set(answer.json()["scope"].split()) == {"openid", READ_GUIDE}
+    token = answer.json()["access_token"]
+    refused = browser.get("/me/licences", headers=bearer(token))
+    assert refused.status_code == 403
+    assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
+    assert shared(world, token).status_code == 200
+
+
+def test_the_wrong_type_scope_is_refused(world: World) -> None:
+    tokens = world.tokens("bank", CITIZEN, f"openid {READ_GUIDE}", purpose=PURPOSE)
+    refused = shared(world, tokens.access, BUSINESS_LICENCE)
+    assert refused.status_code == 403
+    assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert shared(world, tokens.access, "not-a-type").status_code == 422
+    assert accesses(world, CITIZEN) == []
+
+
+def test_clients_without_consent_are_refused(world: World) -> None:
+    landlord = world.tokens("landlord", CITIZEN, "openid profile")
+    assert shared(world, landlord.access).status_code == 403
+    assert shared(world, "not-a-token").status_code == 401
+    no_token = world.browser().get(f"/shared-licences?type={TOUR_GUIDE_CARD}")
+    assert no_token.status_code == 401
+    department = world.service_token(query_scope(TOUR_GUIDE_CARD))
+    assert shared(world, department).status_code == 403  # no person, no consent
+    # a client not registered with the scope gets a token without it, which reads nothing
+    unregistered = world.tokens("landlord", CITIZEN, f"openid {READ_GUIDE}", purpose=PURPOSE)
+    assert shared(world, unregistered.access).status_code == 403
+    assert accesses(world, CITIZEN) == []
+
+
+def test_person_b_cannot_read_person_as_licences(world: World) -> None:
+    tokens = world.tokens("bank", OTHER, f"openid {READ_GUIDE}", purpose=PURPOSE)
+    read = shared(world, tokens.access)
+    assert read.status_code == 200, read.text
+    assert [x["identifier"] for x in read.json()["licences"]] == [world.guides[OTHER]]
+    assert world.guides[CITIZEN] not in read.text
+    assert accesses(world, CITIZEN) == []
+    assert len(accesses(world, OTHER)) == 1
+
+
+def test_a_representative_shares_the_organisations_licence(
+    world: World, services: Services
+) -> None:
+    with services.sessions() as session:
+        company_id = next(row.id for row in session.query(OrganisationRow) if row.uscc == COMPANY)
+    tokens = world.tokens(
+        "bank", CITIZEN, f"openid {READ_BUSINESS}", purpose="开立对公账户", acting_as=company_id
+    )
+    read = shared(world, tokens.access, BUSINESS_LICENCE)
+    assert read.status_code == 200, read.text
+    assert [x["identifier"] for x in read.json()["licences"]] == [world.business]
+    [logged] = accesses(world, CITIZEN)  # the representative sees the company's log
+    assert logged["licences"] == [world.business] and logged["purpose"] == "开立对公账户"
+
+
+def test_a_department_query_is_recorded(world: World) -> None:
+    token = world.service_token(query_scope(TOUR_GUIDE_CARD))
+    browser = world.browser()
+    body = {"type_code": TOUR_GUIDE_CARD, "holder_code": CITIZEN, "legal_basis": "治安管理核查"}
+    answer = browser.post("/shared-licences/query", json=body, headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    assert CITIZEN not in answer.text
+    found = answer.json()
+    assert (found["basis"], found["purpose"]) == ("legal_duty", "治安管理核查")
+    assert [x["identifier"] for x in found["licences"]] == [world.guides[CITIZEN]]
+    [logged] = accesses(world, CITIZEN)
+    assert (logged["basis"], logged["purpose"], logged["client_name"]) == (
+        "legal_duty",
+        "治安管理核查",
+        "公安",
+    )
+    entries = [e.event for e in audit_entries(world.services)]
+    entries = [e for e in entries if e.action == "licence.shared"]
+    assert [e.details["basis"] for e in entries] == ["legal_duty"]
+    assert CITIZEN not in repr([e.details for e in entries])
+
+    missing_basis = dict(body)
+    del missing_basis["legal_basis"]
+    no_basis = browser.post("/shared-licences/query", json=missing_basis, headers=bearer(token))
+    assert no_basis.status_code == 422 and CITIZEN not in no_basis.text
+    blank = browser.post(
+        "/shared-licences/query", json=dict(body, legal_basis="  "), headers=bearer(token)
+    )
+    assert blank.status_code == 422
+    bad_code = browser.post(
+        "/shared-licences/query",
+        json=dict(body, holder_code="110105194912310021"),
+        headers=bearer(token),
+    )
+    assert bad_code.status_code == 422 and "110105194912310021" not in bad_code.text
+    other_type = browser.post(
+        "/shared-licences/query",
+        json=dict(body, type_code=BUSINESS_LICENCE, holder_code=COMPANY),
+        headers=bearer(token),
+    )
+    assert other_type.status_code == 403
+    person = world.tokens("bank", CITIZEN, f"openid {READ_GUIDE}", purpose=PURPOSE)
+    by_person = browser.post("/shared-licences/query", json=body, headers=bearer(person.access))
+    assert by_person.status_code == 403
+    assert len(accesses(world, CITIZEN)) == 1
