@@ -9,7 +9,10 @@
 * A **holder** reads their own licences: a person whose resident ID number is the holder
   code (type ``111``), or who represents the organisation whose USCC is the holder code
   (type ``001``) with a representation allowing ``licence:read``. Over HTTP: a person's
-  token with ``openid``.
+  token with ``account`` (:data:`idp.oauth.server.ACCOUNT_SCOPE`, the person's own account,
+  held by the service's own channel clients only), never ``openid`` alone: a third party's
+  token from consented sharing (:mod:`certs.sharing`) has ``openid`` too, and reads only the
+  licence types consented to, at ``/shared-licences``.
 * Anyone else is told that the licence does not exist (404), never that it is forbidden
   (403), so that an identifier cannot be probed (IDOR).
 
@@ -31,12 +34,13 @@ from certs.service import LicenceService
 from core.errors.problem import ProblemError
 from core.identifiers.protection import IdentifierProtector
 from idp.identities.storage import PersonRow, SqlIdentityStore
+from idp.oauth.server import ACCOUNT_SCOPE
 
 LICENCE_ADMIN_SCOPE = "licence:admin"
 """OAuth scope, and representation scope, of a licence administrator."""
 LICENCE_READ_SCOPE = "licence:read"
 """Representation scope that lets a person read the licences held by an organisation."""
-HOLDER_TOKEN_SCOPE = "openid"  # noqa: S105 (a scope name, not a secret)
+HOLDER_TOKEN_SCOPE = ACCOUNT_SCOPE
 """OAuth scope of a person's token that reads the person's own licences."""
 
 

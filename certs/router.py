@@ -3,10 +3,12 @@ authority, the holder's own licences, and what a scanned paper print means (publ
 
 Who may do what is :mod:`certs.access`: an administrator needs a person's token with
 ``licence:admin`` and a representation of the issuing authority allowing it; a holder a
-person's token with ``openid``. A licence the caller may not see answers 404 exactly like
-one that does not exist. Responses never carry a clear resident ID number: the holder code
-is masked (type ``111``) and anything shaped like an ID number in the fields is masked too.
-Holder codes are sent in request bodies only, never in a URL. Errors are RFC 9457 problems.
+person's token with ``account`` (a third party's ``openid`` token reads nothing as holder:
+it reads what was consented to at ``/shared-licences``). A licence the caller may not see
+answers 404 exactly like one that does not exist. Responses never carry a clear resident ID
+number: the holder code is masked (type ``111``) and anything shaped like an ID number in the
+fields is masked too. Holder codes are sent in request bodies only, never in a URL. Errors
+are RFC 9457 problems.
 """
 
 from __future__ import annotations

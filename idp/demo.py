@@ -19,33 +19,37 @@ from idp.identities.errors import IdentityExists
 from idp.identities.proofing import LocalRegistryProofing
 from idp.identities.service import IdentityService
 from idp.identities.storage import SqlIdentityStore
+from idp.oauth.server import ACCOUNT_SCOPE
 
 CITIZEN = {"id_number": "11010519491231002X", "name": "张三", "phone": "13800138000"}
 AGENT = {"id_number": "350102198001010011", "name": "李四", "phone": "13900139000"}
 COMPANY = {"uscc": "91350100M000100Y43", "name": "福州示例科技有限公司"}
 PORTAL_REDIRECT = "http://localhost:3000/callback"
 
+# The portal, the app and the mini-program are the service's own channels: they alone are
+# registered with the person's own account APIs (ACCOUNT_SCOPE, /me). Kiosks, counters and
+# the hotline act for a person at a shared device or through staff, and do not get it.
 DEMO_CLIENTS: list[dict[str, Any]] = [
     {
         "client_id": "demo-web",
         "name": "省政务服务网（演示）",
         "channel": Channel.WEB,
         "redirect_uris": [PORTAL_REDIRECT],
-        "scope": "openid profile phone id_number organisation offline_access",
+        "scope": f"openid profile phone id_number organisation offline_access {ACCOUNT_SCOPE}",
     },
     {
         "client_id": "demo-app",
         "name": "政务服务App（演示）",
         "channel": Channel.APP,
         "redirect_uris": ["cn.gov.demo.app:/callback", "http://127.0.0.1:8765/callback"],
-        "scope": "openid profile phone organisation offline_access",
+        "scope": f"openid profile phone organisation offline_access {ACCOUNT_SCOPE}",
     },
     {
         "client_id": "demo-mini-program",
         "name": "政务小程序（演示）",
         "channel": Channel.MINI_PROGRAM,
         "redirect_uris": ["cn.gov.demo.mini:/callback"],
-        "scope": "openid profile",
+        "scope": f"openid profile {ACCOUNT_SCOPE}",
     },
     {
         "client_id": "demo-kiosk",

@@ -17,6 +17,7 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from starlette.responses import JSONResponse, Response
 
 from core.cache.base import Cache
+from idp.clients.cache import ClientCache
 from idp.clients.storage import SqlClientStore
 from idp.grants.authorization_code import CodeGrant
 from idp.grants.ciba import CibaGrant
@@ -48,7 +49,7 @@ share one licence type with (``licence:read:<type>``) holds ``openid`` too, and 
 read the whole wallet nor list or withdraw the person's consents and sessions. A client gets
 a scope only if it is registered with it (:meth:`idp.oauth.models.OAuthClient.get_allowed_scope`,
 rechecked by :func:`idp.routers.bearer.token_context`); without it these APIs answer 403
-``insufficient_scope`` (RFC 6750 §3.1). Not listed in discovery: it is not for relying parties.
+``insufficient_scope`` (RFC 6750 §3.1). Not in discovery: third parties have no use for it.
 """
 
 
@@ -88,6 +89,7 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.claims = claims
         self.issuer = TokenIssuer(ctx)
         self.clients = SqlClientStore()
+        self.client_cache = ClientCache()
         openid = OpenIdTokens(self)
         self.register_grant(CodeGrant, [RequiredS256(required=True), openid])
         self.register_grant(RotatingRefreshGrant, [openid])
@@ -108,7 +110,7 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     # -- storage hooks -----------------------------------------------------------------
 
     def query_client(self, client_id: str) -> OAuthClient | None:
-        client = self.clients.get(db(), client_id)
+        client = self.client_cache.get(client_id, lambda: self.clients.get(db(), client_id))
         if client is None or not client.active:
             return None
         return OAuthClient(client, self.ctx.hash_key)

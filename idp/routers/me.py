@@ -1,11 +1,13 @@
 """The self-service API (``/me``): a person's own profile, consents, sessions and agents.
 
 A protected resource (RFC 6750): it needs a person's Bearer access token (RFC 9068, from
-the code flow) with the ``openid`` scope. When the person acts for an organisation the
-token's ``sub`` is the organisation and ``act.sub`` the person (RFC 8693 §4.1); either way
-this API is about the person behind the token. A person only ever sees and changes their
-own objects: any other id answers 404 exactly like one that does not exist. Errors are
-RFC 9457 problem documents.
+the code flow) with the ``account`` scope (:data:`idp.oauth.server.ACCOUNT_SCOPE`), which
+only the service's own channel clients are registered with; any other token, a third
+party's ``openid`` one included, answers 403 ``insufficient_scope`` (RFC 6750 §3.1). When
+the person acts for an organisation the token's ``sub`` is the organisation and ``act.sub``
+the person (RFC 8693 §4.1); either way this API is about the person behind the token. A
+person only ever sees and changes their own objects: any other id answers 404 exactly like
+one that does not exist. Errors are RFC 9457 problem documents.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from idp.admin import sessions as session_admin
 from idp.admin.agents import ActingOption, Agent
 from idp.admin.consents import ConsentInfo
 from idp.admin.errors import InvalidRequest, NotFound
+from idp.oauth.server import ACCOUNT_SCOPE
 from idp.oauth.sessions import LOA_TWO_FACTOR, loa_at_least
 from idp.passkeys import service as passkeys
 from idp.passkeys.webauthn import WebAuthnError, b64url_decode
@@ -37,7 +40,7 @@ router = APIRouter(
     prefix="/me", tags=["self-service"], dependencies=[Depends(no_store)], responses=ERRORS
 )
 
-Me = Annotated[TokenContext, Depends(require_scopes("openid", person=True))]
+Me = Annotated[TokenContext, Depends(require_scopes(ACCOUNT_SCOPE, person=True))]
 OpaqueId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
@@ -83,6 +86,7 @@ class ConsentOut(BaseModel):
     scope: str
     granted_at: datetime
     withdrawn_at: datetime | None
+    purpose: str | None = Field(default=None, description="The purpose the client stated")
 
     @classmethod
     def of(cls, info: ConsentInfo) -> ConsentOut:
@@ -95,6 +99,7 @@ class ConsentOut(BaseModel):
             scope=info.scope,
             granted_at=info.granted_at,
             withdrawn_at=info.withdrawn_at,
+            purpose=info.purpose,
         )
 
 

@@ -26,6 +26,7 @@ from idp.accounts.service import set_password
 from idp.clients.channels import Channel
 from idp.clients.service import ClientService
 from idp.identities.service import IdentityService
+from idp.oauth.server import ACCOUNT_SCOPE
 from tests.certs.conftest import BUSINESS_FIELDS, GUIDE_FIELDS, audit_entries
 from tests.idp.oidc_helpers import (
     PASSWORD,
@@ -43,6 +44,7 @@ ADMIN_A, ADMIN_B = "350102198503150022", "350102197806200037"
 CITIZEN, STRANGER, NOBODY = "11010519491231002X", "350102198001010011", "440305199001010050"
 ID_NUMBERS = (ADMIN_A, ADMIN_B, CITIZEN, STRANGER, NOBODY)
 ADMIN_SCOPE = "openid licence:admin"
+HOLDER_SCOPE = f"openid {ACCOUNT_SCOPE}"
 
 
 class RecordingClient(TestClient):
@@ -121,7 +123,7 @@ def world(services: Services) -> World:
         name="电子证照制证系统",
         channel=Channel.WEB,
         redirect_uris=[REDIRECT],
-        scope="openid profile licence:admin",
+        scope=f"openid profile licence:admin {ACCOUNT_SCOPE}",
     )
     assert secret
     return World(
@@ -372,7 +374,7 @@ def test_holders_read_their_own_and_nothing_more(world: World, client: Recording
     admin = world.token(ADMIN_A)
     business = issued(client, admin, business_body())
     guide = issued(client, admin, guide_body())
-    holder = world.token(CITIZEN, "openid")
+    holder = world.token(CITIZEN, HOLDER_SCOPE)
     mine = client.get("/me/licences", headers=bearer(holder))
     assert mine.status_code == 200
     assert {x["identifier"] for x in mine.json()} == {business["identifier"], guide["identifier"]}
@@ -382,6 +384,12 @@ def test_holders_read_their_own_and_nothing_more(world: World, client: Recording
     assert history.status_code == 200 and [h["actor"] for h in history.json()] == [None]
     versions = client.get(f"/licences/{business['identifier']}/versions", headers=bearer(holder))
     assert versions.status_code == 200 and len(versions.json()) == 1
+    # the holder's token with openid but not account reads nothing as holder (RFC 6750 §3.1)
+    openid_only = bearer(world.token(CITIZEN, "openid"))
+    refused_wallet = client.get("/me/licences", headers=openid_only)
+    assert refused_wallet.status_code == 403
+    assert f'scope="{ACCOUNT_SCOPE}"' in refused_wallet.headers["www-authenticate"]
+    assert client.get(f"/licences/{guide['identifier']}", headers=openid_only).status_code == 404
     # a holder cannot revoke: not with a person's token, nor with the admin scope
     refused = client.post(
         f"/licences/{guide['identifier']}/revoke", json={"reason": "x"}, headers=bearer(holder)
@@ -394,7 +402,7 @@ def test_holders_read_their_own_and_nothing_more(world: World, client: Recording
     )
     assert hidden.status_code == 404
     # someone else sees nothing, and cannot read the licences by identifier
-    stranger = bearer(world.token(STRANGER, "openid"))
+    stranger = bearer(world.token(STRANGER, HOLDER_SCOPE))
     assert client.get("/me/licences", headers=stranger).json() == []
     for identifier in (business["identifier"], guide["identifier"]):
         assert client.get(f"/licences/{identifier}", headers=stranger).status_code == 404
@@ -447,7 +455,7 @@ def test_search_by_number_or_holder_code_in_the_body(world: World, client: Recor
         "/licences/search", json={"holder_code": "11010519491231002Y"}, headers=admin
     )
     assert invalid.status_code == 422 and "11010519491231002Y" not in invalid.text
-    holder = bearer(world.token(CITIZEN, "openid"))
+    holder = bearer(world.token(CITIZEN, HOLDER_SCOPE))
     refused = client.post("/licences/search", json={"holder_code": CITIZEN}, headers=holder)
     assert refused.status_code == 403
     nobody = bearer(world.token(NOBODY))
@@ -514,7 +522,7 @@ def test_print_status_current_superseded_and_lost(world: World, client: Recordin
     assert client.get(f"/licence-prints/{new_serial}/status").json()["verdict"] == "valid"
     other = bearer(world.token(ADMIN_B))
     assert client.post(f"/licence-prints/{new_serial}/lost", headers=other).status_code == 404
-    holder = bearer(world.token(CITIZEN, "openid"))
+    holder = bearer(world.token(CITIZEN, HOLDER_SCOPE))
     assert client.post(f"/licence-prints/{new_serial}/lost", headers=holder).status_code == 403
     lost = client.post(f"/licence-prints/{new_serial}/lost", headers=admin)
     assert (lost.status_code, lost.json()["status"]) == (200, "lost"), lost.text

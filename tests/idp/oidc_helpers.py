@@ -7,6 +7,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -17,12 +18,15 @@ from idp.accounts.service import set_password
 from idp.clients.channels import Channel
 from idp.clients.service import ClientService
 from idp.identities.service import IdentityService
+from idp.oauth.server import ACCOUNT_SCOPE
 
 CITIZEN_ID = "11010519491231002X"
 CITIZEN_PHONE = "13800138000"
 PASSWORD = "Correct-Horse-42-Battery"
 COMPANY_USCC = "91350100M000100Y43"
 REDIRECT = "https://portal.example.gov.cn/callback"
+ACCOUNT_TOKEN_SCOPE = f"openid profile offline_access {ACCOUNT_SCOPE}"
+"""What the portal asks for to call the person's own account APIs (/me)."""
 
 
 @dataclass
@@ -53,13 +57,13 @@ def build_world(services: Services) -> World:
         name="省政务服务网",
         channel=Channel.WEB,
         redirect_uris=[REDIRECT],
-        scope="openid profile phone id_number organisation offline_access",
+        scope=f"openid profile phone id_number organisation offline_access {ACCOUNT_SCOPE}",
     )
     app, _ = clients.register(
         name="政务App",
         channel=Channel.APP,
         redirect_uris=["cn.gov.example.app:/callback"],
-        scope="openid profile",
+        scope=f"openid profile {ACCOUNT_SCOPE}",
     )
     service, service_secret = clients.register(
         name="部门系统", channel=Channel.SERVICE, scope="licence:read"
@@ -158,3 +162,32 @@ def callback_params(response: httpx.Response) -> dict[str, str]:
     location = response.headers["location"]
     assert location.startswith(REDIRECT)
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def person_tokens(
+    client: TestClient,
+    world: World,
+    username: str = CITIZEN_ID,
+    acting_as: str = "self",
+    scope: str = ACCOUNT_TOKEN_SCOPE,
+) -> dict[str, Any]:
+    """A person's tokens from the code flow at the world's portal, in that person's browser
+    (``client``): by default with a refresh token and the person's own ``account`` scope."""
+    verifier, challenge = pkce_pair()
+    params = authorize_params(world.web_client_id, challenge, scope=scope)
+    back = callback_params(
+        login_and_consent(client, params, username=username, acting_as=acting_as)
+    )
+    response = client.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": back["code"],
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+        auth=(world.web_client_id, world.web_secret),
+    )
+    assert response.status_code == 200, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens

@@ -35,8 +35,8 @@ from tests.idp.oidc_helpers import (
     World,
     authorize_params,
     build_world,
-    callback_params,
     login_and_consent,
+    person_tokens,
     pkce_pair,
 )
 
@@ -134,30 +134,6 @@ def audited(services: Services, action: str, actor: str | None = None) -> list[A
         if actor is not None:
             query = query.where(AuditEntryRow.actor == actor)
         return list(session.scalars(query.order_by(AuditEntryRow.idx)))
-
-
-def person_tokens(
-    client: TestClient, world: World, username: str = CITIZEN_ID, acting_as: str = "self"
-) -> dict[str, Any]:
-    """A person's tokens from the code flow (with a refresh token)."""
-    verifier, challenge = pkce_pair()
-    params = authorize_params(world.web_client_id, challenge, scope="openid profile offline_access")
-    back = callback_params(
-        login_and_consent(client, params, username=username, acting_as=acting_as)
-    )
-    response = client.post(
-        "/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": back["code"],
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-        auth=(world.web_client_id, world.web_secret),
-    )
-    assert response.status_code == 200, response.text
-    tokens: dict[str, Any] = response.json()
-    return tokens
 
 
 def claims_of(token: str) -> dict[str, Any]:

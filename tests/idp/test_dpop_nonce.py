@@ -15,6 +15,7 @@ from core.services import Services, build_services
 from idp.oauth.dpop_nonce import RESOURCE, TOKEN_ENDPOINT, DpopNonces, derive_nonce_key
 from tests.conftest import FrozenClock, make_settings
 from tests.idp.oidc_helpers import (
+    ACCOUNT_TOKEN_SCOPE,
     REDIRECT,
     World,
     authorize_params,
@@ -88,11 +89,10 @@ def test_the_setting_turns_nonces_on(tmp_path: Path, clock: FrozenClock) -> None
 # -- at the token endpoint (§8) -----------------------------------------------------------
 
 
-def code_request(client: TestClient, world: World) -> dict[str, str]:
+def code_request(client: TestClient, world: World, scope: str = "openid profile") -> dict[str, str]:
     verifier, challenge = pkce_pair()
-    back = callback_params(
-        login_and_consent(client, authorize_params(world.web_client_id, challenge))
-    )
+    params = authorize_params(world.web_client_id, challenge, scope=scope)
+    back = callback_params(login_and_consent(client, params))
     return {
         "grant_type": "authorization_code",
         "code": back["code"],
@@ -168,7 +168,7 @@ def bound_token(
 ) -> str:
     response = client.post(
         "/token",
-        data=code_request(client, world),
+        data=code_request(client, world, ACCOUNT_TOKEN_SCOPE),  # /userinfo and /me
         auth=(world.web_client_id, world.web_secret),
         headers={
             "DPoP": proof(

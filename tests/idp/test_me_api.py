@@ -7,7 +7,7 @@ or representation answers 404, exactly like one that does not exist (no IDOR).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +25,7 @@ from idp.accounts.service import set_password
 from idp.clients.channels import Channel
 from idp.clients.service import ClientService
 from idp.identities.service import IdentityService
+from idp.oauth.server import ACCOUNT_SCOPE
 from tests.idp.oidc_helpers import (
     CITIZEN_ID,
     CITIZEN_PHONE,
@@ -33,10 +34,9 @@ from tests.idp.oidc_helpers import (
     World,
     authorize_params,
     build_world,
-    callback_params,
     csrf_of,
     follow,
-    login_and_consent,
+    person_tokens,
     pkce_pair,
 )
 
@@ -90,34 +90,6 @@ def app(services: Services) -> FastAPI:
     return create_app(services=services)
 
 
-def tokens_for(
-    client: TestClient,
-    world: World,
-    username: str = CITIZEN_ID,
-    acting_as: str = "self",
-    scope: str = "openid profile offline_access",
-) -> dict[str, Any]:
-    """A person's tokens from the code flow, in that person's browser."""
-    verifier, challenge = pkce_pair()
-    params = authorize_params(world.web_client_id, challenge, scope=scope)
-    back = callback_params(
-        login_and_consent(client, params, username=username, acting_as=acting_as)
-    )
-    response = client.post(
-        "/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": back["code"],
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-        auth=(world.web_client_id, world.web_secret),
-    )
-    assert response.status_code == 200, response.text
-    tokens: dict[str, Any] = response.json()
-    return tokens
-
-
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
@@ -145,7 +117,7 @@ def assert_not_found(response: httpx.Response) -> None:
 # -- who may call ----------------------------------------------------------------------
 
 
-def test_a_persons_token_with_openid_is_needed(
+def test_a_persons_token_with_account_is_needed(
     services: Services, app: FastAPI, people: People
 ) -> None:
     client = browser(app)
@@ -155,25 +127,70 @@ def test_a_persons_token_with_openid_is_needed(
     garbage = client.get("/me", headers={"Authorization": "Bearer nope"})
     assert garbage.status_code == 401
     assert 'error="invalid_token"' in garbage.headers["www-authenticate"]
-    # a back-end client's own token, even with openid, is not a person's
+    # a back-end client's own token, even with openid and account, is not a person's
     ctx = services.idp.ctx
     clients = ClientService(ctx.sessions, ctx.audit, ctx.hash_key, ctx.clock)
-    service, secret = clients.register(name="后台", channel=Channel.SERVICE, scope="openid")
+    service, secret = clients.register(
+        name="后台", channel=Channel.SERVICE, scope=f"openid {ACCOUNT_SCOPE}"
+    )
     assert secret
     issued = client.post(
         "/token",
-        data={"grant_type": "client_credentials", "scope": "openid"},
+        data={"grant_type": "client_credentials", "scope": f"openid {ACCOUNT_SCOPE}"},
         auth=(service.client_id, secret),
     )
     refused = client.get("/me", headers=bearer(issued.json()))
     assert refused.status_code == 403
     assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
-    # a person's token without openid
-    no_openid = tokens_for(client, people.world, scope="profile")
-    forbidden = client.get("/me", headers=bearer(no_openid))
-    assert (
-        forbidden.status_code == 403 and 'scope="openid"' in forbidden.headers["www-authenticate"]
+    # a person's token with openid but without account (RFC 6750 §3.1)
+    no_account = person_tokens(client, people.world, scope="openid profile")
+    forbidden = client.get("/me", headers=bearer(no_account))
+    assert forbidden.status_code == 403 and forbidden.headers["content-type"].startswith(PROBLEM)
+    challenge = forbidden.headers["www-authenticate"]
+    assert 'error="insufficient_scope"' in challenge and f'scope="{ACCOUNT_SCOPE}"' in challenge
+
+
+def own_operations(client: TestClient) -> list[tuple[str, str]]:
+    """Every documented operation under /me (the provider's, and the licence wallet's),
+    path parameters filled in."""
+    document = client.get("/openapi.json").json()
+    return [
+        (method.upper(), re.sub(r"\{[^}]+\}", "x", path))
+        for path, operations in document["paths"].items()
+        if path == "/me" or path.startswith("/me/")
+        for method in operations
+    ]
+
+
+def test_every_own_operation_refuses_a_third_partys_openid_token(
+    services: Services, app: FastAPI, people: People
+) -> None:
+    client = browser(app)
+    operations = own_operations(client)
+    paths = {path for _, path in operations}
+    assert {"/me", "/me/consents", "/me/sessions", "/me/licences", "/me/licence-accesses"} <= paths
+    ctx = services.idp.ctx
+    clients = ClientService(ctx.sessions, ctx.audit, ctx.hash_key, ctx.clock)
+    bank, secret = clients.register(
+        name="示例银行", channel=Channel.WEB, redirect_uris=[REDIRECT], scope="openid profile"
     )
+    assert secret
+    at_the_bank = replace(people.world, web_client_id=bank.client_id, web_secret=secret)
+    # asking for account does not help: the bank is not registered with it
+    theirs = person_tokens(client, at_the_bank, scope=f"openid profile {ACCOUNT_SCOPE}")
+    assert set(theirs["scope"].split()) == {"openid", "profile"}
+    for method, path in operations:
+        refused = client.request(method, path, headers=bearer(theirs))
+        assert refused.status_code == 403, (method, path, refused.text)
+        assert refused.headers["content-type"].startswith(PROBLEM)
+        assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
+    # the same person's token from the portal (registered with account) is let in
+    mine = person_tokens(client, people.world)
+    assert ACCOUNT_SCOPE in mine["scope"].split()
+    for path in ("/me", "/me/consents", "/me/sessions", "/me/licences", "/me/licence-accesses"):
+        assert client.get(path, headers=bearer(mine)).status_code == 200, path
+    their_consents = client.get("/me/consents", headers=bearer(mine)).json()["consents"]
+    assert bank.client_id in {c["client_id"] for c in their_consents}  # untouched by the bank
 
 
 # -- profile ---------------------------------------------------------------------------
@@ -181,7 +198,7 @@ def test_a_persons_token_with_openid_is_needed(
 
 def test_profile_shows_the_masked_number_and_the_subject(app: FastAPI, people: People) -> None:
     client = browser(app)
-    me = client.get("/me", headers=bearer(tokens_for(client, people.world)))
+    me = client.get("/me", headers=bearer(person_tokens(client, people.world)))
     assert me.status_code == 200
     assert me.headers["cache-control"] == "no-store"
     assert me.json() == {
@@ -191,7 +208,7 @@ def test_profile_shows_the_masked_number_and_the_subject(app: FastAPI, people: P
         "phone_masked": "138****8000",
         "acting_for": None,
     }
-    acting = tokens_for(client, people.world, acting_as=people.world.company_id)
+    acting = person_tokens(client, people.world, acting_as=people.world.company_id)
     as_company = client.get("/me", headers=bearer(acting)).json()
     assert as_company["subject"] == people.world.citizen_subject  # act.sub: the person
     assert as_company["acting_for"] == f"org-{people.world.company_id}"
@@ -205,9 +222,9 @@ def test_withdrawing_a_consent_revokes_the_clients_tokens_at_once(
 ) -> None:
     world = people.world
     citizen, agent = browser(app), browser(app)
-    mine = tokens_for(citizen, world)
-    for_company = tokens_for(citizen, world, acting_as=world.company_id)
-    theirs = tokens_for(agent, world, username=AGENT_ID)
+    mine = person_tokens(citizen, world)
+    for_company = person_tokens(citizen, world, acting_as=world.company_id)
+    theirs = person_tokens(agent, world, username=AGENT_ID)
     listed = citizen.get("/me/consents", headers=bearer(mine)).json()["consents"]
     assert {(c["client_id"], c["organisation_id"]) for c in listed} == {
         (world.web_client_id, None),
@@ -256,8 +273,8 @@ def test_a_person_ends_their_own_sessions_only(
 ) -> None:
     world = people.world
     citizen, agent = browser(app), browser(app)
-    mine = tokens_for(citizen, world)
-    theirs = tokens_for(agent, world, username=AGENT_ID)
+    mine = person_tokens(citizen, world)
+    theirs = person_tokens(agent, world, username=AGENT_ID)
     [session] = citizen.get("/me/sessions", headers=bearer(mine)).json()["sessions"]
     assert session["active"] is True
     [other] = agent.get("/me/sessions", headers=bearer(theirs)).json()["sessions"]
@@ -288,7 +305,7 @@ def test_a_legal_representative_grants_and_withdraws_an_agent(
 ) -> None:
     world = people.world
     citizen, agent, stranger = browser(app), browser(app), browser(app)
-    rep = tokens_for(citizen, world)
+    rep = person_tokens(citizen, world)
     [option] = citizen.get("/me/organisations", headers=bearer(rep)).json()["organisations"]
     assert option["organisation_id"] == world.company_id
     assert option["role"] == "legal_representative" and option["agents"] == []
@@ -296,7 +313,7 @@ def test_a_legal_representative_grants_and_withdraws_an_agent(
     until = (clock() + timedelta(days=30)).isoformat()
     body = {"subject": people.agent_subject, "scopes": ["licence:read"], "valid_until": until}
 
-    strangers = tokens_for(stranger, world, username=STRANGER_ID)
+    strangers = person_tokens(stranger, world, username=STRANGER_ID)
     assert strangers["access_token"]
     assert_not_found(stranger.post(agents_url, json=body, headers=bearer(strangers)))
     assert stranger.get("/me/organisations", headers=bearer(strangers)).json() == {
@@ -323,7 +340,7 @@ def test_a_legal_representative_grants_and_withdraws_an_agent(
     ]
 
     # the agent may act for the company now, but not pass the authority on nor withdraw it
-    acting = tokens_for(agent, world, username=AGENT_ID, acting_as=world.company_id)
+    acting = person_tokens(agent, world, username=AGENT_ID, acting_as=world.company_id)
     theirs = agent.get("/me/organisations", headers=bearer(acting)).json()["organisations"]
     assert [(o["organisation_id"], o["role"]) for o in theirs] == [(world.company_id, "agent")]
     onward = agent.post(
@@ -341,7 +358,7 @@ def test_a_legal_representative_grants_and_withdraws_an_agent(
     assert withdrawn.status_code == 200 and withdrawn.json()["revoked_at"]
     assert introspect(agent, world, acting["access_token"]) == {"active": False}
     assert agent.get("/me", headers=bearer(acting)).status_code == 401
-    again = tokens_for(agent, world, username=AGENT_ID)
+    again = person_tokens(agent, world, username=AGENT_ID)
     assert agent.get("/me/organisations", headers=bearer(again)).json() == {"organisations": []}
     [granted_entry] = audited(services, "agent.granted")
     [revoked_entry] = audited(services, "agent.revoked")

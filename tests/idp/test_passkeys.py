@@ -51,6 +51,7 @@ from idp.passkeys.webauthn import (
 from idp.second_factor import enrol_totp
 from tests.conftest import FrozenClock
 from tests.idp.oidc_helpers import (
+    ACCOUNT_TOKEN_SCOPE,
     REDIRECT,
     World,
     authorize_params,
@@ -206,7 +207,7 @@ def two_factor_headers(
     """A Bearer token from a login stepped up with TOTP (level 2)."""
     secret, _ = enrol_totp(services.idp, world.citizen_id, "张三")
     verifier, challenge = pkce_pair()
-    page = second_factor_page(client, world, challenge)
+    page = second_factor_page(client, world, challenge, ACCOUNT_TOKEN_SCOPE)
     back = finish(client, submit(client, page, "totp", pyotp.TOTP(secret).at(clock.now)))
     token = access_token(client, world, back["code"], verifier)
     assert token["claims"]["acr"] == LOA2
@@ -347,9 +348,8 @@ def test_registering_needs_a_two_factor_token(
     client: TestClient, world: World, services: Services
 ) -> None:
     verifier, challenge = pkce_pair()
-    back = callback_params(
-        login_and_consent(client, authorize_params(world.web_client_id, challenge))
-    )
+    params = authorize_params(world.web_client_id, challenge, scope=ACCOUNT_TOKEN_SCOPE)
+    back = callback_params(login_and_consent(client, params))
     token = access_token(client, world, back["code"], verifier)
     headers = {"Authorization": f"Bearer {token['access_token']}"}
     for answer in (

@@ -16,6 +16,7 @@ from core.services import Services
 from idp.second_factor import enrol_totp
 from tests.conftest import FrozenClock
 from tests.idp.oidc_helpers import (
+    ACCOUNT_TOKEN_SCOPE,
     REDIRECT,
     World,
     authorize_params,
@@ -28,8 +29,10 @@ from tests.idp.oidc_helpers import (
 LOA2 = "urn:govtrust:loa:2"
 
 
-def second_factor_page(client: TestClient, world: World, challenge: str) -> str:
-    params = authorize_params(world.web_client_id, challenge, acr_values=LOA2)
+def second_factor_page(
+    client: TestClient, world: World, challenge: str, scope: str = "openid profile"
+) -> str:
+    params = authorize_params(world.web_client_id, challenge, scope=scope, acr_values=LOA2)
     page = login_and_consent(client, params)
     assert page.status_code == 200 and 'name="otp"' in page.text, page.text[:300]
     return page.text
@@ -140,9 +143,8 @@ def test_a_person_enrols_totp_and_then_steps_up_with_it(
     client: TestClient, world: World, services: Services, clock: FrozenClock
 ) -> None:
     verifier, challenge = pkce_pair()
-    back = callback_params(
-        login_and_consent(client, authorize_params(world.web_client_id, challenge))
-    )
+    params = authorize_params(world.web_client_id, challenge, scope=ACCOUNT_TOKEN_SCOPE)
+    back = callback_params(login_and_consent(client, params))
     token = client.post(
         "/token",
         data={
