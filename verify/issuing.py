@@ -21,6 +21,17 @@ from verify.qr_text import qr_text, verification_url_base
 from verify.trust_list import cose_kid
 
 DYNAMIC_LIFETIME = timedelta(minutes=3)
+MAX_QR_NAME = 24
+"""Characters of a holder name a QR carries; a longer name keeps its start and end around
+an ellipsis, which keeps the printed symbol at version 15 or below (FORMAT.md)."""
+
+
+def qr_holder_name(licence: Licence) -> str:
+    name = shown_holder_name(licence)
+    if len(name) <= MAX_QR_NAME:
+        return name
+    head = (MAX_QR_NAME - 1) // 2
+    return name[:head] + "…" + name[-(MAX_QR_NAME - 1 - head) :]
 
 
 class QrIssuer:
@@ -52,7 +63,7 @@ class QrIssuer:
         return LicenceClaims(
             identifier=licence.identifier,
             kind=kind,
-            holder_name=shown_holder_name(licence),
+            holder_name=qr_holder_name(licence),
             valid_from=licence.valid_from,
             valid_until=licence.valid_until,
             issued_at=now,

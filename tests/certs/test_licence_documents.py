@@ -112,8 +112,8 @@ def _verdict(office: Office, text: str) -> Verdict:
 
 def test_the_sealed_licence_pdf_passes_independent_checks(
     office: Office,
-    pdfsig_nss_db: str,
-    tmp_path: Path,  # noqa: F811
+    pdfsig_nss_db: str,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
 ) -> None:
     identifier = issue(office)
     pdf = office.documents.sealed_pdf(identifier)
