@@ -10,9 +10,11 @@ every use of a seal.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from certs.errors import PrintNotFound
 from certs.fonts import font_collection_path, truetype_font
 from certs.layout import LicencePage, licence_page
 from certs.models import Licence
@@ -32,6 +34,14 @@ class LicenceQr(Protocol):
         """The QR text of the electronic licence ``licence``."""
         ...
 
+    def printed(self, licence: Licence, print_serial: str, print_index: int) -> str:
+        """The QR text of one paper print of ``licence``."""
+        ...
+
+    def dynamic(self, licence: Licence) -> tuple[str, datetime]:
+        """A short-lived QR for the holder's phone (亮证), and when it expires."""
+        ...
+
 
 class LicenceDocuments:
     def __init__(
@@ -48,10 +58,26 @@ class LicenceDocuments:
         self.qr = qr
         self.font_cache = font_cache
 
-    def page(self, identifier: str) -> tuple[Licence, LicencePage]:
+    def page(self, identifier: str, print_serial: str | None = None) -> tuple[Licence, LicencePage]:
+        """The page of version ``identifier``: the electronic licence, or with
+        ``print_serial`` the paper print of that serial (its QR names the print)."""
         licence = self.licences.get(identifier)
         licence_type = self.licences.get_type(licence.type_code)
-        return licence, licence_page(licence, licence_type, self.qr.electronic(licence))
+        if print_serial is None:
+            qr_text = self.qr.electronic(licence)
+        else:
+            printed = next(
+                (p for p in self.licences.prints(identifier) if p.print_serial == print_serial),
+                None,
+            )
+            if (
+                printed is None
+                or printed.identifier != identifier
+                or printed.status_list_index is None
+            ):
+                raise PrintNotFound()
+            qr_text = self.qr.printed(licence, print_serial, printed.status_list_index)
+        return licence, licence_page(licence, licence_type, qr_text)
 
     def _seal_id(self, licence: Licence) -> str:
         seal_id = self.licences.get_type(licence.type_code).seal_id
@@ -61,9 +87,10 @@ class LicenceDocuments:
             )
         return seal_id
 
-    def sealed_pdf(self, identifier: str) -> bytes:
-        """The PDF of version ``identifier``, sealed now by its type's seal."""
-        licence, page = self.page(identifier)
+    def sealed_pdf(self, identifier: str, print_serial: str | None = None) -> bytes:
+        """The PDF of version ``identifier`` (or of its print ``print_serial``), sealed now by
+        its type's seal."""
+        licence, page = self.page(identifier, print_serial)
         seal_id = self._seal_id(licence)
         title = f"{self.licences.get_type(licence.type_code).name} {licence.licence_number}"
         pdf = render_pdf(page, truetype_font(self.font_cache), title)

@@ -99,6 +99,16 @@ def _admin(licences: LicenceService, token: TokenContext) -> Caller:
     return _caller(licences, token, admin=True, holder=False)
 
 
+def holder_caller(licences: LicenceService, token: TokenContext) -> Caller:
+    """The person behind a holder (``account``) token, as a reader of their licences."""
+    return _caller(licences, token, admin=False, holder=True)
+
+
+def admin_caller(licences: LicenceService, token: TokenContext) -> Caller:
+    """The person behind a ``licence:admin`` token, as an administrator."""
+    return _admin(licences, token)
+
+
 def _reader(licences: LicenceService, token: TokenContext) -> Caller:
     return _caller(licences, token, admin=True, holder=True)
 
@@ -499,8 +509,7 @@ def history(
     responses=ERRORS,
 )
 def my_licences(token: HolderToken, licences: Licences) -> list[LicenceOut]:
-    caller = _caller(licences, token, admin=False, holder=True)
-    return _outs(licences, access.holder_licences(licences, caller))
+    return _outs(licences, access.holder_licences(licences, holder_caller(licences, token)))
 
 
 # -- paper prints ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from certs import import_router as licence_import_router
 from certs import router as certs_router
 from certs import sharing_router as licence_sharing_router
+from certs import wallet_router as licence_wallet_router
 from core import health
 from core.audit import router as audit_router
 from core.errors.handlers import install_error_handlers
@@ -132,5 +133,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(verify_router.router)
     app.include_router(licence_import_router.router)  # bulk import from CSV
     app.include_router(licence_sharing_router.router)  # consented sharing (授权用证)
+    app.include_router(licence_wallet_router.router)  # wallet and sealed PDFs
     install_problem_openapi(app)
     return app

@@ -29,6 +29,8 @@ from idp.provider import Provider, build_provider
 from keys.note_signer import RegistryNoteSigner
 from keys.registry import KeyRegistry
 from keys.setup import build_key_registry
+from verify.issuing import QrIssuer
+from verify.publication import status_list_uri
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Services:
     identifiers: IdentifierProtector
     keys: KeyRegistry
     idp: Provider
+    licence_qr: QrIssuer
 
     def close(self) -> None:
         self.cache.close()
@@ -94,4 +97,5 @@ def build_services(
         identifiers=identifiers,
         keys=registry,
         idp=provider,
+        licence_qr=QrIssuer(settings.issuer, status_list_uri(settings.issuer), registry, clock),
     )

@@ -27,6 +27,7 @@ from idp.clients.channels import Channel
 from idp.clients.service import ClientService
 from idp.identities.service import IdentityService
 from idp.oauth.server import ACCOUNT_SCOPE
+from seal.registry import SealRegistry
 from tests.certs.conftest import BUSINESS_FIELDS, GUIDE_FIELDS, audit_entries
 from tests.idp.oidc_helpers import (
     PASSWORD,
@@ -108,13 +109,17 @@ def world(services: Services) -> World:
     ):
         people[number] = ids.register_person(number, name, actor="t")
         set_password(services.idp, people[number].id, PASSWORD)
-    ids.register_organisation(AUTHORITY_A, "福州市市场监督管理局", people[ADMIN_A].id, actor="t")
+    authority = ids.register_organisation(
+        AUTHORITY_A, "福州市市场监督管理局", people[ADMIN_A].id, actor="t"
+    )
     ids.register_organisation(AUTHORITY_B, "厦门市市场监督管理局", people[ADMIN_B].id, actor="t")
     company = ids.register_organisation(
         COMPANY, "福州示例科技有限公司", people[CITIZEN].id, actor="t"
     )
+    seals = SealRegistry(services.sessions, services.keys, services.audit, clock)
+    seal = seals.create(organisation_id=authority.id, kind="official", by=people[ADMIN_A].id)
     licences = LicenceService(services.sessions, services.identifiers, services.audit, clock)
-    for licence_type in demo_licence_types():
+    for licence_type in demo_licence_types(seal_id=seal.id):
         licences.register_type(licence_type, "t")
     clients = ClientService(
         services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock

@@ -61,7 +61,7 @@ class Office:
 
 
 @pytest.fixture
-def office(stamping_services: Services, tmp_path: Path) -> Iterator[Office]:  # noqa: F811
+def office(stamping_services: Services, tmp_path: Path) -> Iterator[Office]:
     services = stamping_services
     clock = services.keys.clock
     ids = IdentityService(services.sessions, services.identifiers, services.audit, clock)
@@ -112,7 +112,7 @@ def _verdict(office: Office, text: str) -> Verdict:
 
 def test_the_sealed_licence_pdf_passes_independent_checks(
     office: Office,
-    pdfsig_nss_db: str,  # noqa: F811 (the fixture imported above)
+    pdfsig_nss_db: str,
     tmp_path: Path,
 ) -> None:
     identifier = issue(office)

@@ -50,7 +50,7 @@ def post_csv(
     return http.post("/licence-imports", params=query, content=data, headers=headers)
 
 
-def test_import_over_http(world: World, client: RecordingClient) -> None:  # noqa: F811
+def test_import_over_http(world: World, client: RecordingClient) -> None:
     admin = world.token(ADMIN_A)
     answer = post_csv(client, admin, guide_csv(CITIZEN, BAD_NUMBER))
     assert answer.status_code == 200, answer.text
@@ -83,8 +83,8 @@ def test_import_over_http(world: World, client: RecordingClient) -> None:  # noq
 
 
 def test_import_is_for_the_authoritys_administrators_only(
-    world: World,  # noqa: F811
-    client: RecordingClient,  # noqa: F811
+    world: World,
+    client: RecordingClient,
 ) -> None:
     data = guide_csv(CITIZEN)
     assert post_csv(client, None, data).status_code == 401
@@ -97,7 +97,7 @@ def test_import_is_for_the_authoritys_administrators_only(
 
 
 def test_import_from_the_command_line(
-    subjects: dict[str, str],  # noqa: F811
+    subjects: dict[str, str],
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "guides.csv"

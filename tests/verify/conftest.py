@@ -113,7 +113,7 @@ class Scene:
 
 @pytest.fixture
 def scene(
-    licences: LicenceService,  # noqa: F811 (the fixture imported above)
+    licences: LicenceService,
     qr_issuer: QrIssuer,
     publisher: Publisher,
     clock: FrozenClock,

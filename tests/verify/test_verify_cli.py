@@ -65,7 +65,7 @@ class Field:
 
 
 @pytest.fixture
-def field(stamping_services: Services, tmp_path: Path) -> Field:  # noqa: F811
+def field(stamping_services: Services, tmp_path: Path) -> Field:
     services = stamping_services
     clock = services.keys.clock
     licences = LicenceService(services.sessions, services.identifiers, services.audit, clock)
