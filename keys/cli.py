@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ReasonFlags
 from pydantic import ValidationError
 
@@ -60,9 +62,15 @@ def keys() -> None:
 
 
 @keys.command("init")
-@click.option("--key-type", default=None, help="EC_P256 (default), RSA_2048, RSA_3072, ED25519.")
+@click.option(
+    "--key-type",
+    default=None,
+    help="EC_P256 (default), RSA_2048, RSA_3072, ED25519. SM2 keys are not chosen here: "
+    "GOVTRUST_SM2_ENABLED=true adds the SM2 hierarchy (sm2-* purposes).",
+)
 def keys_init(key_type: str | None) -> None:
-    """Create the CA hierarchy and every missing key (idempotent)."""
+    """Create the CA hierarchy and every missing key (idempotent); with
+    GOVTRUST_SM2_ENABLED=true, the SM2 hierarchy beside it."""
     try:
         chosen = parse_key_type(key_type) if key_type else None
     except UnsupportedKeyType as exc:
@@ -110,6 +118,51 @@ def keys_list(purpose: str | None) -> None:
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+
+#: Signature algorithms ``cryptography`` does not name (GM/T 0006-2012).
+_ALGORITHM_NAMES = {"1.2.156.10197.1.501": "SM2-with-SM3"}
+
+
+def _signature_algorithm(certificate: x509.Certificate) -> str:
+    oid = certificate.signature_algorithm_oid
+    name = _ALGORITHM_NAMES.get(oid.dotted_string, oid._name)
+    return f"{name} ({oid.dotted_string})"
+
+
+@keys.command("show")
+@click.argument("kid")
+@click.option("--pem", is_flag=True, help="Also print the certificate in PEM.")
+def keys_show(kid: str, pem: bool) -> None:
+    """One key: its record and, if it has one, its certificate."""
+    key = _run(lambda services: services.keys.key(kid))
+    fields = [
+        ("kid", key.kid),
+        ("purpose", key.purpose),
+        ("algorithm", key.key_type.value),
+        ("backend", key.backend),
+        ("state", key.state),
+        ("created", _day(key.created_at)),
+        ("activated", _day(key.activated_at)),
+        ("retired", _day(key.retired_at)),
+        ("published until", _day(key.publish_until)),
+        ("issuer kid", key.issuer_kid or "-"),
+    ]
+    certificate = key.certificate
+    if certificate is not None:
+        fields += [
+            ("subject", certificate.subject.rfc4514_string()),
+            ("issuer", certificate.issuer.rfc4514_string()),
+            ("serial", format(certificate.serial_number, "x")),
+            ("not before", _day(certificate.not_valid_before_utc)),
+            ("not after", _day(certificate.not_valid_after_utc)),
+            ("signature", _signature_algorithm(certificate)),
+        ]
+    width = max(len(name) for name, _ in fields)
+    for name, value in fields:
+        click.echo(f"{name.ljust(width)}  {value}")
+    if pem and certificate is not None:
+        click.echo(certificate.public_bytes(Encoding.PEM).decode(), nl=False)
 
 
 @keys.command("rotate")

@@ -10,6 +10,20 @@ The hierarchy (RFC 5280 profiles)::
 Token-signing keys (JWKS) and audit-checkpoint keys (signed notes, Ed25519) have no
 certificate: relying parties get them from the JWKS and the trust bundle.
 
+Beside it, when ``GOVTRUST_SM2_ENABLED`` is on, a second hierarchy in the national algorithms
+(国密; GM/T 0015-2012 certificates, SM2-with-SM3, issue #12), every key fixed to SM2 and
+kept in the software backend (see :mod:`keys.sm2`)::
+
+    sm2-root (self-signed, 20 years)
+    ├── sm2-seal-ca     issues the seal maker's certificate and per-seal certificates
+    │   ├── sm2-seal-maker   制章人: signs GB/T 38540 ``SES_SealInfo``
+    │   └── sm2-seal         one per seal (签章人 of GB/T 38540 signatures)
+    └── sm2-service-ca  issues the SM2 licence-signing key
+        └── sm2-licence      signs licences in the national algorithms (OFD seals)
+
+No OCSP responder or CRL is made for it (those are signed with ``cryptography``, which has
+no SM2); the GB/T 38540 verifier takes revocation from the registry's issued certificates.
+
 ``prepublish``: the next key is generated and published before it signs anything, so that
 relying parties that cache the JWKS or trust list already know it at rotation time.
 ``per_ca``: one key per CA, certified by that CA (delegated OCSP responders, RFC 6960
@@ -53,6 +67,11 @@ class Purpose:
     @property
     def certified(self) -> bool:
         return self.certificate_lifetime is not None
+
+    @property
+    def sm2(self) -> bool:
+        """Part of the SM2 hierarchy (made only when ``GOVTRUST_SM2_ENABLED`` is on)."""
+        return self.fixed_key_type is KeyType.SM2
 
 
 YEAR = timedelta(days=365)
@@ -105,8 +124,62 @@ PURPOSES: dict[str, Purpose] = {
             fixed_key_type=KeyType.ED25519,
             published_after_retirement=100 * YEAR,
         ),
+        Purpose(
+            "sm2-root",
+            "SM2 Root CA",
+            is_ca=True,
+            certificate_lifetime=20 * YEAR,
+            rotatable=False,
+            fixed_key_type=KeyType.SM2,
+        ),
+        Purpose(
+            "sm2-seal-ca",
+            "SM2 Seal CA",
+            is_ca=True,
+            issuer="sm2-root",
+            certificate_lifetime=10 * YEAR,
+            fixed_key_type=KeyType.SM2,
+        ),
+        Purpose(
+            "sm2-service-ca",
+            "SM2 Service CA",
+            is_ca=True,
+            issuer="sm2-root",
+            certificate_lifetime=10 * YEAR,
+            fixed_key_type=KeyType.SM2,
+        ),
+        Purpose(
+            "sm2-seal-maker",
+            "SM2 Seal maker",
+            issuer="sm2-seal-ca",
+            certificate_lifetime=5 * YEAR,
+            non_repudiation=True,
+            fixed_key_type=KeyType.SM2,
+        ),
+        Purpose(
+            "sm2-seal",
+            "SM2 Electronic seal",
+            issuer="sm2-seal-ca",
+            certificate_lifetime=3 * YEAR,
+            non_repudiation=True,
+            rotatable=False,
+            per_object=True,
+            fixed_key_type=KeyType.SM2,
+        ),
+        Purpose(
+            "sm2-licence",
+            "SM2 Licence signing",
+            issuer="sm2-service-ca",
+            certificate_lifetime=5 * YEAR,
+            prepublish=True,
+            non_repudiation=True,
+            fixed_key_type=KeyType.SM2,
+        ),
     )
 }
+
+#: The SM2 hierarchy's CAs, root first.
+SM2_CA_PURPOSES = ("sm2-root", "sm2-seal-ca", "sm2-service-ca")
 
 CA_PURPOSES = ("seal-ca", "service-ca")
 

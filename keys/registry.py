@@ -7,6 +7,11 @@ relying parties already know. Every key event goes to the audit trail.
 
 Private keys stay in their backend; the registry stores the backend's reference (a wrapped
 key, or an HSM object id), the public key and the certificate.
+
+The SM2 hierarchy (purposes ``sm2-*``, see :mod:`keys.purposes`) lives in the same table when
+``sm2_enabled``: its keys are always SM2 and always in the software backend, and their
+certificates are built by :mod:`keys.sm2_certificates` (GM/T 0015-2012) and stored as PEM
+like every other certificate. SM2 is never a choice for the other purposes.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -28,12 +34,14 @@ from core.audit.entry import AuditEvent
 from core.audit.trail import AuditTrail
 from core.db.engine import transaction
 from core.errors.problem import DependencyUnavailable
-from keys.algorithms import KeyType
-from keys.backends.base import KeyBackend, KeyBackendError
+from keys.algorithms import KeyType, UnsupportedKeyType
+from keys.backends.base import KeyBackend, KeyBackendError, RawSigner
 from keys.backends.software import SoftwareBackend
 from keys.certificates import Issuer, PkiUrls, build_certificate, subject_name
 from keys.managed import KeyInfo, ManagedSigner
 from keys.purposes import CA_PURPOSES, PURPOSES, Purpose, get_purpose
+from keys.sm2 import Sm2PublicKey
+from keys.sm2_certificates import Sm2Issuer, build_sm2_certificate
 from keys.storage import IssuedCertificateRow, KeyRow, SqlKeyStorage, serial_text
 
 __all__ = ["KeyInfo", "KeyRegistry", "KeyStateError", "ManagedSigner", "utc_now"]
@@ -60,6 +68,7 @@ class KeyRegistry:
         organization: str = "govtrust",
         default_key_type: KeyType = KeyType.EC_P256,
         clock: Callable[[], datetime] = utc_now,
+        sm2_enabled: bool = False,
     ) -> None:
         if new_key_backend not in backends:
             raise KeyBackendError(f"key backend {new_key_backend!r} is not configured")
@@ -71,6 +80,7 @@ class KeyRegistry:
         self.organization = organization
         self.default_key_type = default_key_type
         self.clock = clock
+        self.sm2_enabled = sm2_enabled
         self.storage = SqlKeyStorage()
         self._lock = threading.Lock()
         self._active: dict[tuple[str, str | None], tuple[float, ManagedSigner]] = {}
@@ -83,6 +93,13 @@ class KeyRegistry:
             get_purpose(purpose)
         with self.sessions() as session:
             return [KeyInfo.from_row(row) for row in self.storage.keys(session, purpose)]
+
+    def key(self, kid: str) -> KeyInfo:
+        with self.sessions() as session:
+            row = self.storage.key(session, kid)
+            if row is None:
+                raise KeyStateError(f"no key {kid!r}")
+            return KeyInfo.from_row(row)
 
     def initialised(self) -> bool:
         with self.sessions() as session:
@@ -141,7 +158,7 @@ class KeyRegistry:
 
     def signer(self, purpose: str, issuer_kid: str | None = None) -> ManagedSigner:
         """The active key of ``purpose`` (for per-CA purposes, the one for ``issuer_kid``)."""
-        get_purpose(purpose)
+        self._require_family(get_purpose(purpose))
         cache_key = (purpose, issuer_kid)
         with self._lock:
             cached = self._active.get(cache_key)
@@ -183,6 +200,71 @@ class KeyRegistry:
         managed = self._managed(session, row)
         return Issuer(row.kid, x509.load_pem_x509_certificate(row.certificate.encode()), managed)
 
+    def _require_family(self, purpose: Purpose) -> None:
+        if purpose.sm2 and not self.sm2_enabled:
+            raise KeyStateError(
+                f"{purpose.name} keys belong to the SM2 hierarchy, which is off here: set "
+                "GOVTRUST_SM2_ENABLED=true and run `govtrust keys init`"
+            )
+
+    def _key_type_for(self, purpose: Purpose, key_type: KeyType | None) -> KeyType:
+        chosen = purpose.fixed_key_type or key_type or self.default_key_type
+        if chosen is KeyType.SM2 and not purpose.sm2:
+            raise UnsupportedKeyType(
+                f"{purpose.name} keys cannot be SM2: SM2 keys serve only the sm2-* purposes "
+                "(set GOVTRUST_SM2_ENABLED=true to create them with `govtrust keys init`)"
+            )
+        return chosen
+
+    def _certify(
+        self,
+        purpose: Purpose,
+        raw: RawSigner,
+        issuer: Issuer | None,
+        subject: x509.Name,
+        now: datetime,
+    ) -> x509.Certificate:
+        """The certificate of a new key of ``purpose`` (self-signed when ``issuer`` is None).
+
+        SM2 keys get a GM/T 0015-2012 certificate from :func:`build_sm2_certificate`;
+        ``cryptography`` reads it back (names, serial, validity, extensions) though it
+        cannot check an SM2 signature, so it is stored like every other certificate."""
+        lifetime = purpose.certificate_lifetime
+        assert lifetime is not None
+        public = raw.public_key()
+        if not purpose.sm2:
+            return build_certificate(
+                subject=subject,
+                public_key=public,  # type: ignore[arg-type]
+                purpose=purpose,
+                issuer=issuer,
+                self_signer=raw,
+                now=now,
+                lifetime=lifetime,
+                urls=self.urls,
+            )
+        if not isinstance(public, Sm2PublicKey):
+            raise UnsupportedKeyType(f"{purpose.name} keys are SM2")
+        sm2_issuer = None
+        if issuer is not None:
+            if issuer.signer.key_type is not KeyType.SM2:
+                raise KeyStateError(f"the issuer of {purpose.name} keys is not an SM2 CA")
+            sm2_issuer = Sm2Issuer(
+                issuer.kid,
+                asn1_x509.Certificate.load(issuer.certificate.public_bytes(Encoding.DER)),
+                issuer.signer,
+            )
+        certificate = build_sm2_certificate(
+            subject=subject,
+            public_key=public,
+            purpose=purpose,
+            issuer=sm2_issuer,
+            self_signer=raw,
+            now=now,
+            lifetime=lifetime,
+        )
+        return x509.load_der_x509_certificate(certificate.dump())
+
     def _create(
         self,
         session: Session,
@@ -194,9 +276,11 @@ class KeyRegistry:
         subject: x509.Name | None = None,
     ) -> KeyRow:
         now = self.clock()
-        chosen = purpose.fixed_key_type or key_type or self.default_key_type
+        self._require_family(purpose)
+        chosen = self._key_type_for(purpose, key_type)
         kid = f"{purpose.name}-{now:%Y%m%d}-{secrets.token_hex(4)}"
-        backend = self._backend(self.new_key_backend)
+        # SM2 keys exist only in the software backend (keys.backends.software_sm2).
+        backend = self._backend("software" if chosen is KeyType.SM2 else self.new_key_backend)
         reference = backend.generate(chosen, kid)
         try:
             raw = backend.load(chosen, reference, kid)
@@ -209,16 +293,12 @@ class KeyRegistry:
                     if issuer is None or not purpose.per_ca
                     else (f"{purpose.title} for {issuer.certificate.subject.rfc4514_string()}"[:64])
                 )
-                certificate = build_certificate(
-                    subject=subject
-                    or subject_name(self.organization, f"{self.organization} {title}"[:64]),
-                    public_key=public,  # type: ignore[arg-type]
-                    purpose=purpose,
-                    issuer=issuer,
-                    self_signer=raw,
-                    now=now,
-                    lifetime=purpose.certificate_lifetime,
-                    urls=self.urls,
+                certificate = self._certify(
+                    purpose,
+                    raw,
+                    issuer,
+                    subject or subject_name(self.organization, f"{self.organization} {title}"[:64]),
+                    now,
                 )
             row = KeyRow(
                 kid=kid,
@@ -284,13 +364,22 @@ class KeyRegistry:
                     self._backend(row.backend).load(KeyType(row.key_type), row.reference, row.kid)
 
     def init(self, actor: str = "system", key_type: KeyType | None = None) -> list[KeyInfo]:
-        """Create every key that is missing (idempotent). Returns the keys created."""
+        """Create every key that is missing (idempotent). Returns the keys created.
+
+        ``key_type`` applies to the purposes without a fixed type and cannot be SM2; the
+        SM2 hierarchy is created (always SM2) when the registry has ``sm2_enabled``."""
+        if key_type is KeyType.SM2:
+            raise UnsupportedKeyType(
+                "--key-type SM2 is not a choice for the whole hierarchy (tokens, OCSP and "
+                "PDF seals need international algorithms); set GOVTRUST_SM2_ENABLED=true and "
+                "`govtrust keys init` creates the SM2 hierarchy (sm2-* purposes) beside it"
+            )
         self.check_backends()
         created: list[KeyRow] = []
         with transaction(self.sessions) as session:
             self.audit.store.lock(session)  # one initialiser at a time
             for purpose in PURPOSES.values():
-                if purpose.per_object:
+                if purpose.per_object or (purpose.sm2 and not self.sm2_enabled):
                     continue
                 if purpose.per_ca:
                     for ca_name in ("root", *CA_PURPOSES):
@@ -326,6 +415,7 @@ class KeyRegistry:
         purpose = get_purpose(purpose_name)
         if not purpose.per_object:
             raise KeyStateError(f"{purpose.name} keys are not made per object")
+        self._require_family(purpose)
         self.check_backends()
         with transaction(self.sessions) as session:
             row = self._create(
@@ -343,6 +433,7 @@ class KeyRegistry:
                 f"{purpose.name} keys are not rotated in place: a new root means every relying "
                 "party installs a new trust anchor"
             )
+        self._require_family(purpose)
         self.check_backends()
         now = self.clock()
         with transaction(self.sessions) as session:

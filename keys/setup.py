@@ -83,4 +83,5 @@ def build_key_registry(
         organization=settings.pki_organization,
         default_key_type=KeyType(settings.key_type),
         clock=clock,
+        sm2_enabled=settings.sm2_enabled,
     )
