@@ -85,17 +85,14 @@ def _civil_servant(services: Services, identities: IdentityService) -> Person:
         return found
 
 
-def _approval_seal(services: Services) -> str | None:
-    """The demo company's active approval seal, if someone made one."""
-    with services.sessions() as session:
-        company = SqlIdentityStore().organisation_by_uscc(session, COMPANY["uscc"])
-    if company is None:
-        return None
+def _authority_seal(services: Services, authority_id: str, admin_id: str) -> str:
+    """The issuing authority's official seal (公章), which seals its electronic licences;
+    made now if it has none."""
     registry = SealRegistry(services.sessions, services.keys, services.audit, services.keys.clock)
-    for seal in registry.seals_of(company.id):
-        if seal.kind == "approval" and seal.status == "active":
+    for seal in registry.seals_of(authority_id):
+        if seal.kind == "official" and seal.status == "active":
             return seal.id
-    return None
+    return registry.create(organisation_id=authority_id, kind="official", by=admin_id).id
 
 
 def _admin_client(services: Services) -> dict[str, Any]:
@@ -150,13 +147,13 @@ def seed_licences(services: Services) -> dict[str, Any]:
     with services.sessions() as session:
         authority = SqlIdentityStore().organisation_by_uscc(session, AUTHORITY["uscc"])
     if authority is None:
-        identities.register_organisation(
+        authority = identities.register_organisation(
             AUTHORITY["uscc"], AUTHORITY["name"], admin.id, actor=ACTOR
         )
     password = f"Demo-{secrets.token_urlsafe(12)}"
     set_password(services.idp, admin.id, password, actor=ACTOR)
     licences = LicenceService(services.sessions, services.identifiers, services.audit, clock)
-    seal_id = _approval_seal(services)
+    seal_id = _authority_seal(services, authority.id, admin.id)
     for licence_type in demo_licence_types(seal_id=seal_id):
         with suppress(LicenceTypeExists):
             licences.register_type(licence_type, ACTOR)

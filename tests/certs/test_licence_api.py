@@ -559,3 +559,8 @@ def test_demo_seeder_is_idempotent(services: Services, tmp_path: Path) -> None:
         assert licence.issuer_uscc == first["issuing_authority"]["uscc"]
     guide = licences.get(first["licences"]["tour_guide_card"]["identifier"])
     assert (guide.holder_name, guide.holder_code_masked) == ("张三", "110105********002X")
+    # the demo authority's official seal seals its licences, made once
+    assert second["licence_types_sealed_by"] == first["licence_types_sealed_by"] is not None
+    seals = SealRegistry(services.sessions, services.keys, services.audit, services.keys.clock)
+    seal = seals.get(first["licence_types_sealed_by"])
+    assert (seal.kind, seal.organisation_name) == ("official", "福州市市场监督管理局")
