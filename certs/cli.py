@@ -1,5 +1,6 @@
 """``govtrust licence ...``: list types; issue, show, change, suspend, resume, revoke,
-reissue, renew and print licences; run the expiry sweeper; import existing licences from CSV.
+reissue, renew and print licences; write a licence as a sealed PDF; run the expiry sweeper;
+import existing licences from CSV.
 
 The command line acts with the server's own credentials (its database and keys), on behalf
 of the licence administrator named by ``--by`` (their opaque subject): :mod:`certs.access`
@@ -24,6 +25,7 @@ import click
 from certs import access
 from certs.access import Caller
 from certs.bulk_import import LicenceImporter
+from certs.documents import LicenceDocuments
 from certs.lifecycle import china_date, effective_state
 from certs.metadata import LABELS, licence_metadata
 from certs.models import Licence
@@ -31,6 +33,8 @@ from certs.service import LicenceService
 from core.errors.problem import ProblemError
 from core.identifiers.resident_id import redact_resident_ids
 from keys.cli import _services
+from seal.registry import SealRegistry
+from seal.service import StampingService
 
 T = TypeVar("T")
 
@@ -244,16 +248,67 @@ def licence_renew(identifier: str, until: datetime, reason: str, by: str) -> Non
         click.echo(_summary(licences, renewed))
 
 
+@contextmanager
+def _documents() -> Iterator[tuple[LicenceService, LicenceDocuments]]:
+    with _services() as services:
+        licences = LicenceService(
+            services.sessions, services.identifiers, services.audit, services.keys.clock
+        )
+        seals = SealRegistry(services.sessions, services.keys, services.audit, services.keys.clock)
+        yield (
+            licences,
+            LicenceDocuments(
+                licences,
+                seals,
+                StampingService(seals, services.keys),
+                services.licence_qr,
+                services.settings.data_dir / "fonts",
+            ),
+        )
+
+
+output_option = click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write the sealed PDF here.",
+)
+
+
 @licence.command("print")
 @click.argument("identifier")
+@output_option
 @by_option
-def licence_print(identifier: str, by: str) -> None:
-    """Record one printing of IDENTIFIER; prints the print serial for the QR code."""
-    with _licences() as licences:
+def licence_print(identifier: str, output: Path | None, by: str) -> None:
+    """Record one printing of IDENTIFIER; prints the print serial, and with --output writes
+    the sealed PDF to print, its QR naming this print."""
+    with _documents() as (licences, documents):
         caller = _admin(licences, by)
         _licence(licences, caller, identifier)
         serial = _run(lambda: licences.record_print(identifier, caller.subject))
         click.echo(f"print serial {serial}  status path /licence-prints/{serial}/status")
+        if output is not None:
+            output.write_bytes(_run(lambda: documents.sealed_pdf(identifier, serial)))
+            click.echo(f"wrote {output}")
+
+
+@licence.command("document")
+@click.argument("identifier")
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Where to write the sealed PDF (or the PNG preview with --preview).",
+)
+@click.option("--preview", is_flag=True, help="A PNG picture of the page instead of the PDF.")
+@by_option
+def licence_document(identifier: str, output: Path, preview: bool, by: str) -> None:
+    """Write the electronic licence IDENTIFIER as a sealed PDF (or a PNG preview)."""
+    with _documents() as (licences, documents):
+        _licence(licences, _admin(licences, by), identifier)
+        render = documents.preview_png if preview else documents.sealed_pdf
+        output.write_bytes(_run(lambda: render(identifier)))
+        click.echo(f"wrote {output}")
 
 
 @licence.command("expire-due")

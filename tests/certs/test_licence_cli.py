@@ -4,12 +4,14 @@ another authority's administrator is refused; no clear ID number is ever printed
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from pyhanko.pdf_utils.reader import PdfFileReader
 
 from certs.demo_types import BUSINESS_LICENCE, TOUR_GUIDE_CARD, demo_licence_types
 from certs.service import LicenceService
@@ -18,8 +20,10 @@ from core.db.migrate import upgrade
 from core.services import build_services
 from idp.identities.service import IdentityService
 from keys.master import new_master_key
+from seal.registry import SealRegistry
 from tests.certs.conftest import BUSINESS_FIELDS, GUIDE_FIELDS
 from tests.conftest import TEST_SECRET, make_settings
+from verify.qr_image import read_qr_texts
 
 AUTHORITY_A, AUTHORITY_B = "11350100MB00000012", "11350200MB0000002A"
 CITIZEN = "11010519491231002X"
@@ -48,10 +52,14 @@ def subjects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     admin_a = ids.register_person("350102198503150022", "王芳", actor="t")
     admin_b = ids.register_person("350102197806200037", "陈明", actor="t")
     citizen = ids.register_person(CITIZEN, "张三", actor="t")
-    ids.register_organisation(AUTHORITY_A, "福州市市场监督管理局", admin_a.id, actor="t")
+    authority = ids.register_organisation(
+        AUTHORITY_A, "福州市市场监督管理局", admin_a.id, actor="t"
+    )
     ids.register_organisation(AUTHORITY_B, "厦门市市场监督管理局", admin_b.id, actor="t")
+    seals = SealRegistry(services.sessions, services.keys, services.audit, clock)
+    seal = seals.create(organisation_id=authority.id, kind="official", by=admin_a.id)
     licences = LicenceService(services.sessions, services.identifiers, services.audit, clock)
-    for licence_type in demo_licence_types():
+    for licence_type in demo_licence_types(seal_id=seal.id):
         licences.register_type(licence_type, "t")
     services.close()
     return {"a": admin_a.subject, "b": admin_b.subject, "citizen": citizen.subject}
@@ -182,3 +190,38 @@ def test_licence_commands(subjects: dict[str, str], tmp_path: Path) -> None:
         stdin="11010519491231002Y\n",
     )
     assert bad_code.exit_code == 1 and "11010519491231002Y" not in bad_code.output
+
+
+def test_licence_documents_from_the_command_line(subjects: dict[str, str], tmp_path: Path) -> None:
+    by_a = ("--by", subjects["a"])
+    issued = run(
+        "licence",
+        "issue",
+        "--type",
+        BUSINESS_LICENCE,
+        "--holder-name",
+        "福州示例科技有限公司",
+        "--holder-code",
+        COMPANY,
+        "--fields",
+        json.dumps(dict(BUSINESS_FIELDS, name="福州示例科技有限公司"), ensure_ascii=False),
+        "--issuer",
+        AUTHORITY_A,
+        *by_a,
+    )
+    identifier = identifier_in(issued)
+    pdf = tmp_path / "licence.pdf"
+    assert f"wrote {pdf}" in run("licence", "document", identifier, "--output", str(pdf), *by_a)
+    signature = PdfFileReader(io.BytesIO(pdf.read_bytes())).embedded_signatures[0]
+    signature.compute_integrity_info()
+    assert signature.sig_object["/Reason"] == "电子证照签章"
+    electronic = read_qr_texts(pdf)
+    preview = tmp_path / "licence.png"
+    run("licence", "document", identifier, "--preview", "--output", str(preview), *by_a)
+    assert read_qr_texts(preview)[0].startswith("HTTPS://GOVTRUST.TEST/V/GT1:")
+    paper = tmp_path / "print.pdf"
+    printed = run("licence", "print", identifier, "--output", str(paper), *by_a)
+    assert re.search(r"print serial [0-9A-F]{16}", printed)
+    assert read_qr_texts(paper) != electronic  # the print's own QR, naming its serial
+    refused = invoke("licence", "document", identifier, "--output", str(pdf), "--by", subjects["b"])
+    assert refused.exit_code == 1 and "No such licence" in refused.output
