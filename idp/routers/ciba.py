@@ -13,7 +13,6 @@ Forms carry a CSRF value: the keyed hash of a random HttpOnly cookie (as the dev
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
@@ -29,16 +28,15 @@ from idp.grants.ciba import CIBA_AUTH_METHODS
 from idp.login_flow import attempt_password_login, set_session_cookie
 from idp.oauth.context import current_session
 from idp.oauth.requests import HttpRequest
-from idp.oauth.sessions import SESSION_COOKIE, LoginSession, find_session
-from idp.pages import TEXT, language, render, scope_labels
+from idp.pages import scope_labels
 from idp.provider import Provider
 from idp.routers.interaction_forms import ProviderDep
+from idp.routers.person_page import PersonPage
 from idp.routers.token import NO_STORE, _form_request
 
 router = APIRouter(tags=["openid-connect"])
 
 CSRF_COOKIE = "govtrust_ciba_csrf"
-CSRF_COOKIE_SECONDS = 1800
 CsrfForm = Annotated[str, Form(max_length=128)]
 DecisionForm = Annotated[str, Form(max_length=8)]
 RequestId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[a-f0-9]+$")]
@@ -87,36 +85,9 @@ async def backchannel_authentication(request: Request, provider: ProviderDep) ->
 # -- the person's pages ----------------------------------------------------------------------
 
 
-class _Page:
-    def __init__(self, request: Request, provider: Provider) -> None:
-        self.request = request
-        self.provider = provider
-        self.lang = language(request)
-        self.text = TEXT[self.lang]
-        existing = request.cookies.get(CSRF_COOKIE)
-        self.new_cookie = None if existing else secrets.token_urlsafe(32)
-        self.csrf = provider.ctx.digest("ciba-csrf", existing or self.new_cookie or "")
-        with provider.ctx.sessions() as session:
-            self.login: LoginSession | None = find_session(
-                provider.ctx, session, request.cookies.get(SESSION_COOKIE)
-            )
-
-    def csrf_ok(self, posted: str) -> bool:
-        return self.new_cookie is None and secrets.compare_digest(posted, self.csrf)
-
-    def respond(self, template: str, status: int = 200, **context: object) -> Response:
-        response = render(self.request, template, status=status, csrf=self.csrf, **context)
-        if self.new_cookie is not None:
-            response.set_cookie(
-                CSRF_COOKIE,
-                self.new_cookie,
-                max_age=CSRF_COOKIE_SECONDS,
-                path="/ciba",
-                httponly=True,
-                secure=self.provider.secure_cookies,
-                samesite="lax",
-            )
-        return response
+class _Page(PersonPage):
+    csrf_cookie = CSRF_COOKIE
+    path = "/ciba"
 
     def message(self, key: str, status: int = 200) -> Response:
         template = "ciba_done.html" if status < 400 else "error.html"

@@ -41,20 +41,18 @@ from idp.oauth.device import (
 )
 from idp.oauth.requests import HttpRequest
 from idp.oauth.sessions import (
-    SESSION_COOKIE,
     LoginSession,
-    find_session,
 )
 from idp.oauth.storage import GrantRow
-from idp.pages import TEXT, language, render, scope_labels
+from idp.pages import scope_labels
 from idp.provider import Provider
 from idp.routers.interaction_forms import ProviderDep
+from idp.routers.person_page import PersonPage
 from idp.routers.token import _form_request
 
 router = APIRouter(tags=["openid-connect"])
 
 CSRF_COOKIE = "govtrust_device_csrf"
-CSRF_COOKIE_SECONDS = 1800
 
 UserCodeQuery = Annotated[str | None, Query(max_length=32)]
 UserCodeForm = Annotated[str, Form(max_length=32)]
@@ -92,44 +90,19 @@ async def device_authorization(request: Request, provider: ProviderDep) -> Respo
 # -- the verification page (RFC 8628 §3.3) ------------------------------------------------
 
 
-class _Page:
+class _Page(PersonPage):
     """What every verification page needs: the person's login, the CSRF pair, the text."""
 
+    csrf_cookie = CSRF_COOKIE
+    path = "/device"
+
     def __init__(self, request: Request, provider: Provider) -> None:
-        self.request = request
-        self.provider = provider
-        self.lang = language(request)
-        self.text = TEXT[self.lang]
-        existing = request.cookies.get(CSRF_COOKIE)
-        self.new_cookie = None if existing else secrets.token_urlsafe(32)
-        self.cookie = existing or self.new_cookie or ""
-        self.csrf = provider.ctx.digest("device-csrf", self.cookie)
-        with provider.ctx.sessions() as session:
-            self.login: LoginSession | None = find_session(
-                provider.ctx, session, request.cookies.get(SESSION_COOKIE)
-            )
+        super().__init__(request, provider)
         self.address = client_ip(
             request.client.host if request.client else "",
             request.headers.get("x-forwarded-for"),
             provider.trusted_proxies,
         )
-
-    def csrf_ok(self, posted: str) -> bool:
-        return self.new_cookie is None and secrets.compare_digest(posted, self.csrf)
-
-    def respond(self, template: str, status: int = 200, **context: object) -> Response:
-        response = render(self.request, template, status=status, csrf=self.csrf, **context)
-        if self.new_cookie is not None:
-            response.set_cookie(
-                CSRF_COOKIE,
-                self.new_cookie,
-                max_age=CSRF_COOKIE_SECONDS,
-                path="/device",
-                httponly=True,
-                secure=self.provider.secure_cookies,
-                samesite="lax",
-            )
-        return response
 
     def error(self, key: str, status: int = 400) -> Response:
         return self.respond("error.html", status=status, message=self.text[key])
