@@ -31,6 +31,7 @@ from keys.registry import KeyRegistry
 from keys.setup import build_key_registry
 from verify.issuing import QrIssuer
 from verify.publication import status_list_uri
+from verify.signing import LicenceAlgorithm
 
 
 @dataclass
@@ -69,7 +70,7 @@ def build_services(
     registry = build_key_registry(settings, sessions, audit, clock)
     note_signer.attach(registry)
     cache = make_cache(settings.redis_url, prefix=settings.cache_prefix)
-    identifiers = IdentifierProtector.from_secret(settings.secret_bytes)
+    identifiers = IdentifierProtector.from_secret(settings.secret_bytes, settings.at_rest_cipher)
     idp_context = IdpContext(
         issuer=settings.issuer.rstrip("/"),
         sessions=sessions,
@@ -97,5 +98,11 @@ def build_services(
         identifiers=identifiers,
         keys=registry,
         idp=provider,
-        licence_qr=QrIssuer(settings.issuer, status_list_uri(settings.issuer), registry, clock),
+        licence_qr=QrIssuer(
+            settings.issuer,
+            status_list_uri(settings.issuer),
+            registry,
+            clock,
+            algorithm=LicenceAlgorithm(settings.licence_algorithm),
+        ),
     )

@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.aead import AtRestCipher
+
 DEVELOPMENT_SECRET = "govtrust-development-secret-do-not-use-in-production"  # noqa: S105
 MIN_SECRET_LENGTH = 32
 
@@ -72,6 +74,17 @@ class Settings(BaseSettings):
         description="Also keep the SM2 (national algorithms, 国密) hierarchy: `keys init` "
         "creates the sm2-* keys (see keys/purposes.py).",
     )
+    at_rest_cipher: AtRestCipher = Field(
+        default=AtRestCipher.AES_256_GCM,
+        description="AEAD for data at rest (ID numbers, wrapped private keys): AES-256-GCM "
+        "or SM4-GCM (national algorithm); what was stored under the other stays readable.",
+    )
+    licence_algorithm: Literal["ES256", "SM2"] = Field(
+        default="ES256",
+        description="What signs licence QRs, the status list and the trust list: the "
+        "`licence` key (ES256), or the `sm2-licence` key (SM2 with SM3; needs "
+        "GOVTRUST_SM2_ENABLED). See verify/signing.py and verify/FORMAT.md.",
+    )
     dpop_nonce_required: bool = Field(
         default=False,
         description="Ask DPoP clients for server-provided nonces (RFC 9449 §8, §9).",
@@ -122,6 +135,11 @@ class Settings(BaseSettings):
             )
         if self.environment == "production" and not self.issuer.startswith("https://"):
             raise InsecureConfiguration("GOVTRUST_ISSUER must be an https URL in production")
+        if self.licence_algorithm == "SM2" and not self.sm2_enabled:
+            raise ValueError(
+                "GOVTRUST_LICENCE_ALGORITHM=SM2 signs licences with the sm2-licence key: set "
+                "GOVTRUST_SM2_ENABLED=true (and run `govtrust keys init`)"
+            )
         return self
 
     @cached_property

@@ -50,7 +50,7 @@ def master_keys(settings: Settings) -> MasterKeys:
         for part in settings.master_key_previous.get_secret_value().split(","):
             if part.strip():
                 previous.append(decode_master_key(part))
-    return MasterKeys(current, tuple(previous))
+    return MasterKeys(current, tuple(previous), settings.at_rest_cipher)
 
 
 def key_backends(settings: Settings) -> dict[str, KeyBackend]:

@@ -3,13 +3,16 @@
 * Blind index: HMAC-SHA256 (RFC 2104, FIPS 198-1) keyed with a dedicated index
   key over ``kind || 0x00 || value`` -- deterministic, so equality lookups work
   without storing the clear value.
-* Encryption: AES-256-GCM (NIST SP 800-38D) with a random 96-bit nonce
-  (SP 800-38D §8.2.2). Blob layout::
+* Encryption: AES-256-GCM (NIST SP 800-38D), or SM4-GCM where the deployment chooses the
+  national algorithms (:mod:`core.aead`), with a random 96-bit nonce (SP 800-38D §8.2.2).
+  Blob layout::
 
-      0x01 (format version) || key id (1 byte) || nonce (12) || ciphertext || tag (16)
+      format (1 byte) || key id (1 byte) || nonce (12) || ciphertext || tag (16)
 
-  The associated data is ``kind (UTF-8) || 0x00 || version || key id``, so a blob
-  cannot be replayed under another identifier kind, key id or format version.
+  format ``0x01`` is AES-256-GCM, ``0x02`` SM4-GCM: every blob says how it was made, so a
+  deployment that switches algorithms still reads what it stored before. The associated
+  data is ``kind (UTF-8) || 0x00 || format || key id``, so a blob cannot be replayed under
+  another identifier kind, key id or format.
 * :meth:`IdentifierProtector.from_secret` derives both keys with HKDF-SHA256
   (RFC 5869) under distinct ``info`` labels.
 
@@ -25,14 +28,16 @@ from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from core.aead import Aead, AtRestCipher, aead
 from core.identifiers.errors import IdentifierDecryptionError
 
-__all__ = ["FORMAT_VERSION", "IdentifierProtector"]
+__all__ = ["FORMATS", "FORMAT_VERSION", "IdentifierProtector"]
 
-FORMAT_VERSION = 1
+FORMATS = {AtRestCipher.AES_256_GCM: 1, AtRestCipher.SM4_GCM: 2}
+CIPHERS = {number: cipher for cipher, number in FORMATS.items()}
+FORMAT_VERSION = FORMATS[AtRestCipher.AES_256_GCM]
 _KEY_LEN = 32
 _NONCE_LEN = 12
 _TAG_LEN = 16
@@ -54,38 +59,45 @@ def _check_kind(kind: str) -> bytes:
     return kind.encode("utf-8")
 
 
-def _aad(kind: bytes, key_id: int) -> bytes:
-    return kind + b"\x00" + bytes([FORMAT_VERSION, key_id])
+def _aad(kind: bytes, version: int, key_id: int) -> bytes:
+    return kind + b"\x00" + bytes([version, key_id])
 
 
 class IdentifierProtector:
     """Blind-indexes and encrypts identifier values (resident ID numbers, USCCs).
 
-    ``encryption_keys`` maps key ids (0-255) to 32-byte AES-256 keys; new blobs
-    use ``current_key_id``, older ids stay readable for key rotation.
+    ``encryption_keys`` maps key ids (0-255) to 32-byte keys; new blobs use
+    ``current_key_id`` and ``cipher``, older key ids and the other cipher stay readable
+    (key rotation, a change of algorithm).
     """
 
-    __slots__ = ("_aead", "_current_key_id", "_index_key")
+    __slots__ = ("_aead", "_cipher", "_current_key_id", "_index_key")
 
     def __init__(
         self,
         index_key: bytes,
         encryption_keys: Mapping[int, bytes],
         current_key_id: int,
+        cipher: AtRestCipher = AtRestCipher.AES_256_GCM,
     ) -> None:
         self._index_key = _check_key(index_key, "index_key")
-        aead: dict[int, AESGCM] = {}
+        ciphers: dict[tuple[int, int], Aead] = {}
         for key_id, key in encryption_keys.items():
             if not isinstance(key_id, int) or not 0 <= key_id <= 255:
                 raise ValueError("encryption key ids must be integers in 0-255")
-            aead[key_id] = AESGCM(_check_key(key, f"encryption key {key_id}"))
-        if current_key_id not in aead:
+            checked = _check_key(key, f"encryption key {key_id}")
+            for kind, version in FORMATS.items():
+                ciphers[(version, key_id)] = aead(kind, checked)
+        if current_key_id not in encryption_keys:
             raise ValueError("current_key_id has no key in encryption_keys")
-        self._aead = aead
+        self._aead = ciphers
+        self._cipher = cipher
         self._current_key_id = current_key_id
 
     @classmethod
-    def from_secret(cls, secret: bytes) -> IdentifierProtector:
+    def from_secret(
+        cls, secret: bytes, cipher: AtRestCipher = AtRestCipher.AES_256_GCM
+    ) -> IdentifierProtector:
         """Derive index and encryption keys from one secret with HKDF-SHA256 (RFC 5869).
 
         The encryption key gets key id 1. ``secret`` must be at least 32 bytes.
@@ -101,6 +113,7 @@ class IdentifierProtector:
             derive(_INDEX_INFO),
             {_DERIVED_KEY_ID: derive(_ENCRYPTION_INFO)},
             _DERIVED_KEY_ID,
+            cipher,
         )
 
     @property
@@ -116,13 +129,19 @@ class IdentifierProtector:
         message = _check_kind(kind) + b"\x00" + value.encode("utf-8")
         return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
 
+    @property
+    def cipher(self) -> AtRestCipher:
+        """The algorithm :meth:`encrypt` uses."""
+        return self._cipher
+
     def encrypt(self, kind: str, value: str) -> bytes:
-        """AES-256-GCM encrypt ``value`` under the current key (NIST SP 800-38D)."""
+        """Encrypt ``value`` under the current key with the configured cipher."""
         kind_bytes = _check_kind(kind)
-        key_id = self._current_key_id
+        version, key_id = FORMATS[self._cipher], self._current_key_id
         nonce = os.urandom(_NONCE_LEN)
-        sealed = self._aead[key_id].encrypt(nonce, value.encode("utf-8"), _aad(kind_bytes, key_id))
-        return bytes([FORMAT_VERSION, key_id]) + nonce + sealed
+        aad = _aad(kind_bytes, version, key_id)
+        sealed = self._aead[(version, key_id)].encrypt(nonce, value.encode("utf-8"), aad)
+        return bytes([version, key_id]) + nonce + sealed
 
     def decrypt(self, kind: str, blob: bytes) -> str:
         """Decrypt a blob made by :meth:`encrypt` for the same ``kind``.
@@ -132,12 +151,13 @@ class IdentifierProtector:
         """
         kind_bytes = _check_kind(kind)
         key_id = self._key_id_of(blob)
-        aead = self._aead.get(key_id)
-        if aead is None:
+        cipher = self._aead.get((blob[0], key_id))
+        if cipher is None:
             raise IdentifierDecryptionError(f"no key with id {key_id}")
         nonce = blob[_HEADER_LEN : _HEADER_LEN + _NONCE_LEN]
+        aad = _aad(kind_bytes, blob[0], key_id)
         try:
-            plain = aead.decrypt(nonce, blob[_HEADER_LEN + _NONCE_LEN :], _aad(kind_bytes, key_id))
+            plain = cipher.decrypt(nonce, blob[_HEADER_LEN + _NONCE_LEN :], aad)
             return plain.decode("utf-8")
         except (InvalidTag, UnicodeDecodeError):
             raise IdentifierDecryptionError(
@@ -145,22 +165,25 @@ class IdentifierProtector:
             ) from None
 
     def needs_reencryption(self, blob: bytes) -> bool:
-        """True when ``blob`` is not under the current key id (key rotation).
+        """True when ``blob`` is not under the current key id (key rotation) or not made
+        with the configured cipher.
 
         Raises :class:`IdentifierDecryptionError` if the blob is not in a known format.
         """
-        return self._key_id_of(blob) != self._current_key_id
+        key_id = self._key_id_of(blob)
+        return key_id != self._current_key_id or blob[0] != FORMATS[self._cipher]
 
     @staticmethod
     def _key_id_of(blob: bytes) -> int:
         if len(blob) < _HEADER_LEN + _NONCE_LEN + _TAG_LEN:
             raise IdentifierDecryptionError("blob is too short")
-        if blob[0] != FORMAT_VERSION:
+        if blob[0] not in CIPHERS:
             raise IdentifierDecryptionError(f"unknown format version {blob[0]}")
         return blob[1]
 
     def __repr__(self) -> str:
+        key_ids = sorted({key_id for _, key_id in self._aead})
         return (
-            f"IdentifierProtector(key_ids={sorted(self._aead)}, "
-            f"current_key_id={self._current_key_id})"
+            f"IdentifierProtector(key_ids={key_ids}, "
+            f"current_key_id={self._current_key_id}, cipher={self._cipher.value})"
         )

@@ -101,11 +101,11 @@ def test_wrong_kind_is_rejected(protector: IdentifierProtector) -> None:
 def test_unknown_version_and_key_id(protector: IdentifierProtector) -> None:
     blob = protector.encrypt("resident_id", RID)
     with pytest.raises(IdentifierDecryptionError, match="version"):
-        protector.decrypt("resident_id", b"\x02" + blob[1:])
+        protector.decrypt("resident_id", b"\x03" + blob[1:])
     with pytest.raises(IdentifierDecryptionError, match="key"):
         protector.decrypt("resident_id", blob[:1] + b"\x07" + blob[2:])
     with pytest.raises(IdentifierDecryptionError):
-        protector.needs_reencryption(b"\x02" + blob[1:])
+        protector.needs_reencryption(b"\x03" + blob[1:])
 
 
 def test_key_id_is_authenticated() -> None:
