@@ -1,4 +1,5 @@
-"""The electronic licence as documents: the sealed A4 PDF and a PNG preview of one version.
+"""The electronic licence as documents: the sealed A4 PDF, the sealed OFD (GB/T 33190) and a
+PNG preview of one version.
 
 The page (:mod:`certs.layout`) carries the version's verification QR, which another part
 makes (``verify`` signs QR payloads; this package only asks for the text through
@@ -6,10 +7,17 @@ makes (``verify`` signs QR payloads; this package only asks for the text through
 the seal its licence type names (:attr:`certs.types.LicenceType.seal_id`), as the issuing
 system, PAdES B-T, over the issuing authority's name; the use is in the audit trail like
 every use of a seal.
+
+The OFD is sealed with the same registry seal as a GB/T 38540-2020 electronic seal
+(:mod:`certs.ofd.seals` makes its SM2 ``SES_Seal`` once), so it needs the SM2 hierarchy
+(``GOVTRUST_SM2_ENABLED``); without it :meth:`LicenceDocuments.sealed_ofd` answers 409. The
+registry decides for each sealing whether the seal may be used (status, validity), as for
+the PDF, and the use is recorded as ``seal.used`` with ``format: ofd``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -18,15 +26,31 @@ from certs.errors import PrintNotFound
 from certs.fonts import font_collection_path, truetype_font
 from certs.layout import LicencePage, licence_page
 from certs.models import Licence
+from certs.ofd.licence import sealed_licence_ofd
+from certs.ofd.seals import OfdSeals
 from certs.render_pdf import render_pdf
 from certs.render_png import render_png
 from certs.service import LicenceService
+from core.audit.entry import AuditEvent
+from core.db.engine import transaction
 from core.errors.problem import ProblemError
 from seal.registry import SealRegistry
 from seal.service import StampingService, StampRequest
 from seal.stamping.placement import AtPosition
 
 SEALING_ACTOR = "system:licence-documents"
+SEALING_PURPOSE = "电子证照签章"
+
+
+class Sm2HierarchyOff(ProblemError):
+    def __init__(self) -> None:
+        super().__init__(
+            409,
+            "sm2-hierarchy-off",
+            "OFD licences are not available here",
+            "An OFD licence is sealed with an SM2 electronic seal (GB/T 38540), and the SM2 "
+            "key hierarchy is not enabled on this service (GOVTRUST_SM2_ENABLED).",
+        )
 
 
 class LicenceQr(Protocol):
@@ -101,12 +125,42 @@ class LicenceDocuments:
                 document=pdf,
                 placement=AtPosition(page=0, x=box.x, y=box.y, size=box.size),
                 level="B-T",
-                purpose="电子证照签章",
+                purpose=SEALING_PURPOSE,
             ),
             actor=SEALING_ACTOR,
             on=licence.identifier,
         )
         return stamped.pdf
+
+    def sealed_ofd(self, identifier: str) -> bytes:
+        """The OFD file of version ``identifier``, sealed now with its type's seal as a
+        GB/T 38540 electronic seal (GB/T 33190-2016 §18); 409 without the SM2 hierarchy."""
+        if not self.seals.keys.sm2_enabled:
+            raise Sm2HierarchyOff()
+        licence, page = self.page(identifier)
+        seal = self.seals.authorise_system_use(self._seal_id(licence), SEALING_ACTOR)
+        sealer = OfdSeals(self.seals).sealer(seal, SEALING_ACTOR)
+        title = f"{self.licences.get_type(licence.type_code).name} {licence.licence_number}"
+        now = self.seals.clock()
+        data = sealed_licence_ofd(page, truetype_font(self.font_cache), title, sealer, now)
+        with transaction(self.seals.sessions) as session:
+            self.seals.audit.record(
+                session,
+                AuditEvent(
+                    actor=SEALING_ACTOR,
+                    action="seal.used",
+                    object_type="seal",
+                    object_id=seal.id,
+                    document_hash=hashlib.sha256(data).hexdigest(),
+                    details={
+                        "format": "ofd",
+                        "on": licence.identifier,
+                        "purpose": SEALING_PURPOSE,
+                        "es_id": str(sealer.seal["e_seal_info"]["es_id"].native),
+                    },
+                ),
+            )
+        return data
 
     def preview_png(self, identifier: str) -> bytes:
         """A picture of the page with the seal's image where the seal goes (not signed)."""

@@ -1,5 +1,6 @@
-"""Where everything goes on the A4 page of an electronic licence (one layout, two renderers:
-:mod:`certs.render_pdf` and :mod:`certs.render_png`).
+"""Where everything goes on the A4 page of an electronic licence (one layout, three renderers:
+:mod:`certs.render_pdf`, :mod:`certs.render_png` and the OFD page of
+:mod:`certs.ofd.package`, all drawing the same texts, boxes and red frame from here).
 
 The page follows the paper licences it mirrors: the licence name as the title, the GB/T 36903
 metadata and the type's own fields as label-value rows, the issuing authority and date at
@@ -25,6 +26,9 @@ ROW_SIZE = 12.0
 LINE = 20.0
 QR_BOX = (60.0, 70.0, 132.0)
 SEAL_BOX = (382.0, 96.0, 120.0)
+FRAME_BOX = (36.0, 36.0, 523.0, 770.0)  # x, y, width, height: half an inch in from the edges
+FRAME_LINE = 1.5
+FRAME_RGB = (217, 26, 26)  # the red of a paper licence's border
 Anchor = Literal["left", "centre", "right"]
 
 
@@ -47,6 +51,30 @@ class Box:
 
 
 @dataclass(frozen=True)
+class Frame:
+    """The red border of a licence page: a stroked rectangle (lower-left corner, width,
+    height), its line width in points and its colour (sRGB, 0-255)."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    line: float
+    rgb: tuple[int, int, int]
+
+    @property
+    def top(self) -> float:
+        return self.y + self.height
+
+    @property
+    def right(self) -> float:
+        return self.x + self.width
+
+
+LICENCE_FRAME = Frame(*FRAME_BOX, FRAME_LINE, FRAME_RGB)
+
+
+@dataclass(frozen=True)
 class LicencePage:
     texts: tuple[Text, ...]
     qr: Box
@@ -54,6 +82,7 @@ class LicencePage:
     qr_text: str
     width: float = A4[0]
     height: float = A4[1]
+    frame: Frame = LICENCE_FRAME
 
 
 def text_width(text: str, size: float) -> float:

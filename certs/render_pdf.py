@@ -28,10 +28,27 @@ def _x(item: Text) -> float:
     return item.x - (width / 2 if item.anchor == "centre" else width)
 
 
+def _frame(page: LicencePage) -> bytes:
+    """The red frame: ``RG`` stroke colour, ``w`` line width, ``re`` rectangle, ``S`` stroke
+    (ISO 32000-1 §8.6.8, §8.4.4, §8.5.2.1, §8.5.3.1)."""
+    frame = page.frame
+    red, green, blue = (round(value / 255, 3) for value in frame.rgb)
+    return b"q %g %g %g RG %g w %g %g %g %g re S Q" % (
+        red,
+        green,
+        blue,
+        frame.line,
+        frame.x,
+        frame.y,
+        frame.width,
+        frame.height,
+    )
+
+
 def render_pdf(page: LicencePage, font: Path, title: str) -> bytes:
     writer = PdfFileWriter(stream_xrefs=False)
     engine = GlyphAccumulatorFactory(str(font), font_size=12).create_font_engine(writer)
-    ops = [b"q 0.85 0.1 0.1 RG 1.5 w 36 36 523 770 re S Q"]  # the red frame of a licence
+    ops = [_frame(page)]
     for item in page.texts:
         shaped = engine.shape(item.text).graphics_ops
         ops.append(b"BT /F1 %g Tf %g %g Td %s ET" % (item.size, _x(item), item.y, shaped))

@@ -23,8 +23,11 @@ def render_png(
 
     image = Image.new("RGB", px(page.width, 0), "white")
     draw = ImageDraw.Draw(image)
+    frame = page.frame
     draw.rectangle(
-        [px(36, 806), px(559, 36)], outline=(217, 26, 26), width=max(1, round(1.5 * scale))
+        [px(frame.x, frame.top), px(frame.right, frame.y)],
+        outline=frame.rgb,
+        width=max(1, round(frame.line * scale)),
     )
     fonts: dict[float, ImageFont.FreeTypeFont] = {}
     for item in page.texts:

@@ -1,7 +1,9 @@
-"""HTTP: the holder's wallet (download the sealed PDF, preview it, show a dynamic QR — 亮证)
-and the issuing authority's copies (the electronic licence and each paper print as sealed
-PDFs). Holders use a first-party ``account`` token; administrators ``licence:admin``. A
-licence the caller may not see answers 404, as everywhere in :mod:`certs.router`."""
+"""HTTP: the holder's wallet (download the sealed PDF or OFD, preview it, show a dynamic QR —
+亮证) and the issuing authority's copies (the electronic licence as sealed PDF and OFD, each
+paper print as a sealed PDF). The OFD (GB/T 33190) carries a GB/T 38540 SM2 seal and answers
+409 ``sm2-hierarchy-off`` where the SM2 hierarchy is not enabled. Holders use a first-party
+``account`` token; administrators ``licence:admin``. A licence the caller may not see answers
+404, as everywhere in :mod:`certs.router`."""
 
 from __future__ import annotations
 
@@ -43,6 +45,18 @@ PDF: dict[int | str, dict[str, Any]] = {
 PNG: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}}, "description": "A picture of the page"}
 }
+OFD_MEDIA_TYPE = "application/ofd"
+OFD: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {OFD_MEDIA_TYPE: {}},
+        "description": "The OFD file (GB/T 33190), sealed with a GB/T 38540 electronic seal",
+    },
+    409: {
+        "content": {"application/problem+json": {}},
+        "description": "The SM2 hierarchy is off here (sm2-hierarchy-off), or the licence "
+        "type names no seal",
+    },
+}
 
 
 def licence_documents(services: ServicesDep, licences: Licences) -> LicenceDocuments:
@@ -82,6 +96,31 @@ async def my_licence_pdf(
 ) -> Response:
     licence = access.readable_licence(licences, holder_caller(licences, token), identifier)
     return _pdf(await run_in_threadpool(documents.sealed_pdf, licence.identifier), licence)
+
+
+def _ofd(data: bytes, licence: Licence) -> Response:
+    name = f"licence-{licence.licence_number}-v{licence.version}.ofd"
+    return Response(
+        data,
+        media_type=OFD_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/me/licences/{identifier}/document.ofd",
+    response_class=Response,
+    summary="My licence as a sealed OFD file (holder)",
+    responses={**ERRORS, **NOT_FOUND, **OFD},
+)
+async def my_licence_ofd(
+    identifier: Identifier, token: HolderToken, licences: Licences, documents: Documents
+) -> Response:
+    licence = access.readable_licence(licences, holder_caller(licences, token), identifier)
+    return _ofd(await run_in_threadpool(documents.sealed_ofd, licence.identifier), licence)
 
 
 @router.get(
@@ -137,6 +176,19 @@ async def licence_pdf(
 ) -> Response:
     licence = access.administered_licence(licences, admin_caller(licences, token), identifier)
     return _pdf(await run_in_threadpool(documents.sealed_pdf, licence.identifier), licence)
+
+
+@router.get(
+    "/licences/{identifier}/document.ofd",
+    response_class=Response,
+    summary="The electronic licence as a sealed OFD file (administrator of the issuer)",
+    responses={**ERRORS, **NOT_FOUND, **OFD},
+)
+async def licence_ofd(
+    identifier: Identifier, token: AdminToken, licences: Licences, documents: Documents
+) -> Response:
+    licence = access.administered_licence(licences, admin_caller(licences, token), identifier)
+    return _ofd(await run_in_threadpool(documents.sealed_ofd, licence.identifier), licence)
 
 
 @router.get(

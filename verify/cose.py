@@ -1,28 +1,47 @@
 """COSE_Sign1 (RFC 9052 §4.2, §4.4) for licence QR payloads.
 
 Only what a licence QR needs: one signer, the algorithm and key id in the protected header,
-no external data. Algorithms (RFC 9053 §2.1, §2.2): ES256 (-7, signature ``r || s``, 64
-bytes) and EdDSA (-8, Ed25519). The verifier takes the algorithm from the key it trusts,
-never from the message, and refuses a message whose protected ``alg`` disagrees.
+no external data. Algorithms (:mod:`verify.signing`): ES256 (-7, signature ``r || s``, 64
+bytes, RFC 9053 §2.1), EdDSA (-8, Ed25519, RFC 9053 §2.2) and SM2 with SM3 (-65600, private
+use, signature ``r || s``, 64 bytes). The verifier takes the algorithm from the key it
+trusts, never from the message, and refuses a message whose protected ``alg`` disagrees.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from keys.algorithms import KeyType, key_type_of, raw_to_der_ecdsa, verify_signature
+from keys.algorithms import KeyType, UnsupportedKeyType, key_type_of
+from verify.signing import (
+    COSE_ALGORITHMS,
+    JWS_ALGORITHMS,
+    LicenceSigner,
+    cose_algorithm_of,
+    sign_raw,
+    verify_raw,
+)
+
+__all__ = [
+    "COSE_ALGORITHMS",
+    "CoseError",
+    "CoseSignatureError",
+    "Sign1",
+    "cose_algorithm",
+    "decode_sign1",
+    "sign1",
+    "verify_sign1",
+]
 
 COSE_SIGN1_TAG = 18
 CWT_TAG = 61
 HEADER_ALG = 1
 HEADER_KID = 4
-COSE_ALGORITHMS: dict[KeyType, int] = {KeyType.EC_P256: -7, KeyType.ED25519: -8}
 
 
 class CoseError(ValueError):
@@ -31,13 +50,6 @@ class CoseError(ValueError):
 
 class CoseSignatureError(ValueError):
     """The COSE_Sign1 signature does not verify under the key named by its ``kid``."""
-
-
-class CoseSigner(Protocol):
-    @property
-    def key_type(self) -> KeyType: ...
-
-    def sign_jws(self, data: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -57,18 +69,18 @@ class Sign1:
 
 def cose_algorithm(key_type: KeyType) -> int:
     try:
-        return COSE_ALGORITHMS[key_type]
-    except KeyError:
-        raise CoseError(f"{key_type.value} keys do not sign licence payloads") from None
+        return cose_algorithm_of(key_type)
+    except UnsupportedKeyType as exc:
+        raise CoseError(str(exc)) from None
 
 
-def sign1(payload: bytes, kid: bytes, signer: CoseSigner) -> bytes:
+def sign1(payload: bytes, kid: bytes, signer: LicenceSigner) -> bytes:
     """A tagged COSE_Sign1 over ``payload`` (the protected header holds ``alg`` and ``kid``,
     as the EU DCC does, so that a verifier finds the key without trusting anything
     unprotected)."""
     protected = cbor2.dumps({HEADER_ALG: cose_algorithm(signer.key_type), HEADER_KID: kid})
     to_sign = Sign1(protected, None, kid, payload, b"").signed_bytes()
-    signature = signer.sign_jws(to_sign)
+    signature = sign_raw(signer, to_sign)
     return cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
 
 
@@ -114,15 +126,15 @@ def decode_sign1(message: bytes) -> Sign1:
 def verify_sign1(message: Sign1, key: PublicKeyTypes) -> None:
     """Raise :class:`CoseSignatureError` unless ``key`` signed ``message`` with its own
     algorithm."""
-    key_type = key_type_of(key)
+    try:
+        key_type = key_type_of(key)
+    except UnsupportedKeyType:
+        raise CoseSignatureError("the key does not verify licence payloads") from None
     if message.algorithm != COSE_ALGORITHMS.get(key_type):
         raise CoseSignatureError("the message's algorithm is not the key's")
-    signature = message.signature
-    if key_type is KeyType.EC_P256:
-        if len(signature) != 64:
-            raise CoseSignatureError("an ES256 signature is 64 bytes")
-        signature = raw_to_der_ecdsa(signature)
+    if key_type in (KeyType.EC_P256, KeyType.SM2) and len(message.signature) != 64:
+        raise CoseSignatureError(f"an {JWS_ALGORITHMS[key_type]} signature is 64 bytes (r || s)")
     try:
-        verify_signature(key, signature, message.signed_bytes())
+        verify_raw(key, message.signature, message.signed_bytes())
     except InvalidSignature:
         raise CoseSignatureError("the signature does not verify") from None

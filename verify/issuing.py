@@ -1,5 +1,7 @@
 """Making the QR of a licence: claims from the registry's version, signed as COSE_Sign1 with
-the active licence-signing key, encoded as the verification URL (``verify/FORMAT.md``).
+the active licence-signing key of the configured family (ES256 ``licence`` or SM2
+``sm2-licence``, :class:`verify.signing.LicenceAlgorithm`), encoded as the verification URL
+(``verify/FORMAT.md``).
 
 Three kinds (:class:`verify.payload.QrKind`): the electronic licence's own QR (its PDF), a
 paper print's (with the print serial and the print's status-list index), and the holder's
@@ -16,8 +18,8 @@ from certs.models import Licence
 from keys.registry import KeyRegistry
 from verify.cose import sign1
 from verify.payload import LicenceClaims, QrKind, encode_claims
-from verify.publication import LICENCE_PURPOSE
 from verify.qr_text import qr_text, verification_url_base
+from verify.signing import LicenceAlgorithm
 from verify.trust_list import cose_kid
 
 DYNAMIC_LIFETIME = timedelta(minutes=3)
@@ -42,12 +44,14 @@ class QrIssuer:
         keys: KeyRegistry,
         clock: Callable[[], datetime],
         dynamic_lifetime: timedelta = DYNAMIC_LIFETIME,
+        algorithm: LicenceAlgorithm = LicenceAlgorithm.ES256,
     ) -> None:
         self.url_base = verification_url_base(service_url)
         self.status_list_uri = status_list_uri
         self.keys = keys
         self.clock = clock
         self.dynamic_lifetime = dynamic_lifetime
+        self.algorithm = algorithm
 
     def claims(
         self,
@@ -75,7 +79,7 @@ class QrIssuer:
 
     def sign(self, claims: LicenceClaims) -> bytes:
         """The COSE_Sign1 message of ``claims`` by the active licence-signing key."""
-        signer = self.keys.signer(LICENCE_PURPOSE)
+        signer = self.keys.signer(self.algorithm.purpose)
         chain = signer.certificate_chain()
         if not chain:
             raise LookupError("the licence-signing key has no certificate")

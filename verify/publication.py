@@ -1,10 +1,13 @@
 """Publishing what offline verifiers download: the licence status list and the trust list.
 
-Both are signed by the active licence-signing key and kept in the shared cache (Redis in
-production) so that every worker serves the same bytes. The status list is rebuilt from the
-registry at most every ``refresh_seconds`` (a licence event is visible in a published list
-within that time; online verification sees it at once); one worker rebuilds while the others
-keep serving the previous list.
+Both are signed by the active licence-signing key of the configured family
+(:class:`verify.signing.LicenceAlgorithm`: the ``licence`` key, or the ``sm2-licence`` key of
+the SM2 hierarchy) and kept in the shared cache (Redis in production) so that every worker
+serves the same bytes. The trust list lists the keys of that family, each with its chain up to
+(not including) that family's root, which is the root a verifier pins. The status list is
+rebuilt from the registry at most every ``refresh_seconds`` (a licence event is visible in a
+published list within that time; online verification sees it at once); one worker rebuilds
+while the others keep serving the previous list.
 """
 
 from __future__ import annotations
@@ -25,10 +28,10 @@ from certs.published import (
 )
 from core.cache import Cache
 from keys.registry import KeyRegistry
+from verify.signing import LicenceAlgorithm
 from verify.status_list import Status, StatusList, list_size, pack, sign_status_list
 from verify.trust_list import key_entry, sign_trust_list
 
-LICENCE_PURPOSE = "licence"
 STATUS_VALUES = {
     EntryCondition.REVOKED: Status.INVALID,
     EntryCondition.PRINT_WITHDRAWN: Status.INVALID,
@@ -74,6 +77,7 @@ class Publisher:
         cache: Cache,
         clock: Callable[[], datetime],
         policy: PublicationPolicy = PublicationPolicy(),
+        algorithm: LicenceAlgorithm = LicenceAlgorithm.ES256,
     ) -> None:
         self.service_url = service_url.rstrip("/")
         self.sessions = sessions
@@ -81,6 +85,14 @@ class Publisher:
         self.cache = cache
         self.clock = clock
         self.policy = policy
+        self.algorithm = algorithm
+
+    def _name(self, name: str) -> str:
+        """The cache key of a published document: one per family, so that a change of
+        ``GOVTRUST_LICENCE_ALGORITHM`` never serves a list signed by the other family."""
+        if self.algorithm is LicenceAlgorithm.ES256:
+            return f"verify:{name}"
+        return f"verify:sm2:{name}"
 
     @property
     def status_list_uri(self) -> str:
@@ -89,20 +101,21 @@ class Publisher:
     def _cached(
         self, name: str, fresh_for: int, lifetime: timedelta, build: Callable[[], str]
     ) -> str:
-        current = self.cache.get(f"verify:{name}")
+        key = self._name(name)
+        current = self.cache.get(key)
         if current is not None:
             return current.decode()
-        if not self.cache.add(f"verify:{name}:building", b"1", ttl=30):
-            previous = self.cache.get(f"verify:{name}:previous")
+        if not self.cache.add(f"{key}:building", b"1", ttl=30):
+            previous = self.cache.get(f"{key}:previous")
             if previous is not None:
                 return previous.decode()
         try:
             token = build()
-            self.cache.set(f"verify:{name}", token.encode(), ttl=fresh_for)
-            self.cache.set(f"verify:{name}:previous", token.encode(), ttl=lifetime.total_seconds())
+            self.cache.set(key, token.encode(), ttl=fresh_for)
+            self.cache.set(f"{key}:previous", token.encode(), ttl=lifetime.total_seconds())
             return token
         finally:
-            self.cache.delete(f"verify:{name}:building")
+            self.cache.delete(f"{key}:building")
 
     def status_list_token(self) -> str:
         """The signed status list (``application/statuslist+jwt``), at most a few seconds old."""
@@ -119,7 +132,7 @@ class Publisher:
         return sign_status_list(
             status_list,
             self.status_list_uri,
-            self.keys.signer(LICENCE_PURPOSE),
+            self.keys.signer(self.algorithm.purpose),
             self.clock(),
             int(self.policy.status_list_lifetime.total_seconds()),
             self.policy.status_list_ttl,
@@ -127,8 +140,8 @@ class Publisher:
 
     def forget(self) -> None:
         """Drop the served copies (after a licence event, so the next request rebuilds)."""
-        self.cache.delete("verify:status-list:1")
-        self.cache.delete("verify:trust-list")
+        self.cache.delete(self._name("status-list:1"))
+        self.cache.delete(self._name("trust-list"))
 
     def trust_list_token(self) -> str:
         return self._cached(
@@ -141,18 +154,18 @@ class Publisher:
     def _build_trust_list(self) -> str:
         cas = {
             key.kid: key.certificate
-            for key in self.keys.list_keys("service-ca")
+            for key in self.keys.list_keys(self.algorithm.issuing_ca_purpose)
             if key.certificate is not None
         }
         entries = []
-        for key in self.keys.published(LICENCE_PURPOSE):
+        for key in self.keys.published(self.algorithm.purpose):
             ca = cas.get(key.issuer_kid or "")
             if key.certificate is None or ca is None:
                 continue
             entries.append(key_entry(key.kid, key.state, [key.certificate, ca]))
         with self.sessions() as session:
             types, issuers = licence_type_names(session), issuing_authority_names(session)
-        signer = self.keys.signer(LICENCE_PURPOSE)
+        signer = self.keys.signer(self.algorithm.purpose)
         return sign_trust_list(
             self.service_url,
             entries,
@@ -166,7 +179,12 @@ class Publisher:
         )
 
     def root_certificate(self) -> x509.Certificate:
-        roots = [key.certificate for key in self.keys.list_keys("root") if key.certificate]
+        """The root the trust list chains to (the SM2 root for the SM2 family)."""
+        roots = [
+            key.certificate
+            for key in self.keys.list_keys(self.algorithm.root_purpose)
+            if key.certificate
+        ]
         if not roots:
             raise LookupError("the key hierarchy is not initialised")
         return roots[0]

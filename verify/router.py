@@ -27,6 +27,7 @@ from core.errors.problem import ProblemError
 from verify import status_list, trust_list
 from verify.publication import PublicationPolicy, Publisher
 from verify.service import VerificationService
+from verify.signing import LicenceAlgorithm
 from verify.verdict import Verdict, Verification
 from verify.verifier import DEFAULT_SKEW
 
@@ -38,7 +39,13 @@ def verification_service(services: ServicesDep) -> VerificationService:
     clock = services.keys.clock
     policy = PublicationPolicy(refresh_seconds=services.settings.status_list_refresh_seconds)
     publisher = Publisher(
-        services.settings.issuer, services.sessions, services.keys, services.cache, clock, policy
+        services.settings.issuer,
+        services.sessions,
+        services.keys,
+        services.cache,
+        clock,
+        policy,
+        algorithm=LicenceAlgorithm(services.settings.licence_algorithm),
     )
     registry = LicenceService(services.sessions, services.identifiers, services.audit, clock)
     return VerificationService(publisher, registry, clock)

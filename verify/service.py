@@ -38,7 +38,11 @@ class VerificationService:
         self.clock = clock
         self.skew = skew
         self.issuer = QrIssuer(
-            publisher.service_url, publisher.status_list_uri, publisher.keys, clock
+            publisher.service_url,
+            publisher.status_list_uri,
+            publisher.keys,
+            clock,
+            algorithm=publisher.algorithm,
         )
 
     def trust_list(self) -> TrustList:

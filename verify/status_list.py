@@ -7,7 +7,8 @@ base64url-encoded as ``lst``. §5.1: the list is the ``status_list`` claim of a 
 ``typ: statuslist+jwt`` whose ``sub`` is the list's URI; ``iat``, ``exp`` and ``ttl``
 (§13.7, how long a verifier may cache it) tell its age. §7.1 status types: 0 VALID,
 1 INVALID, 2 SUSPENDED, 3 application-specific — here SUPERSEDED (a later version of the
-licence is in force).
+licence is in force). Signed ES256 or, when the licence-signing key is SM2, ``SM2SM3``
+(:mod:`verify.signing`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from keys import jws
 from keys.jws import b64url, b64url_decode
+from verify.signing import LicenceSigner, sign_jws, verify_jws
 
 BITS = 2
 STATUS_LIST_TYP = "statuslist+jwt"
@@ -110,7 +112,7 @@ class StatusListToken:
 def sign_status_list(
     status_list: StatusList,
     uri: str,
-    signer: jws.JwsSigner,
+    signer: LicenceSigner,
     now: datetime,
     lifetime_seconds: int,
     ttl_seconds: int,
@@ -123,7 +125,7 @@ def sign_status_list(
         "ttl": ttl_seconds,
         "status_list": status_list.claim(),
     }
-    return jws.sign(claims, signer, typ=STATUS_LIST_TYP)
+    return sign_jws(claims, signer, STATUS_LIST_TYP)
 
 
 def _moment(value: Any, what: str) -> datetime:
@@ -136,7 +138,7 @@ def read_status_list(token: str, keys: Mapping[str, PublicKeyTypes]) -> StatusLi
     """Verify the signature (by a key of the trust list) and the form of a status list token
     (§8.3 steps 1-5, without the subject and freshness checks, which the caller makes)."""
     try:
-        claims = jws.verify(token, keys, typ=STATUS_LIST_TYP)
+        claims = verify_jws(token, keys, STATUS_LIST_TYP)
     except jws.InvalidJws as exc:
         raise StatusListError(f"the status list token is not valid: {exc}") from exc
     uri = claims.get("sub")

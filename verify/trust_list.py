@@ -15,7 +15,11 @@ The list also names what a QR gives only by code (its identifier holds the licen
 and the issuing authority's USCC): ``licence_types`` and ``issuers`` map codes to names.
 
 COSE key ids are the first 8 bytes of SHA-256 over the key's certificate (DER), as in the
-EU DCC; JWS key ids are the registry's.
+EU DCC; JWS key ids are the registry's. Each entry names its key's JWS ``alg``
+(:mod:`verify.signing`: ``ES256``, ``EdDSA`` or the private ``SM2SM3``); a verifier still
+takes the algorithm from the certificate's key and refuses an entry whose ``alg`` disagrees.
+With the SM2 family the certificates are GM/T 0015-2012 SM2 certificates under the SM2 root,
+checked by :func:`verify.signing.check_issued_by`.
 """
 
 from __future__ import annotations
@@ -34,7 +38,15 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from keys import jws
-from keys.algorithms import key_type_of
+from keys.algorithms import UnsupportedKeyType, key_type_of
+from verify.signing import (
+    LicenceSigner,
+    certificate_public_key,
+    check_issued_by,
+    jws_algorithm_of,
+    sign_jws,
+    verify_jws,
+)
 
 TRUST_LIST_TYP = "trustlist+jwt"
 MEDIA_TYPE = "application/trustlist+jwt"
@@ -58,7 +70,12 @@ class TrustedKey:
 
     @property
     def public_key(self) -> PublicKeyTypes:
-        return self.certificate.public_key()
+        return certificate_public_key(self.certificate)
+
+    @property
+    def algorithm(self) -> str:
+        """The JWS name of the key's algorithm (``ES256``, ``EdDSA``, ``SM2SM3``)."""
+        return jws_algorithm_of(key_type_of(self.public_key))
 
     @property
     def not_before(self) -> datetime:
@@ -101,7 +118,8 @@ def _load(text: Any) -> x509.Certificate:
 
 
 def check_chain(chain: Sequence[x509.Certificate], root: x509.Certificate) -> None:
-    """Each certificate issued by the next, the last by ``root``; every issuer a CA."""
+    """Each certificate issued by the next, the last by ``root``; every issuer a CA
+    (RFC 5280 §6.1.3 (a)(1), (a)(4), §6.1.4 (k)). SM2 certificates are checked with SM2."""
     issuers = [*chain[1:], root]
     for certificate, issuer in zip(chain, issuers, strict=True):
         try:
@@ -111,8 +129,8 @@ def check_chain(chain: Sequence[x509.Certificate], root: x509.Certificate) -> No
         if not constraints.value.ca:
             raise TrustListError("an issuer in the chain is not a CA")
         try:
-            certificate.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError, InvalidSignature):
+            check_issued_by(certificate, issuer)
+        except InvalidSignature:
             raise TrustListError(
                 f"{certificate.subject.rfc4514_string()} does not chain to the pinned root"
             ) from None
@@ -123,7 +141,7 @@ def key_entry(kid: str, state: str, chain: Sequence[x509.Certificate]) -> dict[s
     return {
         "kid": kid,
         "cose_kid": jws.b64url(cose_kid(chain[0])),
-        "alg": key_type_of(chain[0].public_key()).jose_alg,
+        "alg": jws_algorithm_of(key_type_of(certificate_public_key(chain[0]))),
         "state": state,
         "x5c": [_der(certificate) for certificate in chain],
     }
@@ -135,7 +153,7 @@ def sign_trust_list(
     status_lists: Sequence[str],
     licence_types: Mapping[str, str],
     issuers: Mapping[str, str],
-    signer: jws.JwsSigner,
+    signer: LicenceSigner,
     signer_chain: Sequence[x509.Certificate],
     now: datetime,
     lifetime_seconds: int,
@@ -151,7 +169,16 @@ def sign_trust_list(
         "issuers": dict(issuers),
     }
     header = {"x5c": [_der(certificate) for certificate in signer_chain]}
-    return jws.sign(claims, signer, typ=TRUST_LIST_TYP, extra_header=header)
+    return sign_jws(claims, signer, TRUST_LIST_TYP, extra_header=header)
+
+
+def _public_key(certificate: x509.Certificate) -> PublicKeyTypes:
+    try:
+        public_key = certificate_public_key(certificate)
+        jws_algorithm_of(key_type_of(public_key))
+    except UnsupportedKeyType as exc:
+        raise TrustListError(f"a certificate's key cannot sign licences: {exc}") from None
+    return public_key
 
 
 def _seconds(value: Any, what: str) -> datetime:
@@ -172,10 +199,8 @@ def read_trust_list(token: str, root: x509.Certificate) -> TrustList:
     signer_chain = [_load(item) for item in x5c]
     check_chain(signer_chain, root)
     try:
-        claims = jws.verify(
-            token,
-            {str(header.get("kid")): signer_chain[0].public_key()},
-            typ=TRUST_LIST_TYP,
+        claims = verify_jws(
+            token, {str(header.get("kid")): _public_key(signer_chain[0])}, TRUST_LIST_TYP
         )
     except jws.InvalidJws as exc:
         raise TrustListError(f"the trust list signature is not valid: {exc}") from exc
@@ -188,6 +213,12 @@ def read_trust_list(token: str, root: x509.Certificate) -> TrustList:
             raise TrustListError("a key entry needs x5c")
         chain = [_load(item) for item in entry["x5c"]]
         check_chain(chain, root)
+        algorithm = jws_algorithm_of(key_type_of(_public_key(chain[0])))
+        if entry.get("alg", algorithm) != algorithm:
+            raise TrustListError(
+                f"key {entry.get('kid')} says alg {entry.get('alg')!r}, its certificate "
+                f"holds an {algorithm} key"
+            )
         keys.append(
             TrustedKey(
                 kid=str(entry.get("kid")),

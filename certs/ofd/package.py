@@ -52,8 +52,6 @@ MM_PER_POINT = 25.4 / 72
 OFD_XML = "OFD.xml"
 DOCUMENT = "Doc_0/Document.xml"
 PAGE_CONTENT = "Doc_0/Pages/Page_0/Content.xml"
-FRAME_RGB = "217 26 26"  # the red frame of a licence, as certs.render_pdf draws it
-FRAME_PT = (36.0, 36.0, 523.0, 770.0, 1.5)  # x, y, width, height, line width (points)
 QR_PIXELS_PER_MODULE = 8
 
 
@@ -162,18 +160,18 @@ def _text_object(
 
 
 def _frame(layer: Element, page: LicencePage, ids: _Ids) -> None:
-    x, y, width, height, line = FRAME_PT
-    rect = page_rect(page, x, y, width, height)
+    frame = page.frame
+    rect = page_rect(page, frame.x, frame.y, frame.width, frame.height)
     node = element(
         layer,
         "PathObject",
         ID=ids.next(),
         Boundary=rect.box(),
-        LineWidth=number(line * MM_PER_POINT),
+        LineWidth=number(frame.line * MM_PER_POINT),
         Stroke="true",
         Fill="false",
     )
-    element(node, "StrokeColor", Value=FRAME_RGB)
+    element(node, "StrokeColor", Value=" ".join(str(value) for value in frame.rgb))
     w, h = number(rect.width), number(rect.height)
     element(node, "AbbreviatedData", f"M 0 0 L {w} 0 L {w} {h} L 0 {h} C")  # §9 path data
 

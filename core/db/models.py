@@ -3,6 +3,7 @@
 from certs import import_storage as licence_import_storage
 from certs import sharing_storage as licence_sharing_storage
 from certs import storage as licence_storage
+from certs.ofd import seals as ofd_seal_storage
 from core.audit import storage as audit_storage
 from idp.accounts import storage as account_storage
 from idp.clients import storage as client_storage
@@ -24,6 +25,7 @@ __all__ = [
     "licence_sharing_storage",
     "licence_storage",
     "oauth_storage",
+    "ofd_seal_storage",
     "passkey_storage",
     "seal_storage",
 ]

@@ -10,12 +10,13 @@ import datetime as dt
 import io
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
 from cryptography import x509
+from PIL import Image
 
 from certs.fonts import truetype_font
 from certs.layout import LicencePage, licence_page
@@ -24,6 +25,8 @@ from certs.ofd.package import MM_PER_POINT, licence_package
 from certs.ofd.signature import SIGNATURES, OfdSealer, StampPlace, seal_ofd
 from certs.ofd.verify import verify_ofd
 from certs.ofd.xml import q, read_container, write_container
+from certs.render_pdf import render_pdf
+from certs.render_png import render_png
 from certs.service import LicenceService
 from core.services import Services
 from keys.revocation import Revocation
@@ -281,3 +284,21 @@ def test_a_second_seal_keeps_the_first_valid(sealed: Sealed) -> None:
         "Doc_0/Signs/Sign_1/Signature.xml",
     ]
     assert result.signatures[1].references == result.signatures[0].references + 2
+
+
+def test_every_renderer_draws_the_frame_of_the_page_model(sealed: Sealed) -> None:
+    """The red frame is a field of the page (certs.layout), not numbers in each renderer:
+    move and recolour it and the OFD, the PDF and the PNG all follow."""
+    frame = replace(sealed.page.frame, x=50.0, width=495.0, rgb=(0, 0, 200))
+    page = replace(sealed.page, frame=frame)
+    package = licence_package(page, sealed.font, "t", NOW)
+    path = ET.fromstring(package.files[PAGE]).find(f".//{q('PathObject')}")
+    assert path is not None
+    assert path.find(q("StrokeColor")).get("Value") == "0 0 200"  # type: ignore[union-attr]
+    assert float(path.get("Boundary", "").split()[0]) == pytest.approx(50 * MM_PER_POINT, abs=0.001)
+    assert b"0 0 0.784 RG 1.5 w 50 36 495 770 re S" in render_pdf(page, sealed.font, "t")
+    default = render_pdf(sealed.page, sealed.font, "t")
+    assert b"0.851 0.102 0.102 RG 1.5 w 36 36 523 770 re S" in default
+    with Image.open(io.BytesIO(render_png(page, str(sealed.font), None, dpi=72))) as image:
+        assert image.convert("RGB").getpixel((50, 400)) == (0, 0, 200)
+        assert image.convert("RGB").getpixel((36, 400)) == (255, 255, 255)

@@ -94,6 +94,24 @@ def test_a_licence_not_in_force_is_not_shown(world: World, client: RecordingClie
     assert refused.headers["content-type"] == "application/problem+json"
 
 
+def test_the_ofd_needs_the_sm2_hierarchy(world: World, client: RecordingClient) -> None:
+    """Without ``GOVTRUST_SM2_ENABLED`` there is no GB/T 38540 seal to put on an OFD: 409
+    (the download itself: ``tests/certs/test_licence_ofd_download.py``)."""
+    admin = world.token(ADMIN_A)
+    identifier = issued(client, admin, guide_body())["identifier"]
+    holder = bearer(world.token(CITIZEN, HOLDER_SCOPE))
+    for path, token in (
+        (f"/me/licences/{identifier}/document.ofd", holder),
+        (f"/licences/{identifier}/document.ofd", bearer(admin)),
+    ):
+        response = client.get(path, headers=token)
+        assert response.status_code == 409, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("sm2-hierarchy-off")
+    pdf = client.get(f"/me/licences/{identifier}/document.pdf", headers=holder)
+    assert pdf.status_code == 200  # the PDF does not need it
+
+
 def test_nobody_else_gets_the_documents(world: World, client: RecordingClient) -> None:
     guide = issued(client, world.token(ADMIN_A), guide_body())
     identifier = guide["identifier"]

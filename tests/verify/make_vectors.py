@@ -3,8 +3,13 @@ data (one JSON file per case with the payload at every stage and the expected re
 flags), and ``context.json`` (the pinned root, the trust list and the status list they are
 checked against). A throwaway PKI is made each time; its private keys are not kept.
 
+The SM2 cases (``19-sm2-*``, ``20-sm2-*``) are signed in the SM2 family (COSE ``alg`` -65600,
+JWS ``SM2SM3``) under a throwaway SM2 hierarchy and name their own context in
+``TESTCTX.CONTEXT``: ``context-sm2.json``. A case without ``CONTEXT`` uses ``context.json``.
+
 Run ``python -m tests.verify.make_vectors`` after a change of the format, then commit the
-files; ``tests/verify/test_vectors.py`` checks every case.
+files; ``tests/verify/test_vectors.py`` checks every case. ``--sm2-only`` rewrites only the
+SM2 context and cases and leaves the others as they are.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sys
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -27,7 +33,7 @@ from PIL import Image
 
 from certs.identifiers import licence_identifier
 from certs.qr_symbol import qr_png
-from tests.verify.conftest import LocalSigner
+from tests.verify.conftest import LocalSigner, LocalSm2Signer, sm2_licence_pki
 from verify.base45 import b45encode
 from verify.cose import sign1
 from verify.payload import LicenceClaims, QrKind, encode_claims
@@ -41,6 +47,9 @@ SERVICE = "https://zwfw.example.gov.cn"
 STATUS_URI = f"{SERVICE}/verify/status-lists/1"
 TYPE_CODE = "11100000MB0143028R001"
 ISSUER = "11220000013544541J"
+SM2_CONTEXT = "context-sm2.json"
+STATUSES = [(1, Status.INVALID), (2, Status.SUSPENDED), (3, Status.SUPERSEDED)]
+LIFETIME = int(timedelta(days=3650).total_seconds())
 
 
 def _name(common_name: str) -> x509.Name:
@@ -131,6 +140,86 @@ def _expected(
     }
 
 
+def _forged(genuine: str, url: str) -> str:
+    """``genuine`` with the holder name changed after signing (signature kept)."""
+    edited = cbor2.loads(payload_of(genuine)).value
+    forged_payload = encode_claims(_claims(holder_name="冒名顶替有限公司"))
+    return qr_text(cbor2.dumps(cbor2.CBORTag(18, [edited[0], {}, forged_payload, edited[3]])), url)
+
+
+def _context(
+    root: x509.Certificate,
+    signer: LocalSigner | LocalSm2Signer,
+    chain: list[x509.Certificate],
+) -> dict[str, Any]:
+    """The pinned root, a trust list with the one key of ``chain`` and a status list with
+    entries 1-3 revoked, suspended and superseded, both signed by ``signer``."""
+    status_token = sign_status_list(
+        StatusList(2, pack(STATUSES, SIZE_STEP)),
+        STATUS_URI,
+        signer,
+        CLOCK - timedelta(minutes=10),
+        LIFETIME,
+        300,
+    )
+    trust_token = sign_trust_list(
+        SERVICE,
+        [key_entry(signer.kid, "active", chain)],
+        [STATUS_URI],
+        {TYPE_CODE: "营业执照"},
+        {ISSUER: "吉林省市场监督管理厅"},
+        signer,
+        chain,
+        CLOCK - timedelta(minutes=10),
+        LIFETIME,
+    )
+    return {
+        "VALIDATIONCLOCK": CLOCK.isoformat(),
+        "ROOT_PEM": root.public_bytes(Encoding.PEM).decode(),
+        "TRUST_LIST": trust_token,
+        "STATUS_LISTS": {STATUS_URI: status_token},
+        "SKEW_SECONDS": 120,
+    }
+
+
+def _write(name: str, data: dict[str, Any]) -> None:
+    (OUT / name).write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def _write_case(
+    name: str, description: str, text: str, expected: dict[str, Any], context: str | None = None
+) -> None:
+    testctx: dict[str, Any] = {"DESCRIPTION": description, "VERSION": 1}
+    if context is not None:
+        testctx["CONTEXT"] = context
+    body = {"TESTCTX": testctx, **_stages(text), "EXPECTEDRESULTS": expected}
+    if name in ("01-valid-electronic", "19-sm2-valid-electronic"):
+        body["IMAGE_PNG"] = base64.b64encode(qr_png(text, scale=3)).decode()
+    _write(f"{name}.json", body)
+
+
+def sm2_vectors() -> None:
+    """``context-sm2.json`` and the SM2 cases: a genuine electronic licence and a forgery."""
+    pki = sm2_licence_pki(kid="sm2-licence-test-1")
+    url = verification_url_base(SERVICE)
+    genuine = qr_text(sign1(encode_claims(_claims()), cose_kid(pki.leaf), pki.signer), url)
+    _write(SM2_CONTEXT, _context(pki.root, pki.signer, [pki.leaf, pki.ca]))
+    _write_case(
+        "19-sm2-valid-electronic",
+        "a genuine electronic licence in force, signed SM2 with SM3 (COSE alg -65600)",
+        genuine,
+        _expected("valid", True, True, True, True),
+        SM2_CONTEXT,
+    )
+    _write_case(
+        "20-sm2-bad-signature",
+        "an SM2-signed licence whose holder name was changed after signing",
+        _forged(genuine, url),
+        _expected("not_genuine", True, False),
+        SM2_CONTEXT,
+    )
+
+
 def main() -> None:
     pki = Pki()
     url = verification_url_base(SERVICE)
@@ -144,11 +233,7 @@ def main() -> None:
         return qr_text(message, url)
 
     genuine = signed(_claims())
-    edited = cbor2.loads(payload_of(genuine)).value
-    forged_payload = encode_claims(_claims(holder_name="冒名顶替有限公司"))
-    forged = qr_text(
-        cbor2.dumps(cbor2.CBORTag(18, [edited[0], {}, forged_payload, edited[3]])), url
-    )
+    forged = _forged(genuine, url)
     cases: dict[str, tuple[str, str, dict[str, Any]]] = {
         "01-valid-electronic": (
             "a genuine electronic licence in force",
@@ -248,46 +333,12 @@ def main() -> None:
             _expected("not_genuine", True, False),
         ),
     }
-    statuses = [(1, Status.INVALID), (2, Status.SUSPENDED), (3, Status.SUPERSEDED)]
-    status_token = sign_status_list(
-        StatusList(2, pack(statuses, SIZE_STEP)),
-        STATUS_URI,
-        pki.signer,
-        CLOCK - timedelta(minutes=10),
-        int(timedelta(days=3650).total_seconds()),
-        300,
-    )
-    trust_token = sign_trust_list(
-        SERVICE,
-        [key_entry(pki.signer.kid, "active", [pki.leaf, pki.ca])],
-        [STATUS_URI],
-        {TYPE_CODE: "营业执照"},
-        {ISSUER: "吉林省市场监督管理厅"},
-        pki.signer,
-        [pki.leaf, pki.ca],
-        CLOCK - timedelta(minutes=10),
-        int(timedelta(days=3650).total_seconds()),
-    )
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.glob("*.json"):
         old.unlink()
-    context = {
-        "VALIDATIONCLOCK": CLOCK.isoformat(),
-        "ROOT_PEM": pki.root.public_bytes(Encoding.PEM).decode(),
-        "TRUST_LIST": trust_token,
-        "STATUS_LISTS": {STATUS_URI: status_token},
-        "SKEW_SECONDS": 120,
-    }
-    (OUT / "context.json").write_text(json.dumps(context, ensure_ascii=False, indent=2) + "\n")
+    _write("context.json", _context(pki.root, pki.signer, [pki.leaf, pki.ca]))
     for name, (description, text, expected) in cases.items():
-        body = {
-            "TESTCTX": {"DESCRIPTION": description, "VERSION": 1},
-            **_stages(text),
-            "EXPECTEDRESULTS": expected,
-        }
-        if name == "01-valid-electronic":
-            body["IMAGE_PNG"] = base64.b64encode(qr_png(text, scale=3)).decode()
-        (OUT / f"{name}.json").write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
+        _write_case(name, description, text, expected)
     blank = io.BytesIO()
     Image.new("L", (240, 240), 255).save(blank, "PNG")
     unreadable = {
@@ -296,7 +347,11 @@ def main() -> None:
         "EXPECTEDRESULTS": _expected("unreadable", False),
     }
     (OUT / "18-unreadable-image.json").write_text(json.dumps(unreadable, indent=2) + "\n")
+    sm2_vectors()
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--sm2-only"]:
+        sm2_vectors()
+    else:
+        main()

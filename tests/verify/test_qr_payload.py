@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from certs.identifiers import licence_identifier
 from certs.qr_symbol import MAX_PRINTED_VERSION, make_qr
-from tests.verify.conftest import LocalSigner
+from tests.verify.conftest import LocalSigner, LocalSm2Signer
 from verify.base45 import b45encode
 from verify.cose import (
     CoseError,
@@ -166,15 +166,28 @@ def test_foreign_or_broken_texts_are_refused(text: str, problem: str) -> None:
 LONG_NAME = "中国石油天然气股份有限公司吉林油田分公司"  # 20 characters
 
 
+@pytest.mark.parametrize("signer", [LocalSigner, LocalSm2Signer], ids=["ES256", "SM2"])
 @pytest.mark.parametrize(
     "claims",
     [CLAIMS, PRINTED, DYNAMIC, replace(PRINTED, holder_name=LONG_NAME)],
     ids=["electronic", "print", "dynamic", "print-long-name"],
 )
-def test_a_printed_qr_fits_version_15_at_level_m(claims: LicenceClaims) -> None:
+def test_a_printed_qr_fits_version_15_at_level_m(
+    claims: LicenceClaims, signer: type[LocalSigner | LocalSm2Signer]
+) -> None:
     text = qr_text(
-        sign1(encode_claims(claims), b"\x00" * 8, LocalSigner()), verification_url_base(SERVICE)
+        sign1(encode_claims(claims), b"\x00" * 8, signer()), verification_url_base(SERVICE)
     )
     symbol = make_qr(text)
     assert symbol.error == "M"
     assert symbol.version <= MAX_PRINTED_VERSION, (len(text), symbol.version)
+
+
+def test_a_qr_longer_than_version_15_is_measured_as_such() -> None:
+    """The size test above can fail: a 40-character holder name does not fit."""
+    claims = replace(PRINTED, holder_name=LONG_NAME * 2)
+    text = qr_text(
+        sign1(encode_claims(claims), b"\x00" * 8, LocalSm2Signer()),
+        verification_url_base(SERVICE),
+    )
+    assert make_qr(text).version > MAX_PRINTED_VERSION

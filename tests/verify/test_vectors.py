@@ -1,6 +1,7 @@
 """The test vectors of ``verify/testdata/`` (EU DCC style: the payload at each stage and the
-expected flags), checked against the context they ship with. Another implementation of the
-format can run the same files."""
+expected flags), checked against the context they ship with: ``context.json`` (ES256), or
+the one a case names in ``TESTCTX.CONTEXT`` (``context-sm2.json`` for the SM2 cases). Another
+implementation of the format can run the same files."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from verify.verdict import Check
 from verify.verifier import verify_qr_text
 
 TESTDATA = Path(__file__).resolve().parents[2] / "verify" / "testdata"
-CASES = sorted(path for path in TESTDATA.glob("*.json") if path.name != "context.json")
+CASES = sorted(path for path in TESTDATA.glob("*.json") if not path.name.startswith("context"))
+DEFAULT_CONTEXT = "context.json"
 FLAGS = {
     "EXPECTEDDECODE": Check.DECODE,
     "EXPECTEDVERIFY": Check.SIGNATURE,
@@ -39,9 +41,8 @@ def _load(path: Path) -> dict[str, Any]:
     return data
 
 
-@pytest.fixture(scope="module")
-def context() -> dict[str, Any]:
-    data = _load(TESTDATA / "context.json")
+def _context(name: str) -> dict[str, Any]:
+    data = _load(TESTDATA / name)
     trust = read_trust_list(
         data["TRUST_LIST"], x509.load_pem_x509_certificate(data["ROOT_PEM"].encode())
     )
@@ -55,6 +56,12 @@ def context() -> dict[str, Any]:
         "clock": datetime.fromisoformat(data["VALIDATIONCLOCK"]),
         "skew": timedelta(seconds=data["SKEW_SECONDS"]),
     }
+
+
+@pytest.fixture(scope="module")
+def contexts() -> dict[str, dict[str, Any]]:
+    names = {_load(path)["TESTCTX"].get("CONTEXT", DEFAULT_CONTEXT) for path in CASES}
+    return {name: _context(name) for name in names | {DEFAULT_CONTEXT}}
 
 
 def test_there_is_a_case_of_every_kind() -> None:
@@ -71,9 +78,28 @@ def test_there_is_a_case_of_every_kind() -> None:
     }
 
 
+def test_the_sm2_cases_are_signed_with_sm2_and_fail_under_the_es256_context(
+    contexts: dict[str, dict[str, Any]],
+) -> None:
+    """The SM2 cases are marked as SM2 (COSE alg -65600) and depend on their own context: the
+    ES256 trust list does not vouch for them."""
+    sm2_cases = [path for path in CASES if _load(path)["TESTCTX"].get("CONTEXT")]
+    assert [path.stem for path in sm2_cases] == ["19-sm2-valid-electronic", "20-sm2-bad-signature"]
+    for path in sm2_cases:
+        case = _load(path)
+        assert decode_sign1(bytes.fromhex(case["COSE"])).algorithm == -65600
+        es256 = contexts[DEFAULT_CONTEXT]
+        result = verify_qr_text(
+            case["QR_TEXT"], es256["trust"], es256["status"], es256["clock"], es256["skew"]
+        )
+        assert result.verdict.value == "not_genuine"
+    assert {key.algorithm for key in contexts["context-sm2.json"]["trust"].keys} == {"SM2SM3"}
+
+
 @pytest.mark.parametrize("path", CASES, ids=[path.stem for path in CASES])
-def test_vector(path: Path, context: dict[str, Any]) -> None:
+def test_vector(path: Path, contexts: dict[str, dict[str, Any]]) -> None:
     case = _load(path)
+    context = contexts[case["TESTCTX"].get("CONTEXT", DEFAULT_CONTEXT)]
     expected = case["EXPECTEDRESULTS"]
     texts = [case["QR_TEXT"]] if "QR_TEXT" in case else []
     if "IMAGE_PNG" in case:
