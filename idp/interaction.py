@@ -2,7 +2,10 @@
 
 Kept in the shared cache (Redis in production, so any worker can continue it), under a
 random id, for ten minutes. The validated authorization request is kept as it came; the
-form posts carry a CSRF token bound to the interaction.
+form posts carry a CSRF token bound to the interaction, and the interaction is bound to the
+browser that started it (``browser``: a keyed hash of that browser's random cookie), so a
+login or consent cannot be completed from another browser (login CSRF, RFC 6749 §10.12;
+RFC 9700 §4.7).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class Interaction:
     acting_as: str | None = None  # "self" or an organisation id, once chosen
     consented: bool = False
     required_acr: str | None = None  # from acr_values: step-up to this level first
+    browser: str | None = None  # keyed hash of the starting browser's cookie
 
     def with_(self, **changes: object) -> Interaction:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -38,7 +42,12 @@ def _key(interaction_id: str) -> str:
 
 
 def start(
-    cache: Cache, query: str, client_id: str, scope: str, required_acr: str | None = None
+    cache: Cache,
+    query: str,
+    client_id: str,
+    scope: str,
+    required_acr: str | None = None,
+    browser: str | None = None,
 ) -> Interaction:
     interaction = Interaction(
         id=secrets.token_urlsafe(16),
@@ -47,6 +56,7 @@ def start(
         scope=scope,
         csrf=secrets.token_urlsafe(24),
         required_acr=required_acr,
+        browser=browser,
     )
     save(cache, interaction)
     return interaction

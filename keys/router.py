@@ -124,7 +124,12 @@ async def timestamp(request: Request, services: ServicesDep) -> Response:
     return Response(authority.respond(body), media_type="application/timestamp-reply")
 
 
-@router.get("/jwks.json", summary="Token-signing keys (next, active, retired still valid)")
+@router.get(
+    "/jwks.json",
+    summary="Token-signing keys (next, active, retired still valid)",
+    response_class=Response,
+    responses={200: {"content": {"application/jwk-set+json": {"schema": {"type": "object"}}}}},
+)
 def jwks(services: ServicesDep) -> Response:
     keys = [key.public_jwk() for key in services.keys.published("token")]
     return Response(

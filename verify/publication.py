@@ -179,10 +179,11 @@ class Publisher:
         )
 
     def root_certificate(self) -> x509.Certificate:
-        """The root the trust list chains to (the SM2 root for the SM2 family)."""
+        """The root the trust list chains to (the SM2 root for the SM2 family); from the
+        registry's few-seconds cache of published keys, as every online verification asks."""
         roots = [
             key.certificate
-            for key in self.keys.list_keys(self.algorithm.root_purpose)
+            for key in self.keys.published(self.algorithm.root_purpose)
             if key.certificate
         ]
         if not roots:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -45,8 +45,10 @@ from idp.pages import TEXT, language, render, scope_labels
 from idp.provider import Provider
 from idp.routers.interaction_forms import (
     ProviderDep,
+    browser_binding,
     load_interaction,
     posted_interaction,
+    set_browser_cookie,
 )
 from idp.routers.step_up import second_factor_page
 
@@ -105,7 +107,12 @@ def _requires_par(provider: Provider, client_id: str) -> bool:
     return client is not None and client.require_pushed_authorization_requests
 
 
-@router.get("/authorize", summary="OpenID Connect authorization endpoint")
+@router.get(
+    "/authorize",
+    summary="OpenID Connect authorization endpoint",
+    response_class=HTMLResponse,
+    responses={303: {"description": "To the login page, or back to the client (RFC 6749 §4.1.2)"}},
+)
 def authorize(request: Request, provider: ProviderDep) -> Response:
     query = request.url.query
     request_uri = request.query_params.get("request_uri")
@@ -160,17 +167,22 @@ def authorize(request: Request, provider: ProviderDep) -> Response:
         prompts = set(str(params.get("prompt", "")).split())
         if "none" in prompts and (login is None or len(prompts) > 1):
             return _error_redirect(provider, redirect_uri, "login_required", None, state)
+        browser, new_cookie = browser_binding(provider, request)
         current = interactions.start(
             provider.cache,
             query,
             client.client_id,
             grant.request.scope or "",
             required_acr=_required_acr(params.get("acr_values")),
+            browser=browser,
         )
         if login is not None and "login" not in prompts and _fresh_enough(provider, login, params):
             current = current.with_(person_id=login.person_id, session_public_id=login.public_id)
             interactions.save(provider.cache, current)
-    return RedirectResponse(f"/interaction/{current.id}", status_code=303)
+    response = RedirectResponse(f"/interaction/{current.id}", status_code=303)
+    if new_cookie is not None:
+        set_browser_cookie(provider, response, new_cookie)
+    return response
 
 
 def _fresh_enough(provider: Provider, login: LoginSession, params: dict[str, str]) -> bool:

@@ -12,7 +12,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from idp.clients.storage import SqlClientStore
 from idp.logout import id_token_hint_claims, logout
@@ -66,7 +66,12 @@ def _done(
     return response
 
 
-@router.get("/logout", summary="RP-initiated logout (end_session_endpoint)")
+@router.get(
+    "/logout",
+    summary="RP-initiated logout (end_session_endpoint)",
+    response_class=HTMLResponse,
+    responses={303: {"description": "Back to the client's post-logout redirect URI"}},
+)
 def logout_page(
     request: Request,
     provider: ProviderDep,
