@@ -73,16 +73,25 @@ def licence_documents(services: ServicesDep, licences: Licences) -> LicenceDocum
 Documents = Annotated[LicenceDocuments, Depends(licence_documents)]
 
 
-def _pdf(pdf: bytes, licence: Licence, suffix: str = "") -> Response:
-    name = f"licence-{licence.licence_number}-v{licence.version}{suffix}.pdf"
+def _download(data: bytes, licence: Licence, kind: str, suffix: str = "") -> Response:
+    """A sealed document as an attachment named after the licence; never cached."""
+    name = f"licence-{licence.licence_number}-v{licence.version}{suffix}.{kind}"
     return Response(
-        pdf,
-        media_type="application/pdf",
+        data,
+        media_type=OFD_MEDIA_TYPE if kind == "ofd" else "application/pdf",
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',
             "Cache-Control": "no-store",
         },
     )
+
+
+def _pdf(pdf: bytes, licence: Licence, suffix: str = "") -> Response:
+    return _download(pdf, licence, "pdf", suffix)
+
+
+def _ofd(data: bytes, licence: Licence) -> Response:
+    return _download(data, licence, "ofd")
 
 
 @router.get(
@@ -96,18 +105,6 @@ async def my_licence_pdf(
 ) -> Response:
     licence = access.readable_licence(licences, holder_caller(licences, token), identifier)
     return _pdf(await run_in_threadpool(documents.sealed_pdf, licence.identifier), licence)
-
-
-def _ofd(data: bytes, licence: Licence) -> Response:
-    name = f"licence-{licence.licence_number}-v{licence.version}.ofd"
-    return Response(
-        data,
-        media_type=OFD_MEDIA_TYPE,
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-        },
-    )
 
 
 @router.get(
