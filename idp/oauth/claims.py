@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from core.identifiers.protection import IdentifierProtector
 from idp.clients.models import Client
 from idp.identities.storage import PHONE_KIND, PersonRow, SqlIdentityStore
@@ -27,35 +29,48 @@ class IdentityClaims:
         self.store = store
         self.protector = protector
 
-    def claims(self, principal: Principal, scopes: set[str], client: Client) -> dict[str, Any]:
+    def claims(
+        self,
+        principal: Principal,
+        scopes: set[str],
+        client: Client,
+        session: Session | None = None,
+    ) -> dict[str, Any]:
+        """``session``: the request's unit of work when there is one (the token endpoint),
+        so that an ID token does not hold a second pooled connection beside it."""
+        if session is None:
+            with self.ctx.sessions() as own:
+                return self._claims(own, principal, scopes)
+        return self._claims(session, principal, scopes)
+
+    def _claims(self, session: Session, principal: Principal, scopes: set[str]) -> dict[str, Any]:
         released: dict[str, Any] = {}
-        with self.ctx.sessions() as session:
-            row = session.get(PersonRow, principal.person_id)
-            if row is None:
-                return released
-            if "profile" in scopes:
-                released["name"] = row.name
-                released["id_number_masked"] = row.id_number_masked
-            if "phone" in scopes and row.phone_encrypted is not None:
-                released["phone_number"] = "+86" + self.protector.decrypt(
-                    PHONE_KIND, bytes(row.phone_encrypted)
-                )
-                released["phone_number_verified"] = True
-            if "id_number" in scopes:
-                number = self.store.decrypt_id_number(session, self.protector, row.id)
-                released["id_number"] = number.value
-            if "organisation" in scopes and principal.organisation_id:
-                organisation = self.store.organisation_by_id(session, principal.organisation_id)
-                if organisation is not None:
-                    released["org_name"] = organisation.name
-                    released["org_uscc"] = organisation.uscc
-                    roles = [
-                        r.role
-                        for r in self.store.representations_of_person(
-                            session, principal.person_id, self.ctx.clock()
-                        )
-                        if r.organisation_id == organisation.id
-                    ]
-                    if roles:
-                        released["org_role"] = roles[0]
+        row = session.get(PersonRow, principal.person_id)
+        if row is None:
+            return released
+        if "profile" in scopes:
+            released["name"] = row.name
+            released["id_number_masked"] = row.id_number_masked
+        if "phone" in scopes and row.phone_encrypted is not None:
+            released["phone_number"] = "+86" + self.protector.decrypt(
+                PHONE_KIND, bytes(row.phone_encrypted)
+            )
+            released["phone_number_verified"] = True
+        if "id_number" in scopes:
+            number = self.store.decrypt_id_number(session, self.protector, row.id)
+            released["id_number"] = number.value
+        if "organisation" in scopes and principal.organisation_id:
+            organisation = self.store.organisation_by_id(session, principal.organisation_id)
+            if organisation is not None:
+                released["org_name"] = organisation.name
+                released["org_uscc"] = organisation.uscc
+                roles = [
+                    r.role
+                    for r in self.store.representations_of_person(
+                        session, principal.person_id, self.ctx.clock()
+                    )
+                    if r.organisation_id == organisation.id
+                ]
+                if roles:
+                    released["org_role"] = roles[0]
         return released

@@ -75,7 +75,7 @@ class OpenIdTokens:
             principal,
             nonce=code.get_nonce() if code is not None else None,
             access_token=token.get("access_token"),
-            identity_claims=self.server.claims.claims(principal, scopes, client),
+            identity_claims=self.server.claims.claims(principal, scopes, client, db()),
         )
         return token
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy.orm import Session
+
 from idp.clients.models import Client
 from idp.oauth import jws
 from idp.oauth.context import IdpContext
@@ -23,8 +25,15 @@ from idp.oauth.principal import Principal, pairwise_subject
 
 
 class ClaimsSource(Protocol):
-    def claims(self, principal: Principal, scopes: set[str], client: Client) -> dict[str, Any]:
-        """Identity claims released for ``scopes`` (OpenID Connect Core §5.4)."""
+    def claims(
+        self,
+        principal: Principal,
+        scopes: set[str],
+        client: Client,
+        session: Session | None = None,
+    ) -> dict[str, Any]:
+        """Identity claims released for ``scopes`` (OpenID Connect Core §5.4), read in
+        ``session`` when given."""
         ...
 
 
