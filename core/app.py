@@ -12,6 +12,7 @@ from certs import import_router as licence_import_router
 from certs import router as certs_router
 from certs import sharing_router as licence_sharing_router
 from certs import wallet_router as licence_wallet_router
+from console.app import mount_console
 from core import health
 from core.audit import router as audit_router
 from core.errors.handlers import install_error_handlers
@@ -22,6 +23,7 @@ from core.openapi_schema import install_problem_openapi
 from core.services import Services, build_services
 from core.settings import Settings
 from idp.routers import (
+    OAUTH_ERROR_PATHS,
     admin,
     authorize,
     ciba,
@@ -102,6 +104,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         summary="One identity for every channel, e-seals on approval results, "
         "and electronic licences anyone can verify.",
         lifespan=lifespan,
+        # The service exports Prometheus metrics (core.metrics) and JSON logs, not
+        # OpenTelemetry: FastAPI's native OpenTelemetry bridge looked its providers up
+        # on every request (bench/PROFILE.md).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
     app.state.metrics = HttpMetrics()
@@ -134,5 +140,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(licence_import_router.router)  # bulk import from CSV
     app.include_router(licence_sharing_router.router)  # consented sharing (授权用证)
     app.include_router(licence_wallet_router.router)  # wallet and sealed PDFs
-    install_problem_openapi(app)
+    mount_console(app, services)  # the web console's pages at /console (not in the schema)
+    install_problem_openapi(app, OAUTH_ERROR_PATHS)
     return app

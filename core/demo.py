@@ -43,6 +43,7 @@ def _service(services: Services) -> dict[str, Any]:
 def seed_demo(services: Services, path: Path) -> dict[str, Any]:
     """Run every seeder, record the seeding in the audit trail, write ``path`` (mode 0600)."""
     import certs.demo  # noqa: F401  (licences; imports idp.demo, so seeded after it)
+    import console.demo  # noqa: F401  (the web console's client)
     import idp.demo  # noqa: F401  (registers the provider's seeder; composition root)
 
     demo = {name: function(services) for name, function in SEEDERS.items()}

@@ -1,0 +1,121 @@
+"""Fixtures for the console tests: the demo world (a citizen who represents a company, an
+agent, a licence administrator of 福州市市场监督管理局, their licences) on the chosen backend,
+and a browser-like client that logs in through the provider's own pages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from core.app import create_app
+from core.demo import seed_demo
+from core.services import Services
+
+ORIGIN = "https://govtrust.test"
+
+
+@dataclass
+class Demo:
+    services: Services
+    data: dict[str, Any]
+
+    def user(self, who: str) -> dict[str, Any]:
+        """``citizen``, ``agent`` or ``admin`` (the licence administrator)."""
+        if who == "admin":
+            return dict(self.data["certs"]["admin"])
+        return dict(self.data["idp"]["users"][who])
+
+    def licence(self, name: str) -> str:
+        return str(self.data["certs"]["licences"][name]["identifier"])
+
+
+@pytest.fixture
+def demo(services: Services, tmp_path: Path) -> Demo:
+    return Demo(services, seed_demo(services, tmp_path / "demo.json"))
+
+
+@pytest.fixture
+def browser(services: Services) -> Iterator[TestClient]:
+    """A browser on the issuer's https origin (so ``Secure`` cookies are sent back).
+    Not entered as a context: the app's shutdown would close the shared ``services``."""
+    yield TestClient(create_app(services=services), base_url=ORIGIN)
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, html[:2000]
+    return match.group(1)
+
+
+def _action(html: str) -> str:
+    match = re.search(r'<form method="post" action="([^"]+)"', html)
+    assert match, html[:2000]
+    return match.group(1)
+
+
+def csrf_of(html: str) -> str:
+    return _csrf(html)
+
+
+def _go(client: TestClient, response: httpx.Response) -> httpx.Response:
+    assert response.status_code in (302, 303, 307), (response.status_code, response.text[:500])
+    return client.get(response.headers["location"], follow_redirects=False)
+
+
+def log_in(
+    client: TestClient,
+    demo: Demo,
+    who: str = "citizen",
+    *,
+    start: str = "/console/",
+    acting_as: str = "self",
+) -> httpx.Response:
+    """Log ``who`` in to the console as a person does in a browser; returns the page
+    the console finally shows (after its redirect back to ``start``)."""
+    user = demo.user(who)
+    page = _go(client, client.get(start, follow_redirects=False))  # -> /console/login
+    page = _go(client, page)  # -> /authorize
+    page = _go(client, page)  # -> /interaction/...
+    for _ in range(12):
+        if page.status_code in (302, 303):
+            location = page.headers["location"]
+            if urlsplit(location).path == "/console/callback":
+                landed = client.get(location, follow_redirects=False)
+                return _go(client, landed)
+            page = client.get(location, follow_redirects=False)
+            continue
+        html = page.text
+        if 'name="password"' in html:
+            data = {"username": user["id_number"], "password": user["password"]}
+        elif 'name="acting_as"' in html:
+            if acting_as == "self":
+                data = {"acting_as": "self"}
+            else:
+                found = re.search(r'name="acting_as" value="([^"]+)"', html.split("self")[-1])
+                assert found
+                data = {"acting_as": found.group(1)}
+        elif 'name="consent"' in html:
+            data = {"consent": "allow"}
+        else:
+            raise AssertionError(html[:2000])
+        page = client.post(
+            _action(html), data={**data, "csrf": _csrf(html)}, follow_redirects=False
+        )
+    raise AssertionError("the login did not come back to the console")
+
+
+def callback_query(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def post_form(client: TestClient, page: httpx.Response, action: str, **data: str) -> httpx.Response:
+    """POST ``data`` to ``action`` with the CSRF token of ``page``."""
+    return client.post(action, data={**data, "csrf": _csrf(page.text)}, follow_redirects=False)
