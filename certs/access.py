@@ -31,6 +31,7 @@ from certs.errors import LicenceNotFound, PrintNotFound
 from certs.models import Licence, LicenceHistoryEntry
 from certs.queries import USCC_KIND
 from certs.service import LicenceService
+from certs.versions import is_issuing_authority
 from core.errors.problem import ProblemError
 from core.identifiers.protection import IdentifierProtector
 from idp.identities.storage import PersonRow, SqlIdentityStore
@@ -106,14 +107,20 @@ class Caller:
 def administered_authorities(
     session: Session, person_id: str, at: datetime, store: SqlIdentityStore | None = None
 ) -> tuple[Authority, ...]:
-    """The active organisations the person represents at ``at`` with ``licence:admin``."""
+    """The active licence-issuing organisations (government organs and public institutions,
+    :func:`certs.versions.is_issuing_authority`) the person represents at ``at`` with
+    ``licence:admin``: a company's legal representative administers no licences."""
     identities = store or SqlIdentityStore()
     found: dict[str, Authority] = {}
     for held in identities.representations_of_person(session, person_id, at):
         if not held.allows(LICENCE_ADMIN_SCOPE):
             continue
         organisation = identities.organisation_by_id(session, held.organisation_id)
-        if organisation is not None and organisation.status == "active":
+        if (
+            organisation is not None
+            and organisation.status == "active"
+            and is_issuing_authority(organisation.uscc)
+        ):
             found[organisation.id] = Authority(
                 organisation.id, organisation.uscc, organisation.name
             )

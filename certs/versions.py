@@ -30,14 +30,33 @@ def check_name(text: str, what: str) -> str:
     return value
 
 
+AUTHORITY_CODE_PREFIXES = ("11", "12")
+"""GB 32100-2015 §4: the registration authority code (character 1) ``1`` is 机构编制, and
+its organisation category (character 2) ``1`` 机关 (government organs) or ``2`` 事业单位
+(public institutions). Only such organisations issue licences; an enterprise (``9``) or a
+social organisation (``5``) never does, whoever represents it."""
+
+
+def is_issuing_authority(uscc: str) -> bool:
+    return uscc[:2] in AUTHORITY_CODE_PREFIXES
+
+
 def check_issuer(text: str) -> str:
-    """The issuing authority's USCC (GB 32100-2015), normalised."""
+    """The issuing authority's USCC (GB 32100-2015), normalised: a valid code of a
+    government organ or public institution."""
     try:
-        return parse_uscc(text).value
+        value = parse_uscc(text).value
     except InvalidIdentifier:
         raise InvalidLicenceInput(
             "invalid-issuer", "The issuing authority's code is not a valid USCC"
         ) from None
+    if not is_issuing_authority(value):
+        raise InvalidLicenceInput(
+            "issuer-not-an-authority",
+            "Only a government organ or public institution issues licences",
+            "GB 32100: not a 机构编制 机关 or 事业单位 code",
+        )
+    return value
 
 
 def serial_text(number: int) -> str:

@@ -263,3 +263,20 @@ def test_an_issuer_with_an_all_digit_uscc(licences: LicenceService) -> None:
     all_digit_issuer = "123456789012345678"  # a valid USCC made only of digits
     licence = issue_business(licences, all_digit_issuer)
     assert licence.issuer_uscc == all_digit_issuer
+
+
+def test_only_government_organs_and_public_institutions_issue(licences: LicenceService) -> None:
+    """GB 32100 codes starting 11 (机关) or 12 (事业单位) issue licences; an enterprise does not."""
+    with pytest.raises(ProblemError) as refused:
+        licences.issue(
+            BUSINESS_LICENCE,
+            COMPANY_USCC,
+            "福州示例科技有限公司",
+            "某公司",
+            COMPANY_USCC,
+            BUSINESS_FIELDS,
+            date(2026, 11, 27),
+            ADMIN,
+        )
+    assert refused.value.problem.type.endswith("issuer-not-an-authority")
+    assert status_of(refused) == 422
