@@ -1,4 +1,6 @@
-"""FastAPI dependencies: the only place routers meet the service's parts."""
+"""FastAPI dependencies: the only place routers meet the service's parts. The ones that
+only look something up are ``async`` so that FastAPI does not hand them to its thread pool
+(bench/PROFILE.md); the database session stays a plain generator."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from core.services import Services
 from core.settings import Settings
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -29,15 +31,15 @@ def get_session(services: ServicesDep) -> Iterator[Session]:
         yield session
 
 
-def get_settings(services: ServicesDep) -> Settings:
+async def get_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
-def get_cache(services: ServicesDep) -> Cache:
+async def get_cache(services: ServicesDep) -> Cache:
     return services.cache
 
 
-def get_audit(services: ServicesDep) -> AuditTrail:
+async def get_audit(services: ServicesDep) -> AuditTrail:
     return services.audit
 
 

@@ -92,7 +92,8 @@ def get_client(provider: Provider, client_id: str) -> Client:
 
 
 def rotate_secret(provider: Provider, client_id: str, *, actor: str) -> str:
-    """A new secret for a client that has one; the old one stops working at once."""
+    """A new secret for a client that has one; the old one stops working at once in this
+    worker and within seconds in the others (:mod:`idp.clients.cache`)."""
     if get_client(provider, client_id).secret_hash is None:
         raise Conflict("this client authenticates without a secret (public or private_key_jwt)")
     try:

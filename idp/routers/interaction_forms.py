@@ -17,7 +17,7 @@ from idp.pages import TEXT, language, render
 from idp.provider import Provider
 
 
-def get_provider(services: ServicesDep) -> Provider:
+async def get_provider(services: ServicesDep) -> Provider:
     provider: Provider = services.idp
     return provider
 
