@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
 
 from core.log import configure_logging
 from core.settings import InsecureConfiguration, Settings
+
+if TYPE_CHECKING:
+    from core.services import Services
 
 
 def _settings() -> Settings:
@@ -71,6 +75,7 @@ def serve(host: str, port: int, workers: int, demo: bool, no_migrate: bool) -> N
     try:
         if not no_migrate:
             upgrade(services.engine)
+        _check_audit_hash(services)
         created = services.keys.init()
         if created:
             click.echo(f"created {len(created)} keys (first start)", err=True)
@@ -111,15 +116,29 @@ def audit() -> None:
     """The tamper-evident audit trail."""
 
 
+def _check_audit_hash(services: Services) -> None:
+    """Refuse to go on when the stored audit log was built with another tree hash."""
+    from core.audit.trail import AuditHashMismatch
+
+    try:
+        with services.sessions() as session:
+            services.audit.check_hash(session)
+    except AuditHashMismatch as exc:
+        raise click.ClickException(f"configuration refused: {exc}") from exc
+
+
 @audit.command("verify")
 def audit_verify() -> None:
     """Recompute the Merkle tree from storage; name the first entry that does not match."""
+    from core.audit.trail import AuditHashMismatch
     from core.services import build_services
 
     services = build_services(_settings())
     try:
         with services.sessions() as session:
             report = services.audit.verify(session)
+    except AuditHashMismatch as exc:
+        raise click.ClickException(f"refusing to verify: {exc}") from exc
     finally:
         services.close()
     if report.ok:
@@ -138,7 +157,7 @@ def audit_verify() -> None:
 @audit.command("checkpoint")
 def audit_checkpoint() -> None:
     """Sign a checkpoint of the current log and print it."""
-    from core.audit.trail import AuditTampered
+    from core.audit.trail import AuditHashMismatch, AuditTampered
     from core.db.engine import transaction
     from core.services import build_services
 
@@ -146,7 +165,7 @@ def audit_checkpoint() -> None:
     try:
         with transaction(services.sessions) as session:
             click.echo(services.audit.checkpoint(session), nl=False)
-    except AuditTampered as exc:
+    except (AuditTampered, AuditHashMismatch) as exc:
         raise click.ClickException(f"refusing to sign: {exc}") from exc
     finally:
         services.close()

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from certs.sharing import LicenceScopes
+from core.audit.merkle import tree_hash
 from core.audit.trail import AuditTrail, utc_now
 from core.cache import Cache, make_cache
 from core.db.engine import make_engine, make_session_factory
@@ -66,7 +67,12 @@ def build_services(
     engine = make_engine(settings.effective_database_url, schema=schema)
     sessions = make_session_factory(engine)
     note_signer = RegistryNoteSigner(log_origin(settings.issuer))
-    audit = AuditTrail(signer=note_signer, origin=note_signer.name, clock=clock)
+    audit = AuditTrail(
+        signer=note_signer,
+        origin=note_signer.name,
+        clock=clock,
+        hasher=tree_hash(settings.audit_hash),
+    )
     registry = build_key_registry(settings, sessions, audit, clock)
     note_signer.attach(registry)
     cache = make_cache(settings.redis_url, prefix=settings.cache_prefix)

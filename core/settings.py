@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         "`licence` key (ES256), or the `sm2-licence` key (SM2 with SM3; needs "
         "GOVTRUST_SM2_ENABLED). See verify/signing.py and verify/FORMAT.md.",
     )
+    audit_hash: Literal["SHA-256", "SM3"] = Field(
+        default="SHA-256",
+        description="Tree hash of the audit log (core/audit/merkle.py): SHA-256 (RFC 6962) or "
+        "SM3 (GB/T 32905, national algorithm). Fixed for the life of a log: the service "
+        "refuses to start or verify when the stored log was built with the other one.",
+    )
     dpop_nonce_required: bool = Field(
         default=False,
         description="Ask DPoP clients for server-provided nonces (RFC 9449 §8, §9).",
@@ -98,6 +104,12 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed.",
+    )
+
+    platform_admins: list[str] = Field(
+        default_factory=list,
+        description="Subjects of the people who administer the platform in the web console "
+        "(clients, keys, audit trail, locked accounts), as JSON, e.g. '[\"sub1\"]'.",
     )
 
     @model_validator(mode="after")

@@ -176,8 +176,13 @@ def keys_rotate(purpose: str) -> None:
 @keys.command("export-trust")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def keys_export_trust(directory: Path) -> None:
-    """Write the root and issuing certificates (PEM), the JWKS and the audit verifier keys."""
-    written = _run(lambda services: export_trust(services.keys, services.audit.signer, directory))
+    """Write the root and issuing certificates (PEM; the SM2 ones too when that hierarchy is
+    on), the JWKS and the audit verifier keys."""
+    written = _run(
+        lambda services: export_trust(
+            services.keys, services.audit.signer, directory, services.audit.hasher.name
+        )
+    )
     for path in written:
         click.echo(str(path))
 

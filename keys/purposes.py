@@ -21,8 +21,10 @@ kept in the software backend (see :mod:`keys.sm2`)::
     └── sm2-service-ca  issues the SM2 licence-signing key
         └── sm2-licence      signs licences in the national algorithms (OFD seals)
 
-No OCSP responder or CRL is made for it (those are signed with ``cryptography``, which has
-no SM2); the GB/T 38540 verifier takes revocation from the registry's issued certificates.
+Its CAs publish SM2-signed CRLs (:mod:`keys.sm2_crl`, named in each issued certificate's CRL
+distribution point); no OCSP responder is made for it (OCSP is signed with ``cryptography``,
+which has no SM2). The GB/T 38540 verifier takes revocation from the registry's issued
+certificates.
 
 ``prepublish``: the next key is generated and published before it signs anything, so that
 relying parties that cache the JWKS or trust list already know it at rotation time.

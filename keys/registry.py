@@ -262,6 +262,7 @@ class KeyRegistry:
             self_signer=raw,
             now=now,
             lifetime=lifetime,
+            crl_url=self.urls.crl(issuer.kid) if issuer is not None else None,
         )
         return x509.load_der_x509_certificate(certificate.dump())
 

@@ -3,12 +3,18 @@
 The status of every certificate the CAs issued is in ``issued_certificates``; a revocation
 updates that row and goes to the audit trail in the same transaction, so the next CRL and
 the next OCSP answer say "revoked".
+
+The SM2 CAs (``sm2-root``, ``sm2-seal-ca``, ``sm2-service-ca``) publish CRLs too, signed with
+SM2-with-SM3 by :mod:`keys.sm2_crl` (``cryptography`` cannot sign them); they have no OCSP
+responder, and they are kept out of :meth:`Revocation.certificate_authorities`, which feeds
+the PAdES validation of the international hierarchy.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -16,8 +22,9 @@ from core.audit.entry import AuditEvent
 from core.db.engine import transaction
 from keys.crl import RevokedCertificate, build_crl
 from keys.ocsp_responder import CertificateStatus, OcspResponder, ResponderIdentity
-from keys.purposes import CA_PURPOSES
+from keys.purposes import CA_PURPOSES, SM2_CA_PURPOSES
 from keys.registry import KeyInfo, KeyRegistry, KeyStateError
+from keys.sm2_crl import build_sm2_crl
 from keys.storage import serial_text
 
 CRL_VALIDITY = timedelta(hours=24)
@@ -37,19 +44,20 @@ class Revocation:
     def __init__(self, registry: KeyRegistry) -> None:
         self.registry = registry
 
-    def certificate_authorities(self) -> list[KeyInfo]:
+    def certificate_authorities(self, names: tuple[str, ...] = CA_NAMES) -> list[KeyInfo]:
         """Every CA key with a certificate that has not expired yet (retired ones included:
-        what they issued is still checked)."""
+        what they issued is still checked); of the international hierarchy unless told."""
         now = self.registry.clock()
         return [
             key
-            for name in CA_NAMES
+            for name in names
             for key in self.registry.list_keys(name)
             if key.certificate is not None and key.certificate.not_valid_after_utc > now
         ]
 
     def ca(self, kid: str) -> KeyInfo:
-        for key in self.certificate_authorities():
+        """The CA ``kid``, of either hierarchy."""
+        for key in self.certificate_authorities((*CA_NAMES, *SM2_CA_PURPOSES)):
             if key.kid == kid:
                 return key
         raise UnknownCertificate(f"no certificate authority {kid!r}")
@@ -103,7 +111,8 @@ class Revocation:
 
     def crl(self, issuer_kid: str) -> x509.CertificateRevocationList:
         """A fresh CRL of ``issuer_kid``. Its number comes from a per-CA counter that only
-        grows (RFC 5280 §5.2.3), at least the issue time in seconds."""
+        grows (RFC 5280 §5.2.3), at least the issue time in seconds. An SM2 CA's CRL is
+        SM2-signed; ``cryptography`` reads it (it cannot check its signature)."""
         ca = self.ca(issuer_kid)
         assert ca.certificate is not None
         now = self.registry.clock()
@@ -121,6 +130,16 @@ class Revocation:
                 for row in self.registry.storage.revoked(session, issuer_kid)
                 if row.revoked_at is not None
             ]
+        if ca.purpose in SM2_CA_PURPOSES:
+            sm2_crl = build_sm2_crl(
+                asn1_x509.Certificate.load(ca.certificate.public_bytes(Encoding.DER)),
+                self.registry.signer_by_kid(issuer_kid),
+                revoked,
+                number=number,
+                this_update=now,
+                next_update=now + CRL_VALIDITY,
+            )
+            return x509.load_der_x509_crl(sm2_crl.dump())
         return build_crl(
             ca.certificate,
             self.registry.signer_by_kid(issuer_kid),

@@ -162,7 +162,7 @@ class TrustBundle(BaseModel):
     summary="Everything a relying party needs to verify offline",
 )
 def trust(services: ServicesDep) -> Response:
-    bundle = trust_bundle(services.keys, services.audit.signer)
+    bundle = trust_bundle(services.keys, services.audit.signer, services.audit.hasher.name)
     return Response(
         TrustBundle.model_validate(bundle).model_dump_json(),
         media_type="application/json",

@@ -11,11 +11,12 @@
   ID ``1234567812345678`` (GM/T 0009-2012 §10);
 - extensions as in :mod:`keys.certificates`: basicConstraints and keyUsage (critical), subject
   and authority key identifiers (RFC 5280 §4.2.1.2 method 1, SHA-1 of the public key bits),
-  extended key usage where the purpose has one.
+  extended key usage where the purpose has one, and for a certificate issued by a CA the
+  CRL distribution point of that CA (RFC 5280 §4.2.1.13; the SM2-signed CRL of
+  :mod:`keys.sm2_crl`).
 
-Not yet: CRL distribution points and AIA. The CRL and OCSP services sign with
-``cryptography`` builders, so they serve the international hierarchy only; the SES verifier
-(:mod:`seal.ses.verify`) takes revocation status from a callable instead.
+Not yet: AIA and OCSP (the OCSP responder signs with ``cryptography``, which has no SM2); the
+SES verifier (:mod:`seal.ses.verify`) takes revocation status from a callable.
 """
 
 from __future__ import annotations
@@ -95,9 +96,11 @@ def build_sm2_certificate(
     now: datetime,
     lifetime: timedelta,
     serial: int | None = None,
+    crl_url: str | None = None,
 ) -> asn1_x509.Certificate:
     """An SM2 CA or end-entity certificate for ``purpose``; self-signed when ``issuer`` is
-    None (then ``self_signer`` holds the subject's own key)."""
+    None (then ``self_signer`` holds the subject's own key). ``crl_url``: where the issuer's
+    CRL is published (a cRLDistributionPoints extension, RFC 5280 §4.2.1.13)."""
     signer = issuer.signer if issuer is not None else self_signer
     if signer is None:
         raise Sm2CertificateError("a self-signed certificate needs its own signer")
@@ -126,6 +129,10 @@ def build_sm2_certificate(
                 "authority_key_identifier", {"key_identifier": _key_identifier(issuer_spki)}, False
             )
         )
+    if crl_url is not None:
+        uri = asn1_x509.GeneralName(name="uniform_resource_identifier", value=crl_url)
+        point = {"distribution_point": {"full_name": [uri]}}
+        extensions.append(_extension("crl_distribution_points", [point], False))
     if purpose.extended_key_usage:
         extensions.append(
             _extension(

@@ -7,8 +7,14 @@ text encoding used by transparency-dev logs)::
     <tree size>
     <base64 root hash>
     time <unix seconds>
+    hash <tree hash algorithm: SHA-256 or SM3>
     <blank line>
     — <key name> <base64(4-byte key id || Ed25519 signature)>
+
+The ``hash`` extension line names the log's tree hash (RFC 9162 §4.1 log parameter; SHA-256
+per RFC 6962 §2.1, or SM3 per GB/T 32905-2016), so the signature covers it and no verifier can
+recompute the root with the wrong function by mistake. Checkpoints signed before the line
+existed have none and mean SHA-256.
 
 The key id is the first 4 bytes of SHA-256(key name || 0x0A || 0x01 || public key)
 (C2SP signed-note, Ed25519 algorithm byte 0x01).
@@ -29,6 +35,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 _ED25519 = b"\x01"
 _SIGNATURE_PREFIX = "\u2014 "
+_HASH_PREFIX = "hash "
+DEFAULT_HASH = "SHA-256"
+"""What a checkpoint without a ``hash`` line commits to (RFC 6962 §2.1)."""
 
 
 class CheckpointError(ValueError):
@@ -88,11 +97,17 @@ class Checkpoint:
     tree_size: int
     root_hash: bytes
     timestamp: datetime
+    hash_algorithm: str = DEFAULT_HASH
 
     def body(self) -> bytes:
+        if not self.hash_algorithm or any(c.isspace() for c in self.hash_algorithm):
+            raise ValueError("a tree hash name is one word")
         root = base64.b64encode(self.root_hash).decode()
         seconds = int(self.timestamp.timestamp())
-        return f"{self.origin}\n{self.tree_size}\n{root}\ntime {seconds}\n".encode()
+        return (
+            f"{self.origin}\n{self.tree_size}\n{root}\ntime {seconds}\n"
+            f"{_HASH_PREFIX}{self.hash_algorithm}\n"
+        ).encode()
 
 
 def sign_checkpoint(checkpoint: Checkpoint, signer: NoteSigner) -> str:
@@ -130,15 +145,23 @@ def open_checkpoint(note: str, name: str, public_keys: Sequence[bytes]) -> Check
         verified = True
     if not verified:
         raise CheckpointError(f"no signature by {name}")
+    return _parse_body(body_text)
+
+
+def _parse_body(body_text: str) -> Checkpoint:
     lines = body_text.split("\n")
     if len(lines) < 4 or not lines[3].startswith("time "):
         raise CheckpointError("malformed checkpoint body")
+    hashes = [line[len(_HASH_PREFIX) :] for line in lines[4:] if line.startswith(_HASH_PREFIX)]
+    if len(hashes) > 1 or any(not h or any(c.isspace() for c in h) for h in hashes):
+        raise CheckpointError("malformed hash line in checkpoint")
     try:
         return Checkpoint(
             origin=lines[0],
             tree_size=int(lines[1]),
             root_hash=base64.b64decode(lines[2], validate=True),
             timestamp=datetime.fromtimestamp(int(lines[3][5:]), UTC),
+            hash_algorithm=hashes[0] if hashes else DEFAULT_HASH,
         )
     except ValueError as exc:
         raise CheckpointError("malformed checkpoint body") from exc

@@ -1,6 +1,9 @@
 """HTTP access to the audit log for auditors: checkpoint, verifier key and proofs.
 
 Proofs carry hashes only (RFC 9162 §2.1.3, §2.1.4); entries themselves are not served here.
+Each proof names the log's tree hash (``hash_algorithm``: SHA-256 per RFC 6962 §2.1, or SM3
+per GB/T 32905-2016), as does the checkpoint's signed ``hash`` line: an auditor verifies with
+that function (RFC 9162 §4.1 log parameters).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from core.audit.checkpoint import verifier_key
 from core.audit.trail import ProofRangeError
@@ -25,17 +28,26 @@ def _b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
 
 
+_HASH_ALGORITHM = Field(
+    description="The tree hash to verify with: SHA-256 (RFC 6962) or SM3 (GB/T 32905); "
+    "the same as the checkpoint's `hash` line.",
+    examples=["SHA-256", "SM3"],
+)
+
+
 class InclusionProofOut(BaseModel):
     leaf_index: int
     tree_size: int
     leaf_hash: str
     proof: list[str]
+    hash_algorithm: str = _HASH_ALGORITHM
 
 
 class ConsistencyProofOut(BaseModel):
     first: int
     second: int
     proof: list[str]
+    hash_algorithm: str = _HASH_ALGORITHM
 
 
 def _range_problem(exc: ProofRangeError) -> ProblemError:
@@ -79,6 +91,7 @@ def get_inclusion_proof(
         tree_size=proof.tree_size,
         leaf_hash=_b64(proof.leaf_hash),
         proof=[_b64(node) for node in proof.path],
+        hash_algorithm=proof.hash_algorithm,
     )
 
 
@@ -94,5 +107,8 @@ def get_consistency_proof(
     except ProofRangeError as exc:
         raise _range_problem(exc) from exc
     return ConsistencyProofOut(
-        first=proof.first, second=proof.second, proof=[_b64(node) for node in proof.path]
+        first=proof.first,
+        second=proof.second,
+        proof=[_b64(node) for node in proof.path],
+        hash_algorithm=proof.hash_algorithm,
     )

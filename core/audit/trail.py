@@ -4,6 +4,14 @@ Appends happen inside the caller's transaction, so a domain change and its audit
 committed together or not at all. Checkpoints are signed tree heads; a new one is signed only
 after checking that the stored log still extends the previous one (RFC 9162 §2.1.4), so the
 service never signs two inconsistent views.
+
+The tree hash (SHA-256, RFC 6962 §2.1; or SM3, GB/T 32905-2016) is a parameter of the log
+(RFC 9162 §4.1), chosen by ``GOVTRUST_AUDIT_HASH`` and fixed for the life of the log. The log
+records it without a schema change: every signed checkpoint names it on its ``hash`` line, and
+before the first checkpoint the first entry's stored leaf hash shows which function made it.
+The trail compares that with its own setting before its first use and before every
+verification, and refuses (:class:`AuditHashMismatch`) rather than recompute the tree with
+the wrong function and report tampering, or worse, sign a checkpoint over a mixed tree.
 """
 
 from __future__ import annotations
@@ -34,6 +42,10 @@ class ProofRangeError(ValueError):
     """A proof was asked for positions the log does not have."""
 
 
+class AuditHashMismatch(RuntimeError):
+    """The stored log was built with another tree hash than the one configured."""
+
+
 @dataclass(frozen=True)
 class InclusionProof:
     """RFC 9162 §2.1.3: the audit path of one leaf in the tree of ``tree_size`` leaves."""
@@ -42,6 +54,7 @@ class InclusionProof:
     tree_size: int
     leaf_hash: bytes
     path: list[bytes]
+    hash_algorithm: str = merkle.SHA256.name
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,7 @@ class ConsistencyProof:
     first: int
     second: int
     path: list[bytes]
+    hash_algorithm: str = merkle.SHA256.name
 
 
 @dataclass(frozen=True)
@@ -76,15 +90,64 @@ class AuditTrail:
         origin: str,
         store: SqlAuditStore | None = None,
         clock: Callable[[], datetime] = utc_now,
+        hasher: merkle.TreeHash = merkle.SHA256,
     ) -> None:
         self.signer = signer
         self.origin = origin
         self.store = store or SqlAuditStore()
+        self.hasher = hasher
         self._clock = clock
+        self._hash_confirmed = False
+
+    def log_hash(self, session: Session) -> tuple[str, str] | None:
+        """Which tree hash the stored log was built with, and how that is known.
+
+        The latest checkpoint's ``hash`` line, if its signature verifies (RFC 9162 §4.10:
+        the signed tree head carries the log's parameters); else the first entry's stored
+        leaf hash, recomputed with each known function (RFC 9162 §2.1.1 leaf hash). None for
+        an empty log, or when neither tells (a forged note or first entry, which
+        :meth:`verify` then reports as tampering).
+        """
+        latest = self.store.latest_checkpoint(session)
+        if latest is not None:
+            try:
+                signed = open_checkpoint(latest.note, self.signer.name, self.signer.verifier_keys())
+            except CheckpointError:
+                signed = None
+            if signed is not None:
+                return signed.hash_algorithm, f"its checkpoint at size {latest.tree_size}"
+        first = self.store.entry(session, 0)
+        if first is None:
+            return None
+        makers = [
+            name
+            for name, hasher in merkle.TREE_HASHES.items()
+            if hasher.leaf(first.entry) == first.leaf_hash
+        ]
+        if len(makers) == 1:
+            return makers[0], "the leaf hash of its first entry"
+        return None
+
+    def check_hash(self, session: Session) -> None:
+        """Raise :class:`AuditHashMismatch` unless the stored log uses this trail's hash."""
+        found = self.log_hash(session)
+        if found is not None and found[0] != self.hasher.name:
+            name, evidence = found
+            raise AuditHashMismatch(
+                f"the audit log is a {name} tree ({evidence}) but GOVTRUST_AUDIT_HASH is "
+                f"{self.hasher.name}; a log keeps its tree hash for life: set "
+                f"GOVTRUST_AUDIT_HASH={name}"
+            )
+        self._hash_confirmed = True
+
+    def _confirm_hash(self, session: Session) -> None:
+        if not self._hash_confirmed:
+            self.check_hash(session)
 
     def record(self, session: Session, event: AuditEvent) -> AuditEntry:
         """Append ``event`` in the caller's transaction and return it with its index."""
         self.store.lock(session)
+        self._confirm_hash(session)
         entry = AuditEntry(
             index=self.store.next_index(session), recorded_at=self._clock(), event=event
         )
@@ -96,7 +159,7 @@ class AuditTrail:
             object_type=event.object_type,
             object_id=event.object_id,
             entry=data,
-            leaf_hash=merkle.leaf_hash(data),
+            leaf_hash=self.hasher.leaf(data),
         )
         self.store.insert(session, entry.index, entry.recorded_at, stored)
         return entry
@@ -104,6 +167,7 @@ class AuditTrail:
     def checkpoint(self, session: Session) -> str:
         """The signed checkpoint of the current log, signing a new one if the log grew."""
         self.store.lock(session)
+        self._confirm_hash(session)
         latest = self.store.latest_checkpoint(session)
         size = self.store.size(session)
         if latest is not None and latest.tree_size == size:
@@ -114,15 +178,17 @@ class AuditTrail:
         if latest is not None:
             if latest.tree_size > size:
                 raise AuditTampered("the log is shorter than its last checkpoint")
-            if merkle.root_hash(leaves[: latest.tree_size]) != latest.root_hash:
+            if merkle.root_hash(leaves[: latest.tree_size], self.hasher) != latest.root_hash:
                 raise AuditTampered("the log no longer extends its last checkpoint")
         now = self._clock()
-        head = Checkpoint(self.origin, size, merkle.root_hash(leaves), now)
+        root = merkle.root_hash(leaves, self.hasher)
+        head = Checkpoint(self.origin, size, root, now, self.hasher.name)
         note = sign_checkpoint(head, self.signer)
         self.store.add_checkpoint(session, StoredCheckpoint(size, head.root_hash, note), now)
         return note
 
     def _checked_leaves(self, session: Session, tree_size: int) -> list[bytes]:
+        self._confirm_hash(session)
         size = self.store.size(session)
         if not 0 < tree_size <= size:
             raise ProofRangeError(f"tree_size must be between 1 and {size}")
@@ -132,30 +198,40 @@ class AuditTrail:
         leaves = self._checked_leaves(session, tree_size)
         if not 0 <= index < tree_size:
             raise ProofRangeError("leaf index must be below tree_size")
-        return InclusionProof(
-            index, tree_size, leaves[index], merkle.inclusion_proof(index, leaves)
-        )
+        path = merkle.inclusion_proof(index, leaves, self.hasher)
+        return InclusionProof(index, tree_size, leaves[index], path, self.hasher.name)
 
     def consistency_proof(self, session: Session, first: int, second: int) -> ConsistencyProof:
         leaves = self._checked_leaves(session, second)
         if not 0 < first <= second:
             raise ProofRangeError("first must be between 1 and second")
-        return ConsistencyProof(first, second, merkle.consistency_proof(first, leaves))
+        path = merkle.consistency_proof(first, leaves, self.hasher)
+        return ConsistencyProof(first, second, path, self.hasher.name)
 
     def verify(self, session: Session) -> AuditVerification:
-        """Recompute every leaf and the root at every checkpoint; name the first mismatch."""
+        """Recompute every leaf and the root at every checkpoint; name the first mismatch.
+
+        Raises :class:`AuditHashMismatch` first if the log was built with another tree hash.
+        """
+        self.check_hash(session)
         checkpoints = self.store.checkpoints(session)
         return verify_log(
-            self.store.entries(session), checkpoints, self.signer.name, self.signer.verifier_keys()
+            self.store.entries(session),
+            checkpoints,
+            self.signer.name,
+            self.signer.verifier_keys(),
+            self.hasher,
         )
 
 
-def _entry_problem(position: int, stored: StoredEntry) -> str | None:
+def _entry_problem(
+    position: int, stored: StoredEntry, hasher: merkle.TreeHash = merkle.SHA256
+) -> str | None:
     if stored.index != position:
         if stored.index > position:
             return f"entry {position} is missing"
         return f"entry {stored.index} is out of order at position {position}"
-    if merkle.leaf_hash(stored.entry) != stored.leaf_hash:
+    if hasher.leaf(stored.entry) != stored.leaf_hash:
         return f"entry {position} does not match its leaf hash"
     try:
         parsed = parse_entry(stored.entry)
@@ -179,10 +255,12 @@ def verify_log(
     checkpoints: list[StoredCheckpoint],
     signer_name: str,
     public_keys: Sequence[bytes],
+    hasher: merkle.TreeHash = merkle.SHA256,
 ) -> AuditVerification:
-    """Walk the log in order; check each entry, then each checkpoint's signature and root."""
+    """Walk the log in order; check each entry, then each checkpoint's signature, tree hash
+    (its ``hash`` line must name ``hasher``) and root (RFC 9162 §2.1.1, §4.10)."""
     pending = list(checkpoints)
-    tree = merkle.CompactRange()
+    tree = merkle.CompactRange(hasher)
     verified_size = 0
     checked = 0
 
@@ -190,7 +268,7 @@ def verify_log(
         return AuditVerification(False, tree.size, checked, index, problem)
 
     for position, stored in enumerate(entries):
-        problem = _entry_problem(position, stored)
+        problem = _entry_problem(position, stored, hasher)
         if problem is not None:
             return fail(position, problem)
         tree.append(stored.leaf_hash)
@@ -200,6 +278,12 @@ def verify_log(
                 signed = open_checkpoint(cp.note, signer_name, public_keys)
             except CheckpointError as exc:
                 return fail(verified_size, f"checkpoint at size {cp.tree_size}: {exc}")
+            if signed.hash_algorithm != hasher.name:
+                return fail(
+                    verified_size,
+                    f"checkpoint at size {cp.tree_size} commits to a {signed.hash_algorithm} "
+                    f"tree, not {hasher.name}",
+                )
             if (signed.tree_size, signed.root_hash) != (cp.tree_size, cp.root_hash) or (
                 tree.root() != signed.root_hash
             ):
