@@ -32,6 +32,7 @@ from core.audit.checkpoint import (
 )
 from core.audit.entry import AuditEntry, AuditEvent, canonical_entry, parse_entry
 from core.audit.storage import SqlAuditStore, StoredCheckpoint, StoredEntry
+from core.errors.problem import DependencyUnavailable
 
 
 class AuditTampered(RuntimeError):
@@ -42,8 +43,9 @@ class ProofRangeError(ValueError):
     """A proof was asked for positions the log does not have."""
 
 
-class AuditHashMismatch(RuntimeError):
-    """The stored log was built with another tree hash than the one configured."""
+class AuditHashMismatch(DependencyUnavailable):
+    """The stored log was built with another tree hash than the one configured: a
+    deployment error; over HTTP a 503 problem (never a 500), on the command line a refusal."""
 
 
 @dataclass(frozen=True)

@@ -382,7 +382,9 @@ def test_a_log_is_not_used_with_another_tree_hash(
     with pytest.raises(AuditHashMismatch):
         checkpoint(audit_services)
     client = TestClient(create_app(services=audit_services), raise_server_exceptions=False)
-    assert client.get("/audit/proof/inclusion?leaf_index=0&tree_size=3").status_code == 500
+    refused = client.get("/audit/proof/inclusion?leaf_index=0&tree_size=3")
+    assert refused.status_code == 503
+    assert refused.headers["content-type"] == "application/problem+json"
     with audit_services.sessions() as session:
         assert audit_services.audit.store.size(session) == 3  # nothing appended
     right = trail(audit_services, clock, built)
