@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services
     app.state.metrics = HttpMetrics()
-    install_error_handlers(app)
+    install_error_handlers(app, OAUTH_ERROR_PATHS)
     install_metrics(app, app.state.metrics)
 
     app.add_middleware(SecurityHeaders)

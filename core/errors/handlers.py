@@ -8,6 +8,7 @@ the input may be an ID number.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -114,17 +115,31 @@ async def _on_invalid_identifier(_request: Request, exc: Exception) -> JSONRespo
     )
 
 
-async def _on_unavailable(_request: Request, exc: Exception) -> JSONResponse:
-    log.error("dependency unavailable: %s: %s", type(exc).__name__, exc)
-    return problem_response(
-        Problem(
-            status=503,
-            title="Service temporarily unavailable",
-            type=problem_type("unavailable"),
-            detail="A backing service is not reachable; try again shortly.",
-        ),
-        headers={"Retry-After": "5"},
-    )
+def _unavailable_handler(
+    oauth_paths: frozenset[str],
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """503 with ``Retry-After``: RFC 6749 ``temporarily_unavailable`` error JSON on the OAuth
+    endpoints (their clients parse nothing else), problem+json everywhere else."""
+
+    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.error("dependency unavailable: %s: %s", type(exc).__name__, exc)
+        headers = {"Retry-After": "5"}
+        if request.url.path in oauth_paths:
+            error = OAuthError(
+                "temporarily_unavailable", "a backing service is not reachable", status=503
+            )
+            return oauth_error_response(error, headers)
+        return problem_response(
+            Problem(
+                status=503,
+                title="Service temporarily unavailable",
+                type=problem_type("unavailable"),
+                detail="A backing service is not reachable; try again shortly.",
+            ),
+            headers=headers,
+        )
+
+    return on_unavailable
 
 
 async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
@@ -132,7 +147,9 @@ async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(for_status(500))
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, oauth_paths: frozenset[str] = frozenset()) -> None:
+    """``oauth_paths``: the OAuth endpoints, which answer RFC 6749 error JSON."""
+    _on_unavailable = _unavailable_handler(oauth_paths)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(ProblemError, _on_problem)

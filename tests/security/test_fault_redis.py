@@ -3,7 +3,8 @@
 The service runs on a private ``redis-server`` (never the shared one) and SQLite. Logins and
 token requests succeed; the Redis process is killed with SIGKILL; then:
 
-* what needs Redis answers a clear 503 (problem+json, ``Retry-After``) within a bound, never
+* what needs Redis answers a clear 503 (problem+json, or RFC 6749 error JSON on the OAuth
+  endpoints; ``Retry-After``) within a bound, never
   a 500 and never a hang: a new authorization (the interaction lives in Redis), the login
   form of an interaction started before the fault, a pushed authorization request;
 * what does not need it keeps working: liveness, discovery, JWKS, the PKI, the token
@@ -151,9 +152,11 @@ def test_redis_killed_during_logins_and_back(scene: Scene) -> None:
         auth=(world.web_client_id, world.web_secret),
     )
     assert par.status_code == 503, par.text
-    # /par is an OAuth endpoint and should answer RFC 6749 error JSON
-    # (``temporarily_unavailable``); it answers problem+json: see tests/security/README.md
-    # "Faults" (the fix belongs in core/app.py + core/errors/handlers.py).
+    # an OAuth endpoint answers RFC 6749 error JSON, which its clients parse (§5.2)
+    assert par.json() == {
+        "error": "temporarily_unavailable",
+        "error_description": "a backing service is not reachable",
+    }
     assert par.headers["retry-after"]
 
     # what does not need it keeps working
