@@ -26,6 +26,7 @@ from core.deps import ServicesDep
 from core.errors.problem import ProblemError
 from verify import status_list, trust_list
 from verify.publication import PublicationPolicy, Publisher
+from verify.reasons_zh import reason_zh
 from verify.service import VerificationService
 from verify.signing import LicenceAlgorithm
 from verify.verdict import Verdict, Verification
@@ -246,8 +247,10 @@ async def verification_page(
         # decode the escapes exactly once, whatever the server did to the path already
         text = unquote(raw_path.decode("latin-1").split("/V/", 1)[1])
     result = await run_in_threadpool(verifier.verify_online, text[:MAX_QR_TEXT])
+    translate = reason_zh if language == "zh" else str
     html = PAGES.get_template("verify.html").render(
         result=result,
+        reasons=[translate(reason) for reason in (*result.reasons, *result.warnings)],
         text=TEXT[language],
         language=language,
         other_language="en" if language == "zh" else "zh",

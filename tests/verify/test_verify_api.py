@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 
 from core.app import create_app
 from core.services import Services
-from tests.certs.conftest import ADMIN, issue_business, issue_guide
+from tests.certs.conftest import ADMIN, BUSINESS_FIELDS, issue_business, issue_guide
 from tests.verify.conftest import Scene
 from verify.publication import PublicationPolicy, Publisher
+from verify.reasons_zh import reason_zh
 from verify.status_list import Status, read_status_list
 from verify.trust_list import read_trust_list
 
@@ -157,3 +158,31 @@ def test_the_trust_list_verifies_against_the_published_root(http: TestClient) ->
     trust = read_trust_list(response.text, x509.load_pem_x509_certificate(root_pem.encode()))
     assert trust.status_lists == ("https://govtrust.test/verify/status-lists/1",)
     assert {key.state for key in trust.keys} >= {"active", "next"}
+
+
+def test_the_page_gives_the_reasons_in_the_readers_language(http: TestClient, scene: Scene) -> None:
+    licence = issue_business(scene.licences)
+    text = scene.qr(licence)
+    fields = {**BUSINESS_FIELDS, "registered_capital": "壹仟万元整"}
+    scene.licences.change(licence.identifier, fields, "增资", ADMIN)
+    assert "已被第2版取代" in http.get(text).text
+    assert "superseded by version 2" in http.get(text, params={"lang": "en"}).text
+
+
+@pytest.mark.parametrize(
+    ("reason", "chinese"),
+    [
+        ("genuine and in force", "真实有效"),
+        ("superseded by version 3", "已被第3版取代"),
+        ("expired after 2031-12-09", "已于2031-12-09到期"),
+        ("valid from 2026-12-10", "自2026-12-10起生效"),
+        (
+            "this dynamic QR expired at 2026-11-27 17:03:00: ask the holder to refresh it",
+            "该亮证码已于2026-11-27 17:03:00过期，请持证人刷新",
+        ),
+        ("the signature is not valid: the signature does not verify", "签名无效"),
+        ("something new", "something new"),
+    ],
+)
+def test_reasons_in_chinese(reason: str, chinese: str) -> None:
+    assert reason_zh(reason) == chinese
