@@ -18,10 +18,22 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console.client import PREFIX
-from console.deps import CsrfRefused, Forbidden, LoginRequired
+from console.deps import CsrfRefused, Forbidden, LoginRequired, StepUpRequired
 from console.i18n import TEXT
 from console.pages import error_page
-from console.routers import account, home, licence_admin, licences, login
+from console.routers import (
+    account,
+    approver,
+    home,
+    licence_admin,
+    licences,
+    login,
+    platform_admin,
+    platform_ops,
+    seal_admin,
+    seal_batch,
+    validation,
+)
 from core.errors.problem import DependencyUnavailable, ProblemError
 from core.services import Services
 
@@ -34,6 +46,12 @@ async def _login_required(request: Request, _exc: Exception) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"{PREFIX}/login?{urlencode({'next': target})}", 303)
     return RedirectResponse(f"{PREFIX}/login", 303)
+
+
+async def _step_up(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StepUpRequired)
+    query = urlencode({"next": exc.next_path, "acr": exc.acr})
+    return RedirectResponse(f"{PREFIX}/login?{query}", 303)
 
 
 async def _forbidden(request: Request, _exc: Exception) -> Response:
@@ -75,6 +93,7 @@ def build_console(services: Services) -> FastAPI:
     console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     console.state.services = services
     console.add_exception_handler(LoginRequired, _login_required)
+    console.add_exception_handler(StepUpRequired, _step_up)
     console.add_exception_handler(Forbidden, _forbidden)
     console.add_exception_handler(CsrfRefused, _csrf)
     console.add_exception_handler(ProblemError, _problem)
@@ -86,6 +105,10 @@ def build_console(services: Services) -> FastAPI:
     for router in (login.router, home.router, account.router, licences.router):
         console.include_router(router)
     console.include_router(licence_admin.router)
+    for router in (approver.router, seal_batch.router, validation.router, seal_admin.router):
+        console.include_router(router)
+    for router in (platform_admin.router, platform_ops.router):
+        console.include_router(router)
     return console
 
 

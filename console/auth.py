@@ -74,9 +74,13 @@ def pkce_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def start_login(provider: Provider, cache: Cache, next_path: str) -> tuple[str, str]:
+def start_login(
+    provider: Provider, cache: Cache, next_path: str, acr_values: str | None = None
+) -> tuple[str, str]:
     """The authorization URL to send the browser to, and the value of the cookie that binds
-    the request to this browser."""
+    the request to this browser. ``acr_values`` (OpenID Connect Core §3.1.2.1) asks the
+    provider for a level of assurance: a session below it is stepped up (a second factor)
+    before the provider answers, and the new tokens carry that ``acr``."""
     state = secrets.token_urlsafe(32)
     pending = PendingLogin(
         nonce=secrets.token_urlsafe(32),
@@ -90,18 +94,19 @@ def start_login(provider: Provider, cache: Cache, next_path: str) -> tuple[str, 
         ttl=LOGIN_SECONDS,
     )
     issuer = provider.ctx.issuer
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": CLIENT_ID,
-            "redirect_uri": redirect_uri(issuer),
-            "scope": SCOPE,
-            "state": state,
-            "nonce": pending.nonce,
-            "code_challenge": pkce_challenge(pending.verifier),
-            "code_challenge_method": "S256",
-        }
-    )
+    params = {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": redirect_uri(issuer),
+        "scope": SCOPE,
+        "state": state,
+        "nonce": pending.nonce,
+        "code_challenge": pkce_challenge(pending.verifier),
+        "code_challenge_method": "S256",
+    }
+    if acr_values:
+        params["acr_values"] = acr_values
+    query = urlencode(params)
     return f"{issuer}/authorize?{query}", pending.binding
 
 

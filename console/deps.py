@@ -18,10 +18,12 @@ from typing import Annotated
 from fastapi import Depends, Form, Request
 
 from console import auth, csrf
-from console.client import client_secret, ensure_console_client
+from console.client import PREFIX, client_secret, ensure_console_client
+from console.platform import REQUIRED_ACR
 from console.roles import Roles, detect_roles
 from console.session import COOKIE, ConsoleSession, SessionStore
 from core.services import Services
+from idp.oauth.sessions import loa_at_least
 from idp.oauth.storage import GrantRow
 from idp.routers.bearer import BearerError, TokenContext, token_context
 
@@ -39,6 +41,16 @@ class Forbidden(Exception):
 
 class CsrfRefused(Exception):
     """A form without this session's CSRF token, or from another origin."""
+
+
+class StepUpRequired(Exception):
+    """The session's level of assurance is below ``acr``: log in again at that level
+    (OpenID Connect Core §3.1.2.1 ``acr_values``) and come back to ``next_path``."""
+
+    def __init__(self, acr: str, next_path: str) -> None:
+        super().__init__(acr)
+        self.acr = acr
+        self.next_path = next_path
 
 
 @dataclass(frozen=True)
@@ -143,7 +155,7 @@ def current_viewer(request: Request, services: ServicesDep) -> Viewer:
         cookie=cookie,
         session=session,
         token=token,
-        roles=detect_roles(services, token),
+        roles=detect_roles(services, token, person.subject),
         name=person.name,
         acting_for=_acting_for(services, token),
     )
@@ -164,8 +176,33 @@ def licence_admin_viewer(viewer: CurrentViewer) -> Viewer:
     return viewer
 
 
+def approver_viewer(viewer: CurrentViewer) -> Viewer:
+    if not viewer.roles.approver:
+        raise Forbidden()
+    return viewer
+
+
+def seal_admin_viewer(viewer: CurrentViewer) -> Viewer:
+    if not viewer.roles.seal_admin:
+        raise Forbidden()
+    return viewer
+
+
+def platform_admin_viewer(request: Request, viewer: CurrentViewer) -> Viewer:
+    """A platform administrator, logged in at :data:`console.platform.REQUIRED_ACR`."""
+    if not viewer.roles.platform_admin:
+        raise Forbidden()
+    if not loa_at_least(viewer.token.acr or "", REQUIRED_ACR):
+        target = request.url.path if request.method in ("GET", "HEAD") else f"{PREFIX}/platform"
+        raise StepUpRequired(REQUIRED_ACR, target)
+    return viewer
+
+
 HolderViewer = Annotated[Viewer, Depends(holder_viewer)]
 LicenceAdminViewer = Annotated[Viewer, Depends(licence_admin_viewer)]
+ApproverViewer = Annotated[Viewer, Depends(approver_viewer)]
+SealAdminViewer = Annotated[Viewer, Depends(seal_admin_viewer)]
+PlatformAdminViewer = Annotated[Viewer, Depends(platform_admin_viewer)]
 
 
 def checked_form(

@@ -361,3 +361,17 @@ def language(request: Request) -> str:
         return wanted
     accept = request.headers.get("accept-language", "")
     return "en" if accept.lower().startswith("en") else "zh"
+
+
+def _merge() -> None:
+    """The texts of each area of the console, kept in their own modules."""
+    from console import i18n_approver, i18n_platform, i18n_seal_admin
+
+    for part in (i18n_approver.TEXT, i18n_seal_admin.TEXT, i18n_platform.TEXT):
+        for lang, texts in part.items():
+            clash = set(texts) & set(TEXT[lang])
+            assert not clash, clash
+            TEXT[lang].update(texts)
+
+
+_merge()

@@ -22,7 +22,7 @@ from console.i18n import LANG_COOKIE, TEXT, language
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 CHINA = timezone(timedelta(hours=8), "CST")  # China Standard Time has no daylight saving
 

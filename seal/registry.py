@@ -255,7 +255,8 @@ class SealRegistry:
             )
             return grant.to_grant()
 
-    def withdraw(self, grant_id: str, *, by: str) -> SealGrant:
+    def withdraw(self, grant_id: str, *, by: str, reason: str = "") -> SealGrant:
+        """End a grant now; ``reason`` (optional) goes into the audit entry."""
         with transaction(self.sessions) as session:
             grant = session.get(SealGrantRow, grant_id)
             if grant is None:
@@ -264,7 +265,10 @@ class SealRegistry:
             self._require_admin(session, row.organisation_id, by)
             if grant.revoked_at is None:
                 grant.revoked_at = self.clock()
-                self._event(session, by, "seal.grant_withdrawn", grant.seal_id, grant=grant_id)
+                details: dict[str, object] = {"grant": grant_id}
+                if reason.strip():
+                    details["reason"] = reason.strip()[:200]
+                self._event(session, by, "seal.grant_withdrawn", grant.seal_id, **details)
             return grant.to_grant()
 
     def authorise_system_use(self, seal_id: str, actor: str) -> Seal:

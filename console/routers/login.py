@@ -13,6 +13,7 @@ from console.client import PREFIX, client_secret, post_logout_uri
 from console.deps import FormViewer, ServicesDep, store_of
 from console.pages import error_page, render
 from console.session import COOKIE, ConsoleSession
+from idp.oauth.sessions import LOA_ORDER
 from idp.routers.bearer import BearerError, token_context
 
 router = APIRouter(include_in_schema=False)
@@ -46,9 +47,13 @@ def _cookie(response: Response, name: str, value: str, secure: bool, max_age: in
 
 @router.get("/login")
 def login(
-    services: ServicesDep, next: Annotated[str | None, Query(max_length=512)] = None
+    services: ServicesDep,
+    next: Annotated[str | None, Query(max_length=512)] = None,
+    acr: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    url, binding = auth.start_login(services.idp, services.cache, safe_next(next))
+    """Log in; with ``acr`` (a level the provider knows), step the login up to it."""
+    wanted = acr if acr in LOA_ORDER else None
+    url, binding = auth.start_login(services.idp, services.cache, safe_next(next), wanted)
     response = RedirectResponse(url, status_code=303)
     _cookie(response, auth.LOGIN_COOKIE, binding, services.idp.secure_cookies, auth.LOGIN_SECONDS)
     return response
@@ -92,6 +97,9 @@ def callback(
         login_session_id=str(claims["sid"]) if claims.get("sid") else None,
     )
     store = store_of(services)
+    before = store.load(request.cookies.get(COOKIE))
+    if before is not None and before.grant_id != session.grant_id:  # e.g. after a step-up
+        auth.revoke(provider, before.grant_id)
     store.delete(request.cookies.get(COOKIE))  # never keep a session from before the login
     cookie = store.create(session)
     response = RedirectResponse(next_path, status_code=303)

@@ -165,6 +165,10 @@ class LoginThrottle:
         """A successful login clears the account's failures (not the IP's)."""
         self._cache.delete(self._keys(account_key, ip)[0])
 
+    def account_locked_until(self, account_key: str) -> datetime | None:
+        """Until when the account is locked (None: it is not), for an administrator."""
+        return self._locked_until(f"throttle:lock:acct:{self._account(account_key)}", self._clock())
+
     def unlock(self, account_key: str) -> None:
         """Administrator action: lift the account's lockout and clear its failures."""
         account = self._account(account_key)

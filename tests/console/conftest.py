@@ -4,6 +4,7 @@ and a browser-like client that logs in through the provider's own pages."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,9 +29,12 @@ class Demo:
     data: dict[str, Any]
 
     def user(self, who: str) -> dict[str, Any]:
-        """``citizen``, ``agent`` or ``admin`` (the licence administrator)."""
+        """``citizen``, ``agent``, ``admin`` (the licence and seal administrator) or
+        ``approver`` (may use the authority's approval seal)."""
         if who == "admin":
             return dict(self.data["certs"]["admin"])
+        if who == "approver":
+            return dict(self.data["console"]["approver"])
         return dict(self.data["idp"]["users"][who])
 
     def licence(self, name: str) -> str:
@@ -80,10 +84,17 @@ def log_in(
 ) -> httpx.Response:
     """Log ``who`` in to the console as a person does in a browser; returns the page
     the console finally shows (after its redirect back to ``start``)."""
-    user = demo.user(who)
     page = _go(client, client.get(start, follow_redirects=False))  # -> /console/login
     page = _go(client, page)  # -> /authorize
     page = _go(client, page)  # -> /interaction/...
+    return _drive(client, demo, who, page, acting_as)
+
+
+def _drive(
+    client: TestClient, demo: Demo, who: str, page: httpx.Response, acting_as: str = "self"
+) -> httpx.Response:
+    """Through the provider's pages (and redirects) back to the console."""
+    user = demo.user(who)
     for _ in range(12):
         if page.status_code in (302, 303):
             location = page.headers["location"]
@@ -104,6 +115,9 @@ def log_in(
                 data = {"acting_as": found.group(1)}
         elif 'name="consent"' in html:
             data = {"consent": "allow"}
+        elif 'name="otp"' in html:
+            page = second_factor(client, demo, html)
+            continue
         else:
             raise AssertionError(html[:2000])
         page = client.post(
@@ -119,3 +133,29 @@ def callback_query(location: str) -> dict[str, str]:
 def post_form(client: TestClient, page: httpx.Response, action: str, **data: str) -> httpx.Response:
     """POST ``data`` to ``action`` with the CSRF token of ``page``."""
     return client.post(action, data={**data, "csrf": _csrf(page.text)}, follow_redirects=False)
+
+
+def second_factor(client: TestClient, demo: Demo, html: str) -> httpx.Response:
+    """Answer the provider's step-up page with a code sent by SMS (the demo's outbox)."""
+    action = re.search(r'action="(/interaction/[^"/]+)/sms"', html)
+    assert action, html[:2000]
+    sent = client.post(f"{action.group(1)}/sms", data={"csrf": _csrf(html)})
+    assert sent.status_code == 200, sent.text[:500]
+    outbox = Path(demo.services.settings.data_dir) / "outbox.jsonl"
+    message = json.loads(outbox.read_text(encoding="utf-8").splitlines()[-1])["message"]
+    code = re.search(r"\d{6}", message)
+    assert code
+    return client.post(
+        f"{action.group(1)}/second-factor",
+        data={"method": "sms", "otp": code.group(0), "csrf": _csrf(html)},
+        follow_redirects=False,
+    )
+
+
+def step_up(client: TestClient, demo: Demo, who: str, refused: httpx.Response) -> httpx.Response:
+    """Follow the console's step-up redirect (``/console/login?...&acr=...``) through the
+    provider's second-factor page and back; returns the page the console shows then."""
+    assert refused.status_code == 303, (refused.status_code, refused.text[:300])
+    location = refused.headers["location"]
+    assert location.startswith("/console/login?") and "acr=" in location, location
+    return _drive(client, demo, who, client.get(location, follow_redirects=False))

@@ -9,7 +9,9 @@ reason, elsewhere. axe-core comes from ``npm ci --prefix tests/e2e`` (``package-
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -68,6 +70,8 @@ class LiveServer:
     def user(self, who: str) -> dict[str, Any]:
         if who == "admin":
             return dict(self.demo["certs"]["admin"])
+        if who == "approver":
+            return dict(self.demo["console"]["approver"])
         return dict(self.demo["idp"]["users"][who])
 
     def licence(self, name: str) -> str:
@@ -177,3 +181,26 @@ def run_axe(page: Any) -> list[dict[str, Any]]:
         "async () => await axe.run(document, {resultTypes: ['violations']})"
     )
     return [v for v in result["violations"] if v.get("impact") in ("serious", "critical")]
+
+
+def second_factor(page: Any, server: LiveServer) -> None:
+    """On the provider's step-up page: have a code sent by SMS (the outbox), type it in."""
+    page.click("form[action$='/sms'] button")
+    page.wait_for_load_state()
+    outbox = Path(server.services.settings.data_dir) / "outbox.jsonl"
+    message = json.loads(outbox.read_text(encoding="utf-8").splitlines()[-1])["message"]
+    code = re.search(r"\d{6}", message)
+    assert code, message
+    page.fill("#otp-sms", code.group(0))
+    page.click("form[action$='/second-factor'] button[type=submit]")
+    page.wait_for_load_state()
+    for _ in range(3):
+        if "/console/" in page.url and "/interaction/" not in page.url:
+            return
+        if page.locator("input[name=acting_as]").count():
+            page.check("input[name=acting_as][value=self]")
+            page.click("button[type=submit]")
+        elif page.locator("button[name=consent][value=allow]").count():
+            page.click("button[name=consent][value=allow]")
+        page.wait_for_load_state()
+    assert "/console/" in page.url, page.url
