@@ -30,25 +30,29 @@ def b45encode(data: bytes) -> str:
     return "".join(out)
 
 
+_DIGITS = str.maketrans({character: chr(value) for value, character in enumerate(ALPHABET)})
+_ALPHABET_SET = frozenset(ALPHABET)
+
+
 def b45decode(text: str) -> bytes:
     """RFC 9285 §4.2, refusing (§6) characters outside the alphabet, a length of 1 mod 3,
     and triples or pairs whose value does not fit in two bytes or one."""
     if len(text) % 3 == 1:
         raise Base45Error("base45 text cannot have a length of 1 modulo 3")
-    try:
-        digits = [_VALUES[character] for character in text]
-    except KeyError as exc:
-        raise Base45Error(f"{exc.args[0]!r} is not a base45 character") from None
+    if not _ALPHABET_SET.issuperset(text):
+        bad = next(character for character in text if character not in _VALUES)
+        raise Base45Error(f"{bad!r} is not a base45 character")
+    digits = text.translate(_DIGITS).encode("ascii")
     out = bytearray()
-    for start in range(0, len(digits), 3):
-        chunk = digits[start : start + 3]
-        value = sum(digit * 45**power for power, digit in enumerate(chunk))
-        if len(chunk) == 3:
-            if value > 0xFFFF:
-                raise Base45Error("a base45 triple encodes more than two bytes")
-            out += value.to_bytes(2, "big")
-        else:
-            if value > 0xFF:
-                raise Base45Error("a base45 pair encodes more than one byte")
-            out.append(value)
+    whole = len(digits) - len(digits) % 3
+    for start in range(0, whole, 3):
+        value = digits[start] + digits[start + 1] * 45 + digits[start + 2] * 2025
+        if value > 0xFFFF:
+            raise Base45Error("a base45 triple encodes more than two bytes")
+        out += value.to_bytes(2, "big")
+    if whole < len(digits):
+        value = digits[whole] + digits[whole + 1] * 45
+        if value > 0xFF:
+            raise Base45Error("a base45 pair encodes more than one byte")
+        out.append(value)
     return bytes(out)

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum
+from functools import lru_cache
 from typing import Any
 
 import cbor2
@@ -53,6 +54,11 @@ class QrKind(IntEnum):
     """Shown on the holder's phone (亮证): expires minutes after it was made."""
 
 
+_parsed = lru_cache(maxsize=4096)(parse_licence_identifier)
+"""Identifiers checked once (two USCC check characters and a MOD 37,36 each), not at every
+read of a claim: a verifier sees the same licences again and again."""
+
+
 class PayloadError(ValueError):
     """The CBOR is not a licence claims set of this format."""
 
@@ -72,15 +78,15 @@ class LicenceClaims:
 
     @property
     def version(self) -> int:
-        return parse_licence_identifier(self.identifier).version_number
+        return _parsed(self.identifier).version_number
 
     @property
     def type_code(self) -> str:
-        return parse_licence_identifier(self.identifier).type_code
+        return _parsed(self.identifier).type_code
 
     @property
     def issuer_uscc(self) -> str:
-        return parse_licence_identifier(self.identifier).issuer
+        return _parsed(self.identifier).issuer
 
 
 def _days(day: date) -> int:
@@ -147,7 +153,7 @@ def decode_claims(data: bytes) -> LicenceClaims:
     status = _get(status_claim, "status_list", Mapping, "the status list reference")
     identifier = IDENTIFIER_PREFIX + _get(licence, 1, str, "the licence identifier")
     try:
-        parse_licence_identifier(identifier)
+        _parsed(identifier)
     except InvalidLicenceIdentifier as exc:
         raise PayloadError(f"the licence identifier is not valid: {exc}") from None
     try:
