@@ -66,15 +66,20 @@ class LicencePrints(LicenceReads):
             )
         return serial
 
-    def report_print_lost(self, print_serial: str, actor: str) -> LicencePrint:
-        """The paper copy ``print_serial`` is lost: from now on it never verifies as valid."""
-        return self._close_print(print_serial, actor, "lost")
+    def report_print_lost(
+        self, print_serial: str, actor: str, reason: str | None = None
+    ) -> LicencePrint:
+        """The paper copy ``print_serial`` is lost: from now on it never verifies as valid
+        (``reason``, if given, goes into the audit entry)."""
+        return self._close_print(print_serial, actor, "lost", reason)
 
     def report_print_destroyed(self, print_serial: str, actor: str) -> LicencePrint:
         """The paper copy was taken back and destroyed (e.g. after a change)."""
         return self._close_print(print_serial, actor, "destroyed")
 
-    def _close_print(self, print_serial: str, actor: str, status: PrintState) -> LicencePrint:
+    def _close_print(
+        self, print_serial: str, actor: str, status: PrintState, reason: str | None = None
+    ) -> LicencePrint:
         now = self.clock()
         with transaction(self.sessions) as session:
             row = self.store.print_row(session, print_serial, lock=True)
@@ -93,6 +98,7 @@ class LicencePrints(LicenceReads):
                 row.identifier,
                 print_serial=print_serial,
                 version=row.version,
+                **({} if reason is None else {"reason": reason}),
             )
             return row.to_print()
 

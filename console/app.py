@@ -26,6 +26,11 @@ from console.routers import (
     approver,
     home,
     licence_admin,
+    licence_change,
+    licence_import,
+    licence_issue,
+    licence_prints,
+    licence_types,
     licences,
     login,
     platform_admin,
@@ -103,6 +108,15 @@ def build_console(services: Services) -> FastAPI:
     console.add_exception_handler(Exception, _unexpected)
     console.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in (login.router, home.router, account.router, licences.router):
+        console.include_router(router)
+    # before licence_admin: its /admin/licences/{identifier}/{action} would take their paths
+    for router in (
+        licence_types.router,
+        licence_issue.router,
+        licence_import.router,
+        licence_prints.router,
+        licence_change.router,
+    ):
         console.include_router(router)
     console.include_router(licence_admin.router)
     for router in (approver.router, seal_batch.router, validation.router, seal_admin.router):

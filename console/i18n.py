@@ -365,9 +365,10 @@ def language(request: Request) -> str:
 
 def _merge() -> None:
     """The texts of each area of the console, kept in their own modules."""
-    from console import i18n_approver, i18n_platform, i18n_seal_admin
+    from console import i18n_approver, i18n_licence_admin, i18n_platform, i18n_seal_admin
 
-    for part in (i18n_approver.TEXT, i18n_seal_admin.TEXT, i18n_platform.TEXT):
+    parts = (i18n_approver, i18n_seal_admin, i18n_platform, i18n_licence_admin)
+    for part in (module.TEXT for module in parts):
         for lang, texts in part.items():
             clash = set(texts) & set(TEXT[lang])
             assert not clash, clash

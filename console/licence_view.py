@@ -19,7 +19,9 @@ from certs.service import LicenceService
 from core.identifiers.resident_id import redact_resident_ids
 
 STATE_ACTIONS = (LifecycleEvent.SUSPEND, LifecycleEvent.RESUME, LifecycleEvent.REVOKE)
-"""The state changes the console offers a licence administrator (as yet)."""
+"""The state changes the console offers a licence administrator."""
+VERSION_ACTIONS = (LifecycleEvent.CHANGE, LifecycleEvent.REISSUE, LifecycleEvent.RENEW)
+"""The steps that issue a new version (:mod:`console.routers.licence_change`)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class LicenceView:
     valid_until: date | None
     fields: list[tuple[str, str]]
     """(title, value) in the order of the type's schema."""
+    type_code: str = ""
+    holder_code_type: str = ""
 
     @property
     def in_force(self) -> bool:
@@ -47,15 +51,25 @@ class LicenceView:
         """The state changes allowed from the state now."""
         return [event.value for event in STATE_ACTIONS if self.state in TRANSITIONS[event]]
 
+    def version_actions(self) -> list[str]:
+        """The new-version steps allowed from the state now (renew: not a long-term one)."""
+        return [
+            event.value
+            for event in VERSION_ACTIONS
+            if self.state in TRANSITIONS[event]
+            and not (event is LifecycleEvent.RENEW and self.valid_until is None)
+        ]
+
     def target(self, action: str) -> LicenceState | None:
         """The state ``action`` leads to from the state now (None: not allowed)."""
         event = LifecycleEvent(action)
         return TRANSITIONS[event].get(self.state) if event in STATE_ACTIONS else None
 
 
-def _text(value: Any) -> str:
+def field_text(value: Any) -> str:
+    """A field value as shown: list items joined, ID-number-shaped text masked."""
     if isinstance(value, list):
-        return "；".join(_text(item) for item in value)
+        return "；".join(field_text(item) for item in value)
     return redact_resident_ids(str(value))
 
 
@@ -74,7 +88,7 @@ def view(licences: LicenceService, licence: Licence, now: datetime) -> LicenceVi
     ordered = [key for key in properties if key in licence.fields]
     ordered += [key for key in licence.fields if key not in properties]
     fields = [
-        (str(properties.get(key, {}).get("title", key)), _text(licence.fields[key]))
+        (str(properties.get(key, {}).get("title", key)), field_text(licence.fields[key]))
         for key in ordered
     ]
     return LicenceView(
@@ -91,4 +105,6 @@ def view(licences: LicenceService, licence: Licence, now: datetime) -> LicenceVi
         valid_from=licence.valid_from,
         valid_until=licence.valid_until,
         fields=fields,
+        type_code=licence.type_code,
+        holder_code_type=licence.holder_code_type,
     )

@@ -31,6 +31,7 @@ COOKIE = "govtrust_console"
 IDLE_SECONDS = 30 * 60
 ABSOLUTE_SECONDS = 8 * 60 * 60
 SEARCH_SECONDS = 30 * 60
+PENDING_SECONDS = 30 * 60
 _PREFIX = "console:session:"
 
 
@@ -161,3 +162,20 @@ class SessionStore:
         if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
             return None
         return list(data)
+
+    def save_pending(self, cookie: str, kind: str, pending_id: str, value: object) -> None:
+        """Keep a step awaiting confirmation (an issue, an import) for
+        :data:`PENDING_SECONDS`, sealed with this session's key: another session, or a copy
+        of the cache, reads nothing of it (a holder code in it stays unreadable)."""
+        key = self._key(cookie, f"pending:{kind}:{pending_id}:")
+        self.cache.set(key, self._seal(cookie, key, value), ttl=PENDING_SECONDS)
+
+    def load_pending(self, cookie: str, kind: str, pending_id: str) -> object:
+        """The step kept by :meth:`save_pending`, or None (expired, another session's)."""
+        if not pending_id.isalnum() or len(pending_id) > 64:
+            return None
+        key = self._key(cookie, f"pending:{kind}:{pending_id}:")
+        return self._open(cookie, key, self.cache.get(key))
+
+    def delete_pending(self, cookie: str, kind: str, pending_id: str) -> None:
+        self.cache.delete(self._key(cookie, f"pending:{kind}:{pending_id}:"))

@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from certs import access
 from certs.access import Caller
 from certs.errors import LicenceNotFound
-from certs.lifecycle import InvalidTransitionInput, check_reason
+from certs.lifecycle import InvalidTransitionInput, LicenceState, check_reason, effective_state
 from certs.router import licence_service
 from certs.service import LicenceService
 from console.client import PREFIX
@@ -37,6 +37,9 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 Identifier = Annotated[str, Path(min_length=20, max_length=128)]
 Action = Literal["suspend", "resume", "revoke"]
+Done = Literal[
+    "suspend", "resume", "revoke", "issue", "change", "reissue", "renew", "printed", "lost"
+]
 PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 SearchId = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9]+$")]
 
@@ -48,10 +51,29 @@ def administrator(licences: LicenceService, viewer: Viewer) -> Caller:
     return found
 
 
-def _administered(licences: LicenceService, viewer: Viewer, identifier: str) -> LicenceView:
+def administered_view(licences: LicenceService, viewer: Viewer, identifier: str) -> LicenceView:
     caller = administrator(licences, viewer)
     licence = access.administered_licence(licences, caller, checked_identifier(identifier))
     return view(licences, licence, licences.clock())
+
+
+def _filtered(
+    licences: LicenceService, found: list[str], state: LicenceState | None, type_code: str | None
+) -> list[str]:
+    """The identifiers of ``found`` in ``state`` (now) and of ``type_code``."""
+    now = licences.clock()
+    kept = []
+    for identifier in found:
+        try:
+            licence = licences.get(identifier)
+        except LicenceNotFound:
+            continue
+        if state is not None and effective_state(licence, now) is not state:
+            continue
+        if type_code is not None and licence.type_code != type_code:
+            continue
+        kept.append(identifier)
+    return kept
 
 
 @router.get("/licences")
@@ -61,8 +83,11 @@ def search_page(
     services: ServicesDep,
     search: SearchId = None,
     page: PageNumber = 1,
+    state: Annotated[LicenceState | None, Query()] = None,
+    type_code: Annotated[str | None, Query(alias="type", max_length=21)] = None,
 ) -> Response:
-    context: dict[str, Any] = {"viewer": viewer, "search": search}
+    context: dict[str, Any] = {"viewer": viewer, "search": search, "state": state}
+    context["type_code"] = type_code
     if search is not None:
         found = SessionStore(services.cache).load_search(viewer.cookie, search)
         if found is None:
@@ -70,8 +95,14 @@ def search_page(
         else:
             licences = licence_service(services)
             caller = administrator(licences, viewer)
-            shown = paginate(found, page)
             now = licences.clock()
+            if state is not None or type_code:
+                found = _filtered(licences, found, state, type_code or None)
+            context["types"] = licences.list_types()
+            context["params"] = {
+                k: v for k, v in (("search", search), ("state", state), ("type", type_code)) if v
+            }
+            shown = paginate(found, page)
             views = []
             for identifier in shown.items:
                 try:  # checked again: rights may have changed since the search
@@ -129,7 +160,8 @@ def licence_page(
     request: Request,
     viewer: LicenceAdminViewer,
     services: ServicesDep,
-    done: Annotated[Action | None, Query()] = None,
+    done: Annotated[Done | None, Query()] = None,
+    serial: Annotated[str | None, Query(pattern=r"^[0-9A-F]{16}$")] = None,
 ) -> Response:
     licences = licence_service(services)
     caller = administrator(licences, viewer)
@@ -140,7 +172,9 @@ def licence_page(
         viewer=viewer,
         licence=view(licences, licence, licences.clock()),
         history=access.history_of(licences, caller, licence.identifier),
+        prints=licences.prints(licence.identifier),
         done=done,
+        serial=serial,
     )
 
 
@@ -152,7 +186,7 @@ def action_form(
     viewer: LicenceAdminViewer,
     services: ServicesDep,
 ) -> Response:
-    shown = _administered(licence_service(services), viewer, identifier)
+    shown = administered_view(licence_service(services), viewer, identifier)
     if shown.target(action) is None:
         return render(
             request,
@@ -178,7 +212,7 @@ def action_submit(
 ) -> Response:
     licence_admin_viewer(viewer)
     licences = licence_service(services)
-    shown = _administered(licences, viewer, identifier)
+    shown = administered_view(licences, viewer, identifier)
     target = shown.target(action)
     if target is None:
         return render(

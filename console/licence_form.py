@@ -1,0 +1,150 @@
+"""A licence type's fields as an HTML form, from the type's JSON Schema (Draft 2020-12).
+
+The console knows four kinds of field: a string (a text box, or a text area when it may be
+long), a string with ``enum`` (a choice), a string with ``format: date`` (a date picker) and
+an array of strings (one item per line). Anything else is shown as a JSON text box and read
+as JSON. What the form sends back is checked against the schema by
+:func:`certs.types.field_errors`, whose messages name the rule, never the value; the errors
+are shown beside the field they concern.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from certs.types import FieldError, LicenceType, field_errors
+from console.licence_view import field_text
+
+FieldKind = Literal["text", "long_text", "choice", "date", "lines", "json"]
+FIELD_PREFIX = "field."
+LONG_TEXT = 300
+MAX_VALUE_LENGTH = 8000
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    title: str
+    kind: FieldKind
+    required: bool
+    options: tuple[str, ...] = ()
+    max_length: int | None = None
+
+    @property
+    def input_name(self) -> str:
+        return FIELD_PREFIX + self.name
+
+    @property
+    def input_id(self) -> str:
+        return "f-" + "".join(c if c.isalnum() else "-" for c in self.name)
+
+
+def _kind(schema: Mapping[str, Any]) -> FieldKind:
+    kind = schema.get("type")
+    if kind == "array":
+        items = schema.get("items", {})
+        return "lines" if isinstance(items, dict) and items.get("type") == "string" else "json"
+    if kind not in (None, "string"):
+        return "json"
+    if "enum" in schema:
+        return "choice"
+    if schema.get("format") == "date":
+        return "date"
+    longest = schema.get("maxLength")
+    return "long_text" if isinstance(longest, int) and longest > LONG_TEXT else "text"
+
+
+def form_fields(licence_type: LicenceType) -> list[FormField]:
+    """The type's fields in the order of its schema."""
+    schema = licence_type.fields_schema
+    required = set(schema.get("required", []))
+    found = []
+    for name, spec in schema.get("properties", {}).items():
+        spec = spec if isinstance(spec, dict) else {}
+        longest = spec.get("maxLength")
+        found.append(
+            FormField(
+                name=str(name),
+                title=str(spec.get("title", name)),
+                kind=_kind(spec),
+                required=name in required,
+                options=tuple(str(o) for o in spec.get("enum", [])),
+                max_length=longest if isinstance(longest, int) else None,
+            )
+        )
+    return found
+
+
+def form_values(fields: list[FormField], values: Mapping[str, Any]) -> dict[str, str]:
+    """Licence field values as the form shows them (prefilling a change)."""
+    shown: dict[str, str] = {}
+    for field in fields:
+        if field.name not in values:
+            continue
+        value = values[field.name]
+        if field.kind == "lines" and isinstance(value, list):
+            shown[field.name] = "\n".join(str(item) for item in value)
+        elif field.kind == "json":
+            shown[field.name] = json.dumps(value, ensure_ascii=False)
+        else:
+            shown[field.name] = str(value)
+    return shown
+
+
+@dataclass(frozen=True)
+class ParsedFields:
+    values: dict[str, Any]
+    """The licence fields, ready for :func:`certs.types.validate_fields`."""
+    shown: dict[str, str]
+    """What the person typed, to show the form again."""
+    errors: dict[str, str]
+    """Field name -> the rule it fails (empty: the fields match the schema)."""
+
+
+def parse_fields(licence_type: LicenceType, form: Mapping[str, str]) -> ParsedFields:
+    """Read the ``field.<name>`` inputs of ``form`` and check them against the schema.
+
+    An empty input leaves the field out (so ``required`` reports it); inputs that are not
+    fields of the type are ignored."""
+    values: dict[str, Any] = {}
+    shown: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for field in form_fields(licence_type):
+        text = str(form.get(field.input_name, ""))[:MAX_VALUE_LENGTH]
+        shown[field.name] = text
+        if not text.strip():
+            continue
+        if field.kind == "lines":
+            values[field.name] = [line.strip() for line in text.splitlines() if line.strip()]
+        elif field.kind == "json":
+            try:
+                values[field.name] = json.loads(text)
+            except ValueError:
+                errors[field.name] = "json"
+        else:
+            values[field.name] = text.strip()
+    for error in field_errors(licence_type.fields_schema, values):
+        name = _field_of(error)
+        errors.setdefault(name, error.keyword)
+    return ParsedFields(values, shown, errors)
+
+
+def _field_of(error: FieldError) -> str:
+    """``/business_items/0`` -> ``business_items`` (JSON Pointer, RFC 6901)."""
+    first = error.path.lstrip("/").split("/", 1)[0]
+    return first.replace("~1", "/").replace("~0", "~") or "/"
+
+
+def field_diff(
+    fields: list[FormField], old: Mapping[str, Any], new: Mapping[str, Any]
+) -> list[tuple[str, str, str, bool]]:
+    """(title, old, new, changed) for every field of the type, in the schema's order."""
+    rows = []
+    for field in fields:
+        before = field_text(old[field.name]) if field.name in old else ""
+        after = field_text(new[field.name]) if field.name in new else ""
+        rows.append((field.title, before, after, before != after))
+    return rows
