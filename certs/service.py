@@ -101,9 +101,16 @@ class LicenceService(LicencePrints, LicenceTypeRegistry):
         return step
 
     def _add_version(
-        self, session: Session, row: LicenceRow, step: Transition, **details: Any
+        self,
+        session: Session,
+        row: LicenceRow,
+        step: Transition,
+        status_list_index: int | None = None,
+        **details: Any,
     ) -> None:
-        row.status_list_index = self.store.next_value(session, "status-list") - 1
+        if status_list_index is None:
+            status_list_index = self.store.next_value(session, "status-list") - 1
+        row.status_list_index = status_list_index
         row.created_at = step.at
         session.add(row)
         self._write(session, row, step, **details)
@@ -169,6 +176,9 @@ class LicenceService(LicencePrints, LicenceTypeRegistry):
     ) -> Licence:
         with transaction(self.sessions) as session:
             old = self._row(session, identifier, lock=True)
+            # Counters before the audit trail's append lock, as issue() and prints take
+            # them: the other order deadlocks against a concurrent issue on PostgreSQL.
+            index = self.store.next_value(session, "status-list") - 1
             step = self._step(session, old, event, reason, actor)
             today = china_date(step.at)
             new = next_version_row(old, today, holder_name)
@@ -184,6 +194,7 @@ class LicenceService(LicencePrints, LicenceTypeRegistry):
                 session,
                 new,
                 new_version(event, reason=step.reason, actor=actor, at=step.at),
+                status_list_index=index,
                 supersedes=old.identifier,
             )
             old.superseded_by = new.identifier

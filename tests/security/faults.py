@@ -1,18 +1,22 @@
 """Helpers for the fault tests: a private ``redis-server`` that can be killed and started
-again on the same port, free loopback ports, and ``govtrust`` subprocesses.
+again on the same port, a private PostgreSQL cluster that can be stopped and started again,
+free loopback ports, and ``govtrust`` subprocesses.
 
-Nothing here touches the shared PostgreSQL or Redis servers: every Redis a fault test stops
-is its own, started here on a free port with no persistence.
+Nothing here touches the shared PostgreSQL or Redis servers: every Redis and every
+PostgreSQL a fault test stops is its own, started here on a free port.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -111,6 +115,164 @@ def private_redis(directory: Path) -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.kill()
+
+
+REQUIRE_PLATFORM = (
+    os.environ.get("CI") == "true" or os.environ.get("GOVTRUST_TEST_REQUIRE_REAL_BACKENDS") == "1"
+)
+
+
+def unavailable(reason: str) -> None:
+    """The platform cannot run this fault: skip locally, fail in CI (``CI=true`` or
+    ``GOVTRUST_TEST_REQUIRE_REAL_BACKENDS=1``), where a skipped fault would hide a gap."""
+    if REQUIRE_PLATFORM:
+        pytest.fail(f"{reason} (required in CI)")
+    pytest.skip(reason)
+
+
+def postgres_bin_dir() -> Path | None:
+    """Where ``initdb``, ``pg_ctl`` and ``postgres`` are: ``GOVTRUST_TEST_PG_BIN``, the
+    newest Debian ``/usr/lib/postgresql/N/bin``, or the ``PATH``."""
+    named = os.environ.get("GOVTRUST_TEST_PG_BIN")
+    candidates = [Path(named)] if named else []
+    debian = glob.glob("/usr/lib/postgresql/*/bin")
+    candidates += sorted(
+        (Path(d) for d in debian),
+        key=lambda d: int(d.parent.name) if d.parent.name.isdigit() else 0,
+    )[::-1]
+    found = shutil.which("initdb")
+    if found:
+        candidates.append(Path(found).parent)
+    for directory in candidates:
+        if all((directory / tool).is_file() for tool in ("initdb", "pg_ctl", "postgres")):
+            return directory
+    return None
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of this test only: ``initdb`` into a temporary directory, trust
+    authentication, listening on 127.0.0.1 on a free port (and a Unix socket in its own
+    directory). PostgreSQL refuses to run as root: as root the cluster belongs to the
+    ``postgres`` user and its tools are run through ``runuser``."""
+
+    USER = "govtrust"
+    DATABASE = "govtrust"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.bin = postgres_bin_dir()
+        if self.bin is None:
+            unavailable("no PostgreSQL server binaries (initdb, pg_ctl, postgres) found")
+        self.root = Path(tempfile.mkdtemp(prefix="govtrust-pg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "server.log"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            runuser = shutil.which("runuser")
+            try:
+                owner: pwd.struct_passwd | None = pwd.getpwnam("postgres")
+            except KeyError:
+                owner = None
+            if runuser is None or owner is None:
+                self.remove()
+                unavailable("running as root with no `postgres` user (or no runuser) for initdb")
+            assert owner is not None and runuser is not None
+            os.chown(self.root, owner.pw_uid, owner.pw_gid)
+            self.as_user = [runuser, "-u", "postgres", "--"]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://{self.USER}@127.0.0.1:{self.port}/{self.DATABASE}"
+
+    def _tool(self, tool: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        assert self.bin is not None
+        return subprocess.run(
+            [*self.as_user, str(self.bin / tool), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            cwd=self.root,
+        )
+
+    def init(self) -> None:
+        done = self._tool(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            self.USER,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).strip().splitlines()[-3:]
+            self.remove()
+            unavailable(f"initdb failed: {' / '.join(output)}")
+        self.start()
+        created = self._tool(
+            "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.USER, self.DATABASE
+        )
+        if created.returncode != 0:
+            raise RuntimeError(f"createdb failed: {created.stdout}{created.stderr}")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        done = self._tool(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start"
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"the private PostgreSQL did not start: {self.log_tail()}")
+
+    def stop(self, mode: str = "immediate") -> None:
+        """``immediate``: every backend is killed at once, no checkpoint (a crash, then
+        recovery at the next start); ``fast``: open transactions are rolled back."""
+        done = self._tool("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_ctl stop failed: {done.stdout}{done.stderr}")
+
+    def restart(self, mode: str = "fast") -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        done = self._tool(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-m",
+            mode,
+            "-w",
+            "restart",
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_ctl restart failed: {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-10:])
+        except OSError:
+            return "(no server log)"
+
+    def remove(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._tool("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    server = PrivatePostgres()
+    try:
+        server.init()
+        yield server
+    finally:
+        server.remove()
 
 
 def govtrust_env(extra: Mapping[str, str]) -> dict[str, str]:

@@ -1,20 +1,31 @@
 """Document attacks that tests/seal/test_validation.py does not already show: a signature
-lifted from one sealed document into another, and a seal image with no signature behind it.
-Each is reported for what it is (seal.validation). The others (bytes changed, incremental
-update after signing, revoked seal, expired seal) are referenced in README.md."""
+lifted from one sealed document into another, a seal image with no signature behind it, and
+a stamp asked for by an approver whose authorisation on the seal had expired. Each is
+reported for what it is (seal.validation, seal.registry). The others (bytes changed,
+incremental update after signing, revoked seal, expired seal) are referenced in README.md."""
 
 from __future__ import annotations
 
 import io
 import re
+from datetime import datetime, timedelta
 
+import httpx
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 
+from core.errors.problem import PROBLEM_MEDIA_TYPE
+from core.services import Services
 from seal.validation import NO_SIGNATURE
+from tests.certs.conftest import audit_entries
+from tests.conftest import FrozenClock
+from tests.seal.conftest import cjk_one_page_pdf, wqy_font
+from tests.seal.test_seal_api import BOSS, CLERK, Office, app, bearer, client, office, token_for
 from tests.seal.test_validation import (
     Pki,
     Sign,
@@ -26,7 +37,15 @@ from tests.seal.test_validation import (
     validate,
 )
 
-__all__ = ["pki", "sign"]  # fixtures used below
+__all__ = [  # fixtures used below
+    "app",
+    "cjk_one_page_pdf",
+    "client",
+    "office",
+    "pki",
+    "sign",
+    "wqy_font",
+]
 
 CONTENTS = re.compile(rb"/Contents\s*<([0-9a-fA-F]+)>")
 
@@ -73,3 +92,91 @@ def test_a_seal_image_without_a_signature_is_no_seal(pki: Pki) -> None:
     report = validate(_seal_picture_pdf(), pki)
     assert report.signatures == ()
     assert indication(report) == ("INDETERMINATE", NO_SIGNATURE)
+
+
+def test_an_approver_whose_authorisation_had_expired_cannot_stamp(
+    app: FastAPI,
+    client: TestClient,
+    office: Office,
+    clock: FrozenClock,
+    services: Services,
+    cjk_one_page_pdf: bytes,
+) -> None:
+    """A grant on a seal ends at its ``valid_until``: from that instant on, the approver is
+    refused (403 problem, ``seal.use_refused`` in the audit trail), even with an access token
+    obtained while the grant was valid and even with a fresh one, and nothing is sealed.
+    Documents stamped while the grant was valid still validate: the grant rules who may
+    apply the seal, not what the seal signed."""
+    boss = token_for(app, office, BOSS, office.boss_id, clock)
+    seal = client.post(
+        "/seals", json={"organisation_id": office.org, "kind": "approval"}, headers=bearer(boss)
+    ).json()
+    clerk = token_for(app, office, CLERK, office.clerk_id, clock)
+    until = clock.now + timedelta(minutes=5)  # within the clerk's token's ten minutes
+    granted = client.post(
+        f"/seals/{seal['id']}/grants",
+        headers=bearer(boss),
+        json={"person_subject": office.clerk_subject, "valid_until": until.isoformat()},
+    )
+    assert granted.status_code == 201, granted.text
+    files = {"document": ("a.pdf", cjk_one_page_pdf, "application/pdf")}
+
+    def stamp(token: str, level: str) -> httpx.Response:
+        return client.post(
+            f"/seals/{seal['id']}/stamp",
+            headers=bearer(token),
+            files=files,
+            data={"level": level, "anchor": "盖章", "purpose": "准予许可决定书"},
+        )
+
+    clock.now = until - timedelta(seconds=1)  # the last second of the grant
+    while_valid = {level: stamp(clerk, level) for level in ("B-B", "B-T")}
+    for level, response in while_valid.items():
+        assert response.status_code == 200, (level, response.text[:300])
+
+    def uses() -> list[str]:
+        return [
+            entry.event.action
+            for entry in audit_entries(services)
+            if entry.event.object_id == seal["id"] and entry.event.action.startswith("seal.use")
+        ]
+
+    assert uses() == ["seal.used", "seal.used"]
+
+    def refused(response: httpx.Response, at: datetime) -> None:
+        assert response.status_code == 403, response.text[:300]
+        assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+        body = response.json()
+        assert body["status"] == 403
+        assert body["reason"] == "no valid authorisation to use this seal", body
+        last = audit_entries(services)[-1].event
+        assert (last.action, last.object_id) == ("seal.use_refused", seal["id"])
+        assert last.actor == office.clerk_id
+        assert last.details["reason"] == "no valid authorisation to use this seal"
+        assert clock.now == at
+
+    # the instant the grant ends (valid_from <= t < valid_until): refused, with the token
+    # the approver logged in with while it was valid
+    clock.now = until
+    refused(stamp(clerk, "B-B"), until)
+    # a day later, logged in afresh at two factors: still refused
+    clock.advance(days=1)
+    fresh = token_for(app, office, CLERK, office.clerk_id, clock)
+    refused(stamp(fresh, "B-T"), clock.now)
+    assert uses() == ["seal.used", "seal.used", "seal.use_refused", "seal.use_refused"]
+    listed = client.get(
+        f"/seals/{seal['id']}/uses",
+        headers=bearer(token_for(app, office, BOSS, office.boss_id, clock)),
+    )
+    assert listed.status_code == 200 and len(listed.json()) == 2, listed.text
+
+    # what was stamped while the grant held still validates
+    for level, response in while_valid.items():
+        report = client.post(
+            "/signatures/validate",
+            files={"document": ("s.pdf", response.content, "application/pdf")},
+        )
+        assert report.status_code == 200, report.text
+        body = report.json()
+        assert body["overall"] == "TOTAL-PASSED", (level, body)
+        assert body["signatures"][0]["seal"]["uscc"] == "91350100M000100Y43"

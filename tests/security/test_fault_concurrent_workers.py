@@ -10,6 +10,9 @@ threads released together by a barrier:
   identifiers and status-list indices;
 * both workers print the same licence at once: distinct print serials and status-list
   indices, one ``licence.printed`` entry per print;
+* changes and issues at once never deadlock (a change took the audit trail's append lock
+  before the status-list counter, an issue the other way round: PostgreSQL aborted one of
+  them with ``deadlock detected``, answered 503; found by ``test_fault_postgres_restart.py``);
 * the audit trail verifies afterwards.
 """
 
@@ -176,4 +179,22 @@ def test_concurrent_issues_and_prints_get_distinct_numbers(workers: Workers) -> 
             text("SELECT count(*) FROM audit_entries WHERE action = 'licence.printed'")
         ).scalar_one()
         assert printed == 16
+        assert workers.one.audit.verify(session).ok
+
+
+def test_changes_and_issues_at_once_do_not_deadlock(workers: Workers) -> None:
+    one, two = workers.registries()
+    chains = [issue(one) for _ in range(4)]
+    for round_ in range(ROUNDS):
+        fields = {**BUSINESS_FIELDS, "address": f"吉林省长春市朝阳区人民大街{round_ + 10}号"}
+        outcomes = at_once(
+            *[
+                lambda r=registry, c=chain, f=fields: r.change(c.identifier, f, "住所变更", ADMIN)
+                for registry, chain in zip((one, two) * 2, chains, strict=True)
+            ],
+            *[lambda r=registry: issue(r) for registry in (one, two) * 2],
+        )
+        assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+        chains = outcomes[:4]
+    with workers.one.sessions() as session:
         assert workers.one.audit.verify(session).ok
