@@ -23,6 +23,7 @@ from console.i18n import TEXT
 from console.pages import error_page
 from console.routers import (
     account,
+    agents,
     approver,
     home,
     licence_admin,
@@ -107,7 +108,7 @@ def build_console(services: Services) -> FastAPI:
     console.add_exception_handler(DependencyUnavailable, _unavailable)
     console.add_exception_handler(Exception, _unexpected)
     console.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for router in (login.router, home.router, account.router, licences.router):
+    for router in (login.router, home.router, account.router, agents.router, licences.router):
         console.include_router(router)
     # before licence_admin: its /admin/licences/{identifier}/{action} would take their paths
     for router in (

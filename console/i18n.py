@@ -82,6 +82,10 @@ TEXT: dict[str, dict[str, str]] = {
         "valid_from": "有效期起",
         "valid_until": "有效期至",
         "long_term": "长期",
+        "filter_since": "起始日期",
+        "filter_until": "截止日期（含）",
+        "filter_person": "用章人",
+        "anyone": "全部人员",
         "version": "版本",
         "issued_on": "发证日期",
         "view": "查看",
@@ -251,6 +255,10 @@ TEXT: dict[str, dict[str, str]] = {
         "valid_from": "Valid from",
         "valid_until": "Valid until",
         "long_term": "Long-term",
+        "filter_since": "From",
+        "filter_until": "To (inclusive)",
+        "filter_person": "Used by",
+        "anyone": "Anyone",
         "version": "Version",
         "issued_on": "Issued on",
         "view": "View",
@@ -365,9 +373,15 @@ def language(request: Request) -> str:
 
 def _merge() -> None:
     """The texts of each area of the console, kept in their own modules."""
-    from console import i18n_approver, i18n_licence_admin, i18n_platform, i18n_seal_admin
+    from console import (
+        i18n_agents,
+        i18n_approver,
+        i18n_licence_admin,
+        i18n_platform,
+        i18n_seal_admin,
+    )
 
-    parts = (i18n_approver, i18n_seal_admin, i18n_platform, i18n_licence_admin)
+    parts = (i18n_agents, i18n_approver, i18n_seal_admin, i18n_platform, i18n_licence_admin)
     for part in (module.TEXT for module in parts):
         for lang, texts in part.items():
             clash = set(texts) & set(TEXT[lang])

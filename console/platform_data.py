@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from console.date_filter import DateRange
 from core.audit.entry import AuditEvent, parse_entry
 from core.audit.storage import AuditEntryRow
 from core.db.engine import transaction
@@ -77,9 +78,14 @@ def search_audit(
     object_id: str | None,
     limit: int,
     offset: int,
+    period: DateRange | None = None,
 ) -> list[AuditRow]:
-    """Entries matching every given criterion, newest first."""
+    """Entries matching every given criterion (recorded within ``period``), newest first."""
     query = select(AuditEntryRow)
+    if period is not None and period.start is not None:
+        query = query.where(AuditEntryRow.recorded_at >= period.start)
+    if period is not None and period.end is not None:
+        query = query.where(AuditEntryRow.recorded_at < period.end)
     if action:
         query = query.where(AuditEntryRow.action == action)
     if object_type:

@@ -1,7 +1,7 @@
 """Platform administration, part two: keys (their states; rotate one purpose with a
-reason), the audit trail (search by action and object, verify the whole trail, the latest
-signed checkpoint), and locked accounts (look a person up by ID number in a POSTed form,
-see whether their login is locked, unlock it with a reason).
+reason), the audit trail (search by action, object and date range, verify the whole
+trail, the latest signed checkpoint), and locked accounts (look a person up by ID number
+in a POSTed form, see whether their login is locked, unlock it with a reason).
 
 Rotation goes through :meth:`keys.registry.KeyRegistry.rotate`, unlocking through
 :func:`idp.admin.persons.unlock_person`; both audit the change, and the reason is recorded
@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from certs.lifecycle import InvalidTransitionInput, check_reason
 from console.client import PREFIX
+from console.date_filter import DateText, date_range
 from console.deps import FormViewer, PlatformAdminViewer, ServicesDep, Viewer
 from console.deps import platform_admin_viewer as require_platform_admin
 from console.pages import render
@@ -137,10 +138,13 @@ def audit(
     action: Text = None,
     object_type: Text = None,
     object_id: Text = None,
+    since: DateText = None,
+    until: DateText = None,
     page: PageNumber = 1,
 ) -> Response:
     criteria = {"action": action, "object_type": object_type, "object_id": object_id}
     given = {k: v.strip() for k, v in criteria.items() if v and v.strip()}
+    period = date_range(since, until)
     found = search_audit(
         services,
         given.get("action"),
@@ -148,7 +152,9 @@ def audit(
         given.get("object_id"),
         PAGE_SIZE + 1,
         (page - 1) * PAGE_SIZE,
+        period,
     )
+    given.update(period.params())
     shown: Page[AuditRow] = Page(
         found[:PAGE_SIZE], page, page + 1 if len(found) > PAGE_SIZE else page, 0
     )

@@ -1,8 +1,8 @@
 """Seal administration: the seals of the organisations one administers (filter by
 organisation and state), a new seal with a preview of its generated image, granting and
 withdrawing its use, suspending, resuming and revoking it with a reason after a
-confirmation screen, and every use of it (who, when, document hash, purpose), a page at a
-time.
+confirmation screen, and every use of it (who, when, document hash, purpose), filtered
+by date range and person, a page at a time.
 
 Who may do what is :class:`seal.registry.SealRegistry`, as in the HTTP API (a
 representation allowing ``seal:admin``); a seal of another organisation is "not found".
@@ -23,9 +23,11 @@ from fastapi.responses import RedirectResponse, Response
 from certs.lifecycle import InvalidTransitionInput, check_reason
 from console.approving import registry
 from console.client import PREFIX
+from console.date_filter import DateText, date_range
 from console.deps import FormViewer, SealAdminViewer, ServicesDep, Viewer, seal_admin_viewer
 from console.pages import CHINA, render
 from console.paging import MAX_PAGE, PAGE_SIZE, Page, paginate
+from console.seal_uses import filtered_uses
 from core.errors.problem import ProblemError
 from core.identifiers.errors import InvalidIdentifier
 from core.services import Services
@@ -34,7 +36,7 @@ from idp.oauth.sessions import LOA_STRONG, LOA_TWO_FACTOR
 from seal.images import InvalidSealDesign, SealDesign, render_seal
 from seal.models import KIND_TITLES, Seal, SealGrant
 from seal.registry import TRANSITIONS, SealNotFound
-from seal.uses import SealUse, uses_of
+from seal.uses import SealUse
 
 router = APIRouter(prefix="/admin/seals", include_in_schema=False)
 
@@ -304,16 +306,40 @@ def seal_uses(
     request: Request,
     viewer: SealAdminViewer,
     services: ServicesDep,
+    since: DateText = None,
+    until: DateText = None,
+    person: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]*$")] = None,
     page: PageNumber = 1,
 ) -> Response:
     seal = administered_seal(services, viewer, seal_id)
-    found = uses_of(
-        registry(services), services.audit, seal.id, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE
+    period = date_range(since, until)
+    people = {subject: (grant.person_id, name) for grant, name, subject in _grants(services, seal)}
+    chosen = people.get(person or "")
+    found = (
+        []
+        if period.empty or (person and chosen is None)
+        else filtered_uses(
+            registry(services),
+            seal.id,
+            period,
+            chosen[0] if chosen else None,
+            PAGE_SIZE + 1,
+            (page - 1) * PAGE_SIZE,
+        )
     )
     shown: Page[SealUse] = Page(
         found[:PAGE_SIZE], page, page + 1 if len(found) > PAGE_SIZE else page, 0
     )
-    return render(request, "seal_admin_uses.html", viewer=viewer, seal=seal, page=shown)
+    params = {**period.params(), **({"person": person} if person else {})}
+    return render(
+        request,
+        "seal_admin_uses.html",
+        viewer=viewer,
+        seal=seal,
+        page=shown,
+        params=params,
+        people=sorted((name, subject) for subject, (_, name) in people.items()),
+    )
 
 
 @router.get("/{seal_id}/{action}")

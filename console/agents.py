@@ -1,0 +1,104 @@
+"""What a legal representative's agent pages read: the organisation they represent as its
+legal representative (anything else is "not found"), its agents with their names and
+masked ID numbers, and the rights an agent may be granted.
+
+Every change goes through :mod:`idp.admin.agents`, as in the self-service API
+(``/me/organisations/{id}/agents``); that module audits it (``agent.granted``,
+``agent.revoked``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from certs.access import LICENCE_ADMIN_SCOPE, LICENCE_READ_SCOPE
+from console.pages import CHINA
+from core.identifiers.errors import InvalidIdentifier
+from core.services import Services
+from idp.admin import agents as agent_admin
+from idp.admin.errors import NotFound
+from idp.identities.models import Organisation, Person, Representation
+from seal.models import SEAL_ADMIN_SCOPE, SEAL_USE_SCOPE
+
+AGENT_RIGHTS = (LICENCE_READ_SCOPE, SEAL_USE_SCOPE, LICENCE_ADMIN_SCOPE, SEAL_ADMIN_SCOPE)
+"""The rights the services check on a representation (:meth:`Representation.allows`)."""
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    representation: Representation
+    name: str
+    id_number_masked: str
+    state: str
+    """``valid``, ``withdrawn`` or ``expired``."""
+
+
+def represented_organisation(
+    services: Services, person_id: str, organisation_id: str
+) -> Organisation:
+    """The active organisation ``person_id`` is the legal representative of now."""
+    for option in agent_admin.acting_options(services.idp, person_id):
+        if (
+            option.organisation.id == organisation_id
+            and option.representation.role == "legal_representative"
+        ):
+            return option.organisation
+    raise NotFound("organisation")
+
+
+def _state(held: Representation, now: datetime) -> str:
+    if held.revoked_at is not None and held.revoked_at <= now:
+        return "withdrawn"
+    return "valid" if held.is_valid_at(now) else "expired"
+
+
+def agents_of(services: Services, organisation_id: str) -> list[AgentRow]:
+    """Every agent the organisation has had: valid ones first, then newest first."""
+    store = services.idp.identities
+    now = services.idp.ctx.clock()
+    rows = []
+    with services.sessions() as session:
+        for held in store.representatives_of_organisation(session, organisation_id):
+            if held.role != "agent":
+                continue
+            person = store.person_by_id(session, held.person_id)
+            rows.append(
+                AgentRow(
+                    held,
+                    person.name if person else "—",
+                    person.id_number_masked if person else "—",
+                    _state(held, now),
+                )
+            )
+    rows.sort(key=lambda r: (r.state != "valid", -r.representation.valid_from.timestamp()))
+    return rows
+
+
+def held_agent(services: Services, organisation_id: str, representation_id: str) -> AgentRow:
+    """A valid agent of the organisation (one of another organisation is "not found")."""
+    for row in agents_of(services, organisation_id):
+        if row.representation.id == representation_id and row.state == "valid":
+            return row
+    raise NotFound("representation")
+
+
+def person_by_id_number(services: Services, id_number: str) -> Person | None:
+    """The active person with this ID number, as typed; ``None`` for a malformed one."""
+    try:
+        with services.sessions() as session:
+            person = services.idp.identities.person_by_id_number(
+                session, services.identifiers, id_number.strip()
+            )
+    except InvalidIdentifier:
+        return None
+    return person if person is not None and person.status == "active" else None
+
+
+def end_of_day(day: date) -> datetime:
+    """The end of ``day`` in China time (exclusive), in UTC."""
+    return datetime.combine(day, time(0), CHINA).astimezone(UTC) + timedelta(days=1)
+
+
+def default_until(now: datetime) -> str:
+    return (now.astimezone(CHINA).date() + timedelta(days=365)).isoformat()

@@ -1,0 +1,197 @@
+"""A legal representative's agents (授权经办人): the agents of an organisation the person
+represents as its legal representative (names, masked ID numbers, rights, validity),
+granting rights to a person named by ID number, and withdrawing an agent with a reason;
+each change after a confirmation screen.
+
+Anyone else, and any agent of another organisation, gets "not found" (as in the
+self-service API, :mod:`idp.routers.me`). The ID number is only ever POSTed: the
+confirmation screen carries the person's opaque subject instead. The grant and the
+withdrawal are audited by :mod:`idp.admin.agents`; the reason for a withdrawal is
+recorded beside it (``console.reason``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from certs.lifecycle import InvalidTransitionInput, check_reason
+from console.agents import (
+    AGENT_RIGHTS,
+    default_until,
+    end_of_day,
+    held_agent,
+    person_by_id_number,
+    represented_organisation,
+)
+from console.agents import agents_of as agent_rows
+from console.client import PREFIX
+from console.deps import FormViewer, HolderViewer, ServicesDep, Viewer, holder_viewer
+from console.pages import render
+from console.paging import MAX_PAGE, paginate
+from console.platform_data import note_reason
+from core.services import Services
+from idp.admin import agents as agent_admin
+from idp.identities.models import Organisation, Person
+
+router = APIRouter(prefix="/organisations", include_in_schema=False)
+
+OpaqueId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+Done = Annotated[Literal["granted", "withdrawn"] | None, Query()]
+Step = Annotated[Literal["review", "confirm"], Form()]
+
+
+def _agents_page(
+    request: Request,
+    viewer: Viewer,
+    services: Services,
+    organisation: Organisation,
+    page: int = 1,
+    status: int = 200,
+    **context: Any,
+) -> Response:
+    return render(
+        request,
+        "agents.html",
+        status=status,
+        viewer=viewer,
+        organisation=organisation,
+        page=paginate(agent_rows(services, organisation.id), page),
+        rights=AGENT_RIGHTS,
+        default_until=default_until(services.idp.ctx.clock()),
+        **context,
+    )
+
+
+@router.get("/{organisation_id}/agents")
+def agents(
+    organisation_id: OpaqueId,
+    request: Request,
+    viewer: HolderViewer,
+    services: ServicesDep,
+    page: PageNumber = 1,
+    done: Done = None,
+) -> Response:
+    organisation = represented_organisation(services, viewer.person_id, organisation_id)
+    return _agents_page(request, viewer, services, organisation, page, done=done)
+
+
+def _rights(scopes: list[str]) -> list[str]:
+    """The rights chosen, in the offered order; none when any is not offered."""
+    if any(s not in AGENT_RIGHTS for s in scopes):
+        return []
+    return [s for s in AGENT_RIGHTS if s in scopes]
+
+
+def _grant_error(
+    services: Services, person: Person | None, chosen: list[str], until: datetime
+) -> str | None:
+    if person is None:
+        return "person"
+    if not chosen:
+        return "rights"
+    if until <= services.idp.ctx.clock():
+        return "until"
+    return None
+
+
+@router.post("/{organisation_id}/agents")
+def grant(
+    organisation_id: OpaqueId,
+    request: Request,
+    viewer: FormViewer,
+    services: ServicesDep,
+    valid_until: Annotated[date, Form()],
+    scopes: Annotated[list[str] | None, Form()] = None,
+    id_number: Annotated[str, Form(max_length=32)] = "",
+    subject: Annotated[str, Form(max_length=64)] = "",
+    step: Step = "review",
+) -> Response:
+    holder_viewer(viewer)
+    organisation = represented_organisation(services, viewer.person_id, organisation_id)
+    chosen = _rights(scopes or [])
+    until = end_of_day(valid_until)
+    if step == "review":
+        person = person_by_id_number(services, id_number)
+        error = _grant_error(services, person, chosen, until)
+        if error or person is None:
+            return _agents_page(
+                request, viewer, services, organisation, status=422, grant_error=error
+            )
+        return render(
+            request,
+            "agent_grant_confirm.html",
+            viewer=viewer,
+            organisation=organisation,
+            person=person,
+            scopes=chosen,
+            valid_until=valid_until.isoformat(),
+            until=until,
+        )
+    if not chosen:
+        return _agents_page(
+            request, viewer, services, organisation, status=422, grant_error="rights"
+        )
+    agent_admin.grant_agent(
+        services.idp,
+        organisation.id,
+        person_id=viewer.person_id,
+        agent_subject=subject,
+        scopes=chosen,
+        valid_until=until,
+    )
+    return RedirectResponse(
+        f"{PREFIX}/organisations/{organisation.id}/agents?done=granted", status_code=303
+    )
+
+
+def _reason_page(
+    request: Request, status: int = 200, invalid: bool = False, **context: Any
+) -> Response:
+    return render(request, "agent_withdraw.html", status=status, invalid=invalid, **context)
+
+
+@router.get("/{organisation_id}/agents/{representation_id}/withdraw")
+def withdraw_form(
+    organisation_id: OpaqueId,
+    representation_id: OpaqueId,
+    request: Request,
+    viewer: HolderViewer,
+    services: ServicesDep,
+) -> Response:
+    organisation = represented_organisation(services, viewer.person_id, organisation_id)
+    agent = held_agent(services, organisation.id, representation_id)
+    return _reason_page(request, viewer=viewer, organisation=organisation, agent=agent)
+
+
+@router.post("/{organisation_id}/agents/{representation_id}/withdraw")
+def withdraw(
+    organisation_id: OpaqueId,
+    representation_id: OpaqueId,
+    request: Request,
+    viewer: FormViewer,
+    services: ServicesDep,
+    reason: Annotated[str, Form(max_length=400)] = "",
+    step: Step = "review",
+) -> Response:
+    holder_viewer(viewer)
+    organisation = represented_organisation(services, viewer.person_id, organisation_id)
+    agent = held_agent(services, organisation.id, representation_id)
+    context: dict[str, Any] = {"viewer": viewer, "organisation": organisation, "agent": agent}
+    try:
+        text = check_reason(reason)
+    except InvalidTransitionInput:
+        return _reason_page(request, 422, invalid=True, **context)
+    if step == "review":
+        return render(request, "agent_withdraw_confirm.html", reason=text, **context)
+    note_reason(
+        services, viewer.actor, "agent.revoked", "representation", agent.representation.id, text
+    )
+    agent_admin.withdraw_agent(services.idp, agent.representation.id, person_id=viewer.person_id)
+    return RedirectResponse(
+        f"{PREFIX}/organisations/{organisation.id}/agents?done=withdrawn", status_code=303
+    )
