@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -147,9 +147,33 @@ async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(for_status(500))
 
 
+def _data_error_handler(
+    oauth_paths: frozenset[str],
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """A value the database refuses to store (PostgreSQL: a NUL character in text, a number
+    out of range) came from the request: 422, or ``invalid_request`` on the OAuth endpoints.
+    The unit of work was rolled back; the value is not echoed."""
+
+    async def on_data_error(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("the database refused a value: %s", type(getattr(exc, "orig", exc)).__name__)
+        if request.url.path in oauth_paths:
+            return oauth_error_response(OAuthError("invalid_request", "a value is not acceptable"))
+        return problem_response(
+            Problem(
+                status=422,
+                title="A value in the request cannot be stored",
+                type=problem_type("invalid-value"),
+                detail="for example a NUL character in a text field",
+            )
+        )
+
+    return on_data_error
+
+
 def install_error_handlers(app: FastAPI, oauth_paths: frozenset[str] = frozenset()) -> None:
     """``oauth_paths``: the OAuth endpoints, which answer RFC 6749 error JSON."""
     _on_unavailable = _unavailable_handler(oauth_paths)
+    app.add_exception_handler(DataError, _data_error_handler(oauth_paths))
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(ProblemError, _on_problem)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from core.app import create_app
 from core.errors import OAuthError
@@ -30,6 +31,12 @@ def client(services: Services) -> Iterator[TestClient]:
     @extra.post("/oauth-like")
     def oauth_like() -> None:
         raise OAuthError("invalid_grant", "the code was already used")
+
+    @extra.post("/store")
+    def store(value: str) -> dict[str, str]:
+        with services.sessions() as session:
+            stored = session.execute(text("SELECT CAST(:v AS TEXT)"), {"v": value}).scalar()
+        return {"stored": str(stored)}
 
     app.include_router(extra)
     yield TestClient(app, raise_server_exceptions=False)
@@ -118,3 +125,15 @@ def test_security_headers_on_every_response(client: TestClient) -> None:
     for response in (client.get("/healthz"), client.get("/missing")):
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_value_the_database_refuses_is_a_422(client: TestClient, backend: str) -> None:
+    """PostgreSQL refuses a NUL character in text (found by the contract fuzzer on
+    ``POST /seals``); SQLite stores it. Either way the answer is never a 500."""
+    response = client.post("/store", params={"value": "a\x00b"})
+    if backend == "real":
+        body = assert_problem(response, 422)
+        assert body["type"].endswith("invalid-value")
+    else:
+        assert response.status_code == 200
+    assert client.post("/store", params={"value": "ok"}).json() == {"stored": "ok"}
