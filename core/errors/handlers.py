@@ -115,59 +115,69 @@ async def _on_invalid_identifier(_request: Request, exc: Exception) -> JSONRespo
     )
 
 
-def _unavailable_handler(
-    oauth_paths: frozenset[str],
-) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
-    """503 with ``Retry-After``: RFC 6749 ``temporarily_unavailable`` error JSON on the OAuth
-    endpoints (their clients parse nothing else), problem+json everywhere else."""
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+
+
+def _path_aware(
+    oauth_paths: frozenset[str], oauth_error: OAuthError, problem: Problem, **headers: str
+) -> Handler:
+    """Answer with ``oauth_error`` (RFC 6749 error JSON) on the OAuth endpoints, whose clients
+    parse nothing else, and with ``problem`` everywhere else."""
+
+    async def answer(request: Request, _exc: Exception) -> JSONResponse:
+        if request.url.path in oauth_paths:
+            return oauth_error_response(oauth_error, headers)
+        return problem_response(problem, headers=headers)
+
+    return answer
+
+
+def _unavailable_handler(oauth_paths: frozenset[str]) -> Handler:
+    """503 with ``Retry-After``: ``temporarily_unavailable`` or a problem."""
+    answer = _path_aware(
+        oauth_paths,
+        OAuthError("temporarily_unavailable", "a backing service is not reachable", status=503),
+        Problem(
+            status=503,
+            title="Service temporarily unavailable",
+            type=problem_type("unavailable"),
+            detail="A backing service is not reachable; try again shortly.",
+        ),
+        **{"Retry-After": "5"},
+    )
 
     async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.error("dependency unavailable: %s: %s", type(exc).__name__, exc)
-        headers = {"Retry-After": "5"}
-        if request.url.path in oauth_paths:
-            error = OAuthError(
-                "temporarily_unavailable", "a backing service is not reachable", status=503
-            )
-            return oauth_error_response(error, headers)
-        return problem_response(
-            Problem(
-                status=503,
-                title="Service temporarily unavailable",
-                type=problem_type("unavailable"),
-                detail="A backing service is not reachable; try again shortly.",
-            ),
-            headers=headers,
-        )
+        return await answer(request, exc)
 
     return on_unavailable
+
+
+def _data_error_handler(oauth_paths: frozenset[str]) -> Handler:
+    """A value the database refuses to store (PostgreSQL: a NUL character in text, a number
+    out of range) came from the request: 422, or ``invalid_request`` on the OAuth endpoints.
+    The unit of work was rolled back; the value is not echoed."""
+    answer = _path_aware(
+        oauth_paths,
+        OAuthError("invalid_request", "a value is not acceptable"),
+        Problem(
+            status=422,
+            title="A value in the request cannot be stored",
+            type=problem_type("invalid-value"),
+            detail="for example a NUL character in a text field",
+        ),
+    )
+
+    async def on_data_error(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("the database refused a value: %s", type(getattr(exc, "orig", exc)).__name__)
+        return await answer(request, exc)
+
+    return on_data_error
 
 
 async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error: %s", type(exc).__name__)
     return problem_response(for_status(500))
-
-
-def _data_error_handler(
-    oauth_paths: frozenset[str],
-) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
-    """A value the database refuses to store (PostgreSQL: a NUL character in text, a number
-    out of range) came from the request: 422, or ``invalid_request`` on the OAuth endpoints.
-    The unit of work was rolled back; the value is not echoed."""
-
-    async def on_data_error(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("the database refused a value: %s", type(getattr(exc, "orig", exc)).__name__)
-        if request.url.path in oauth_paths:
-            return oauth_error_response(OAuthError("invalid_request", "a value is not acceptable"))
-        return problem_response(
-            Problem(
-                status=422,
-                title="A value in the request cannot be stored",
-                type=problem_type("invalid-value"),
-                detail="for example a NUL character in a text field",
-            )
-        )
-
-    return on_data_error
 
 
 def install_error_handlers(app: FastAPI, oauth_paths: frozenset[str] = frozenset()) -> None:
