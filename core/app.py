@@ -22,6 +22,7 @@ from core.metrics import HttpMetrics, install_metrics
 from core.openapi_schema import install_problem_openapi
 from core.services import Services, build_services
 from core.settings import Settings
+from idp.hotpath.asgi import OAuthHotPath
 from idp.routers import (
     OAUTH_ERROR_PATHS,
     admin,
@@ -112,6 +113,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     app.state.metrics = HttpMetrics()
     install_error_handlers(app, OAUTH_ERROR_PATHS)
+    if services.settings.oauth_hot_path:
+        # innermost of the middleware: metrics and security headers see both paths alike
+        app.add_middleware(OAuthHotPath, provider=services.idp)
     install_metrics(app, app.state.metrics)
 
     app.add_middleware(SecurityHeaders)

@@ -48,6 +48,7 @@ class Services:
     licence_qr: QrIssuer
 
     def close(self) -> None:
+        self.idp.close()
         self.cache.close()
         self.engine.dispose()
 

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
         default=False,
         description="Ask DPoP clients for server-provided nonces (RFC 9449 §8, §9).",
     )
+    oauth_hot_path: bool = Field(
+        default=True,
+        description="Answer the common client-credentials token and JWT introspection "
+        "requests on the event loop, with group-committed token rows (idp/hotpath); off, "
+        "every request takes the general path. Both answer the same (tests/idp/test_hot_path.py).",
+    )
     status_list_refresh_seconds: int = Field(
         default=5,
         ge=1,

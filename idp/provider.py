@@ -13,6 +13,7 @@ from idp.credentials.passwords import HashParameters
 from idp.credentials.throttle import LoginThrottle
 from idp.identities.proofing import LocalRegistryProofing, RealNameProofing
 from idp.identities.storage import SqlIdentityStore
+from idp.oauth.access_token_ledger import AccessTokenLedger
 from idp.oauth.claims import IdentityClaims
 from idp.oauth.context import IdpContext
 from idp.oauth.dpop_nonce import DpopNonces, derive_nonce_key
@@ -38,6 +39,14 @@ class Provider:
     dpop_nonces: DpopNonces | None = None
     # scopes defined by other packages (consent-page words, stated purpose): idp.oauth.purpose
     scope_extensions: list[ScopeExtension] = field(default_factory=list)
+    # access-token rows written and read in batches by the hot path (idp.hotpath)
+    access_tokens: AccessTokenLedger = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.access_tokens = AccessTokenLedger(self.ctx.sessions)
+
+    def close(self) -> None:
+        self.access_tokens.close()
 
 
 def build_provider(

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -43,6 +44,8 @@ from keys.purposes import CA_PURPOSES, PURPOSES, Purpose, get_purpose
 from keys.sm2 import Sm2PublicKey
 from keys.sm2_certificates import Sm2Issuer, build_sm2_certificate
 from keys.storage import IssuedCertificateRow, KeyRow, SqlKeyStorage, serial_text
+
+_V = TypeVar("_V")
 
 __all__ = ["KeyInfo", "KeyRegistry", "KeyStateError", "ManagedSigner", "utc_now"]
 
@@ -110,14 +113,27 @@ class KeyRegistry:
 
         Read at most every few seconds per process (every token check needs them); a
         rotation here clears the cache at once, one elsewhere is seen within seconds."""
-        with self._lock:
-            cached = self._published.get(purpose)
-        if cached is None or cached[0] <= time.monotonic():
+        keys = self._cached(self._published, purpose)
+        if keys is None:
             keys = self.list_keys(purpose)
             with self._lock:
                 self._published[purpose] = (time.monotonic() + ACTIVE_CACHE_SECONDS, keys)
-        else:
-            keys = cached[1]
+        return self._still_published(keys)
+
+    def published_if_cached(self, purpose: str) -> list[KeyInfo] | None:
+        """:meth:`published` if this process read them in the last few seconds, else None
+        (never touches the database: for code on the event loop, ``idp.hotpath``)."""
+        keys = self._cached(self._published, purpose)
+        return None if keys is None else self._still_published(keys)
+
+    def _cached(self, cache: dict[Any, tuple[float, _V]], key: Any) -> _V | None:
+        with self._lock:
+            cached = cache.get(key)
+        if cached is None or cached[0] <= time.monotonic():
+            return None
+        return cached[1]
+
+    def _still_published(self, keys: list[KeyInfo]) -> list[KeyInfo]:
         now = self.clock()
         return [
             key
@@ -160,10 +176,9 @@ class KeyRegistry:
         """The active key of ``purpose`` (for per-CA purposes, the one for ``issuer_kid``)."""
         self._require_family(get_purpose(purpose))
         cache_key = (purpose, issuer_kid)
-        with self._lock:
-            cached = self._active.get(cache_key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        cached = self._cached(self._active, cache_key)
+        if cached is not None:
+            return cached
         with self.sessions() as session:
             rows = [
                 row
@@ -178,6 +193,11 @@ class KeyRegistry:
         with self._lock:
             self._active[cache_key] = (time.monotonic() + ACTIVE_CACHE_SECONDS, managed)
         return managed
+
+    def signer_if_cached(self, purpose: str) -> ManagedSigner | None:
+        """:meth:`signer` if this process loaded it in the last few seconds, else None
+        (never touches the database or a key backend)."""
+        return self._cached(self._active, (purpose, None))
 
     def forget_cache(self) -> None:
         with self._lock:

@@ -86,15 +86,23 @@ class ClientCache:
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, tuple[float, int, Client]] = OrderedDict()
 
+    def peek(self, client_id: str) -> Client | None:
+        """The client if this cache holds it and it is still fresh; never loads it."""
+        seen = generation()
+        with self._lock:
+            entry = self._entries.get(client_id)
+            if entry is not None and entry[0] > self.clock() and entry[1] == seen:
+                self._entries.move_to_end(client_id)
+                return entry[2]
+        return None
+
     def get(self, client_id: str, load: Callable[[], Client | None]) -> Client | None:
         """The client from the cache, or from ``load`` (cached when it exists)."""
         seen = generation()  # before reading: a change during the read makes it stale
         now = self.clock()
-        with self._lock:
-            entry = self._entries.get(client_id)
-            if entry is not None and entry[0] > now and entry[1] == seen:
-                self._entries.move_to_end(client_id)
-                return entry[2]
+        cached = self.peek(client_id)
+        if cached is not None:
+            return cached
         client = load()
         with self._lock:
             if client is None:

@@ -57,6 +57,7 @@ from authlib.oauth2.rfc8628 import (
 from core.errors.oauth import OAuthError
 from idp.clients.channels import CIBA
 from idp.clients.models import Client
+from idp.oauth.access_token_ledger import AccessTokenRecord
 from idp.oauth.ciba import (
     BINDING_MESSAGE,
     MAX_NOTIFICATION_TOKEN,
@@ -187,23 +188,10 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
         issued = self.server.issuer.access_token(
             client.client, principal, request.scope, jkt, actor=actor_claim(request)
         )
-        db().add(
-            AccessTokenRow(
-                jti=issued.jti,
-                grant_id=principal.grant_id,
-                client_id=client.get_client_id(),
-                subject=issued.subject,
-                scope=request.scope,
-                issued_at=issued.issued_at,
-                expires_at=issued.expires_at,
-                dpop_jkt=jkt,
-            )
+        record = AccessTokenRecord.of(
+            issued, client.get_client_id(), request.scope, principal.grant_id, jkt
         )
+        db().add(AccessTokenRow(**record.columns()))
         db().flush()
-        token: dict[str, Any] = {
-            "access_token": issued.token,
-            "token_type": "DPoP" if jkt else "Bearer",
-            "expires_in": int((issued.expires_at - issued.issued_at).total_seconds()),
-            "scope": request.scope,
-        }
+        token = issued.response(request.scope, jkt)
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -62,6 +62,7 @@ from idp.clients.channels import TOKEN_EXCHANGE
 from idp.clients.models import Client
 from idp.identities.storage import PersonRow
 from idp.oauth import jws
+from idp.oauth.access_token_ledger import AccessTokenRecord
 from idp.oauth.access_tokens import verify_access_token
 from idp.oauth.context import current_dpop_jkt, db
 from idp.oauth.models import OAuthClient
@@ -248,18 +249,17 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
             claims["cnf"] = {"jkt": exchange.dpop_jkt}
         token = jws.sign(claims, ctx.keys.signer("token"), typ="at+jwt")
         session = db()
-        session.add(
-            AccessTokenRow(
-                jti=jti,
-                grant_id=principal.grant_id,
-                client_id=actor,
-                subject=claims["sub"],
-                scope=exchange.scope,
-                issued_at=now,
-                expires_at=datetime.fromtimestamp(expires, UTC),
-                dpop_jkt=exchange.dpop_jkt,
-            )
+        record = AccessTokenRecord(
+            jti=jti,
+            client_id=actor,
+            subject=claims["sub"],
+            scope=exchange.scope,
+            issued_at=now,
+            expires_at=datetime.fromtimestamp(expires, UTC),
+            grant_id=principal.grant_id,
+            dpop_jkt=exchange.dpop_jkt,
         )
+        session.add(AccessTokenRow(**record.columns()))
         ctx.audit.record(
             session,
             AuditEvent(

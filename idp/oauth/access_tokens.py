@@ -23,6 +23,22 @@ def token_keys(ctx: IdpContext) -> dict[str, Any]:
     return {key.kid: key.public_key for key in ctx.keys.published("token")}
 
 
+def claims_acceptable(ctx: IdpContext, claims: dict[str, Any], audience: str | None = None) -> bool:
+    """RFC 9068 §4 after the signature: ``iss`` ours, ``aud`` ours (or ``audience``), not
+    expired, not before its time, and a ``jti`` to find its row by."""
+    now = ctx.clock().timestamp()
+    try:
+        if claims.get("iss") != ctx.issuer or claims.get("aud") not in (ctx.issuer, audience):
+            return False
+        if float(claims["exp"]) < now - CLOCK_SKEW_SECONDS:
+            return False
+        if float(claims.get("nbf", 0)) > now + CLOCK_SKEW_SECONDS:
+            return False
+        return isinstance(claims["jti"], str)
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def verify_access_token(
     ctx: IdpContext, session: Session, token: str, audience: str | None = None
 ) -> dict[str, Any] | None:
@@ -32,18 +48,9 @@ def verify_access_token(
         claims = jws.verify(token, token_keys(ctx), typ="at+jwt")
     except jws.InvalidJws:
         return None
-    now = ctx.clock().timestamp()
-    try:
-        if claims.get("iss") != ctx.issuer or claims.get("aud") not in (ctx.issuer, audience):
-            return None
-        if float(claims["exp"]) < now - CLOCK_SKEW_SECONDS:
-            return None
-        if float(claims.get("nbf", 0)) > now + CLOCK_SKEW_SECONDS:
-            return None
-        jti = str(claims["jti"])
-    except (KeyError, TypeError, ValueError):
+    if not claims_acceptable(ctx, claims, audience):
         return None
-    row = session.get(AccessTokenRow, jti)
+    row = session.get(AccessTokenRow, claims["jti"])
     if row is None or row.revoked_at is not None:
         return None
     if row.grant_id is not None:

@@ -27,6 +27,7 @@ from idp.grants.pkce import RequiredS256
 from idp.grants.private_key_jwt import PrivateKeyJwt
 from idp.grants.refresh import RotatingRefreshGrant
 from idp.grants.token_exchange import TokenExchangeGrant
+from idp.oauth.access_token_ledger import AccessTokenRecord
 from idp.oauth.context import IdpContext, current_dpop_jkt, db
 from idp.oauth.device import DeviceCodeStore
 from idp.oauth.models import OAuthClient
@@ -115,6 +116,14 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             return None
         return OAuthClient(client, self.ctx.hash_key)
 
+    def cached_client(self, client_id: str) -> OAuthClient | None:
+        """:meth:`query_client` without the database: None unless this process holds the
+        client (for code on the event loop, ``idp.hotpath``)."""
+        client = self.client_cache.peek(client_id)
+        if client is None or not client.active:
+            return None
+        return OAuthClient(client, self.ctx.hash_key)
+
     def principal_for_grant(self, grant_id: str) -> Principal | None:
         """The person of a grant that is still valid (None once revoked)."""
         grant = db().get(GrantRow, grant_id)
@@ -150,29 +159,15 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         scope = scope or ""
         jkt = current_dpop_jkt.get()
         issued = self.issuer.access_token(client.client, user, scope, jkt)
-        token: dict[str, Any] = {
-            "access_token": issued.token,
-            "token_type": "DPoP" if jkt else "Bearer",
-            "expires_in": int((issued.expires_at - issued.issued_at).total_seconds()),
-            "scope": scope,
-        }
+        token = issued.response(scope, jkt)
         refresh = None
         if include_refresh_token and user is not None:
             refresh = self.issuer.new_refresh_token()
             token["refresh_token"] = refresh
         session = db()
-        session.add(
-            AccessTokenRow(
-                jti=issued.jti,
-                grant_id=user.grant_id if user else None,
-                client_id=client.get_client_id(),
-                subject=issued.subject,
-                scope=scope,
-                issued_at=issued.issued_at,
-                expires_at=issued.expires_at,
-                dpop_jkt=jkt,
-            )
-        )
+        grant_id = user.grant_id if user else None
+        record = AccessTokenRecord.of(issued, client.get_client_id(), scope, grant_id, jkt)
+        session.add(AccessTokenRow(**record.columns()))
         if refresh is not None and user is not None:
             session.add(
                 RefreshTokenRow(

@@ -45,6 +45,15 @@ class IssuedAccessToken:
     issued_at: datetime
     expires_at: datetime
 
+    def response(self, scope: str, dpop_jkt: str | None) -> dict[str, Any]:
+        """The token response's members (RFC 6749 §5.1; ``DPoP`` type, RFC 9449 §5)."""
+        return {
+            "access_token": self.token,
+            "token_type": "DPoP" if dpop_jkt else "Bearer",
+            "expires_in": int((self.expires_at - self.issued_at).total_seconds()),
+            "scope": scope,
+        }
+
 
 def _seconds(moment: datetime) -> int:
     return int(moment.timestamp())
@@ -81,10 +90,12 @@ class TokenIssuer:
         scope: str,
         dpop_jkt: str | None = None,
         actor: Mapping[str, Any] | None = None,
+        signer: jws.JwsSigner | None = None,
     ) -> IssuedAccessToken:
         """``actor``: who acts for the subject (RFC 8693 §4.1 ``act``), e.g. the counter and
         its staff member of a CIBA request; nested inside a person's ``act`` when the person
-        acts for an organisation."""
+        acts for an organisation. ``signer``: the token key, when the caller has it at hand
+        (the registry's active ``token`` key otherwise)."""
         now = self.ctx.clock()
         expires = now + self.ctx.lifetimes.access_token
         jti = secrets.token_urlsafe(16)
@@ -113,7 +124,7 @@ class TokenIssuer:
                 claims["acr"] = principal.acr
             if principal.amr:
                 claims["amr"] = list(principal.amr)
-        token = jws.sign(claims, self.ctx.keys.signer("token"), typ="at+jwt")
+        token = jws.sign(claims, signer or self.ctx.keys.signer("token"), typ="at+jwt")
         return IssuedAccessToken(token, jti, claims["sub"], now, expires)
 
     def id_token(

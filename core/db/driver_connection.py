@@ -1,0 +1,86 @@
+"""One database connection of a batch thread, used through the driver itself.
+
+A batch thread (:mod:`core.db.batching`) runs one statement per batch; through SQLAlchemy's
+engine and pool, a one-row batch cost about three times what the statement itself costs on
+SQLite (pool checkout and reset, events, execution context: ``bench/PROFILE.md``). This
+keeps one connection, in autocommit mode, for statements that are atomic on their own (one
+multi-row ``INSERT``; one ``SELECT``): no ``BEGIN``/``COMMIT`` round trips on PostgreSQL
+either. Values are converted by the columns' own SQLAlchemy types
+(:meth:`~sqlalchemy.types.TypeEngine.bind_processor`), so rows are stored exactly as the ORM
+stores them. After any error the connection is discarded (never returned to the pool in
+autocommit mode) and the next statement opens a new one, so a database restart costs the
+batches in flight and no more. Use it from one thread only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from typing import Any
+
+from sqlalchemy import Engine, Table
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
+
+PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+class DriverConnection:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: PoolProxiedConnection | None = None
+        try:
+            self.placeholder = PLACEHOLDERS[engine.dialect.paramstyle]
+        except KeyError as exc:
+            raise ValueError(f"unsupported paramstyle {engine.dialect.paramstyle}") from exc
+
+    def placeholders(self, count: int) -> str:
+        return ", ".join([self.placeholder] * count)
+
+    def converters(self, table: Table, columns: Sequence[str]) -> list[Callable[[Any], Any]]:
+        """For each of ``columns``, what turns a Python value into the driver's."""
+        converters: list[Callable[[Any], Any]] = []
+        for name in columns:
+            processor = table.c[name].type.bind_processor(self._engine.dialect)
+            converters.append(processor if processor is not None else _same)
+        return converters
+
+    def execute(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run one statement (committed on its own); the rows it returns, if any. The
+        driver's errors are raised as SQLAlchemy's (``OperationalError``, ...), as
+        everywhere else in the service."""
+        dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
+        try:
+            connection = self._open()
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, parameters)
+                return list(cursor.fetchall()) if cursor.description else []
+            finally:
+                cursor.close()
+        except BaseException as exc:
+            self.close()
+            if isinstance(exc, dbapi_error):
+                raise DBAPIError.instance(sql, None, exc, dbapi_error) from exc
+            raise
+
+    def _open(self) -> PoolProxiedConnection:
+        if self._connection is None:
+            connection = self._engine.raw_connection()
+            if self._engine.dialect.name == "postgresql":
+                connection.driver_connection.autocommit = True  # type: ignore[union-attr]
+            # SQLite: core.db.engine already set pysqlite's isolation_level to None
+            self._connection = connection
+        return self._connection
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with suppress(Exception):
+                connection.invalidate()  # never back to the pool in autocommit mode
+            with suppress(Exception):
+                connection.close()
+
+
+def _same(value: Any) -> Any:
+    return value

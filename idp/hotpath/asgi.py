@@ -1,0 +1,124 @@
+"""Where the hot path sits: an ASGI middleware in front of the routers.
+
+For ``POST /token`` and ``POST /introspect`` it reads the body (at most :data:`MAX_BODY`
+bytes), lets the hot path try, and sends its answer; when the hot path declines (None) or
+fails, the request goes on to the routers with its body replayed, so the general path
+answers exactly as without this middleware. It sits inside the metrics and security-header
+middleware (``core.app``), which see both paths alike; the route label it gives the metrics
+is the route's own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.db.batching import BatchRunnerClosed
+from idp.hotpath.client_credentials import client_credentials_token
+from idp.hotpath.form import HotRequest, hot_request
+from idp.hotpath.introspection import introspect
+from idp.hotpath.signatures import VerifiedTokens
+from idp.provider import Provider
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 16 * 1024
+RESPONSE_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"cache-control", b"no-store"),  # RFC 6749 §5.1
+    (b"pragma", b"no-cache"),
+]
+
+Handler = Callable[[HotRequest], Awaitable[dict[str, Any] | None]]
+
+
+@dataclass(frozen=True)
+class RouteLabel:
+    """What :class:`core.metrics.MetricsMiddleware` reads from ``scope["route"]``."""
+
+    path: str
+
+
+class OAuthHotPath:
+    def __init__(self, app: ASGIApp, provider: Provider) -> None:
+        self.app = app
+        self.handlers: dict[str, Handler] = {
+            "/token": partial(client_credentials_token, provider),
+            "/introspect": partial(introspect, provider, VerifiedTokens()),
+        }
+        self.labels = {path: RouteLabel(path) for path in self.handlers}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = _route_path(scope) if scope["type"] == "http" else ""
+        handler = self.handlers.get(path) if scope.get("method") == "POST" else None
+        if handler is None:
+            await self.app(scope, receive, send)
+            return
+        body, complete = await _read_body(receive)
+        answer = await _try(handler, scope, body) if complete else None
+        if answer is None:
+            await self.app(scope, _replay(body, complete, receive), send)
+            return
+        scope["route"] = self.labels[path]
+        payload = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = [*RESPONSE_HEADERS, (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+async def _try(handler: Handler, scope: Scope, body: bytes) -> dict[str, Any] | None:
+    request = hot_request(scope["headers"], body)
+    if request is None:
+        return None
+    try:
+        return await handler(request)
+    except (SQLAlchemyError, BatchRunnerClosed) as exc:
+        # the database (or shutdown): the general path answers, 503 or otherwise
+        log.debug("hot path declined: %s", exc)
+    except Exception:
+        log.exception("hot path failed; the general path answers")
+    return None
+
+
+def _route_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+    """The body, and whether it is complete (False: too large, or the client left)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+        if size > MAX_BODY:
+            return b"".join(chunks), False
+
+
+def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
+    """``receive`` for the routers: what was read, then whatever is still to come."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": not complete}
+        return await receive()
+
+    return replay

@@ -1,0 +1,64 @@
+"""Client authentication on the hot path (RFC 6749 §2.3.1): HTTP Basic
+(``client_secret_basic``) or the form's ``client_id`` and ``client_secret``
+(``client_secret_post``), against the registration this process has cached
+(:class:`~idp.clients.cache.ClientCache`).
+
+Only a success is decided here. Another method, both methods at once, a client that is not
+cached, inactive, registered for another method, or a wrong secret: None, and the general
+path authenticates the client again and answers ``invalid_client`` where it must.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from urllib.parse import unquote
+
+from idp.hotpath.form import HotRequest
+from idp.oauth.models import OAuthClient
+from idp.oauth.server import GovtrustAuthorizationServer
+
+
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """``client_id`` and secret from ``Authorization: Basic`` (RFC 6749 §2.3.1: each
+    form-urlencoded, then joined by a colon, RFC 7617)."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon:
+        return None
+    client_id, secret = unquote(client_id), unquote(secret)
+    return (client_id, secret) if client_id and secret else None
+
+
+def authenticated_client(
+    server: GovtrustAuthorizationServer, request: HotRequest, endpoint: str
+) -> OAuthClient | None:
+    header = request.headers.get("authorization")
+    if header is not None:
+        if "client_id" in request.form or "client_secret" in request.form:
+            return None
+        credentials = basic_credentials(header)
+        if credentials is None:
+            return None
+        client_id, secret = credentials
+        method = "client_secret_basic"
+    else:
+        client_id = request.form.get("client_id", "")
+        secret = request.form.get("client_secret", "")
+        if not client_id or not secret:
+            return None
+        method = "client_secret_post"
+    client = server.cached_client(client_id)
+    if (
+        client is None
+        or not client.check_endpoint_auth_method(method, endpoint)
+        or not client.check_client_secret(secret)
+    ):
+        return None
+    return client

@@ -1,0 +1,47 @@
+"""Client credentials (RFC 6749 §4.4) on the hot path.
+
+The general path's grant is :class:`idp.grants.client_credentials.ServiceClientCredentials`;
+this answers the same valid requests with the same checks: a confidential client of a
+channel that may use the grant, authenticated by its secret (§3.2.1), asking only for
+scopes it is registered for (§3.3; none asked: its registered scope). Anything else, and a
+DPoP proof (RFC 9449), goes to the general path. The token's row is committed before the
+answer, as on the general path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp.hotpath.client_auth import authenticated_client
+from idp.hotpath.form import HotRequest
+from idp.oauth.access_token_ledger import AccessTokenRecord
+from idp.provider import Provider
+from keys.backends.software import SoftwareBackend
+
+GRANT_TYPE = "client_credentials"
+PARAMETERS = frozenset({"grant_type", "scope", "client_id", "client_secret"})
+
+
+async def client_credentials_token(
+    provider: Provider, request: HotRequest
+) -> dict[str, Any] | None:
+    """The token response (RFC 6749 §5.1), or None: the general path answers."""
+    form = request.form
+    if form.get("grant_type") != GRANT_TYPE or not form.keys() <= PARAMETERS:
+        return None
+    if "dpop" in request.headers:
+        return None
+    signer = provider.ctx.keys.signer_if_cached("token")
+    if signer is None or signer.info.backend != SoftwareBackend.name:
+        return None  # not in memory, or in a hardware module: not on the event loop
+    server = provider.server
+    client = authenticated_client(server, request, "token")
+    if client is None or not client.check_grant_type(GRANT_TYPE):
+        return None
+    requested = form.get("scope") or ""
+    if not set(requested.split()) <= client.client.allowed_scopes():
+        return None
+    scope = requested or client.client.scope
+    issued = server.issuer.access_token(client.client, None, scope, signer=signer)
+    await provider.access_tokens.record(AccessTokenRecord.of(issued, client.get_client_id(), scope))
+    return issued.response(scope, None)

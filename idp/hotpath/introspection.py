@@ -1,0 +1,43 @@
+"""Introspection (RFC 7662) of a JWT access token (RFC 9068) on the hot path.
+
+The general path is ``idp.routers.token._introspect``; this answers the same requests for
+access tokens with the same checks: the caller authenticated as a client (RFC 7662 §2.1),
+the token's signature by a published token key and its ``typ``, ``iss``, ``aud`` and times
+(:func:`~idp.oauth.access_tokens.claims_acceptable`), then its row: neither it nor its grant
+revoked (§2.2: ``active: false`` otherwise). Anything that is not a well-signed access token
+of ours (a refresh token, garbage, an expired token) goes to the general path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp.hotpath.client_auth import authenticated_client
+from idp.hotpath.form import HotRequest
+from idp.hotpath.signatures import VerifiedTokens
+from idp.oauth.access_tokens import claims_acceptable
+from idp.provider import Provider
+
+PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"})
+
+
+async def introspect(
+    provider: Provider, verified: VerifiedTokens, request: HotRequest
+) -> dict[str, Any] | None:
+    """The introspection response (RFC 7662 §2.2), or None: the general path answers."""
+    form = request.form
+    token = form.get("token", "")
+    if token.count(".") != 2 or not form.keys() <= PARAMETERS:
+        return None
+    published = provider.ctx.keys.published_if_cached("token")
+    if published is None:
+        return None
+    if authenticated_client(provider.server, request, "introspection") is None:
+        return None
+    claims = verified.claims(token, {key.kid: key.public_key for key in published})
+    if claims is None or not claims_acceptable(provider.ctx, claims):
+        return None
+    state = await provider.access_tokens.state(claims["jti"])
+    if not state.usable:
+        return {"active": False}
+    return {"active": True, "token_type": "Bearer", **claims}

@@ -1,0 +1,148 @@
+"""The access-token rows of the hot path, written and read in batches (group commit).
+
+Every JWT access token has a row (:class:`~idp.oauth.storage.AccessTokenRow`) so that
+revocation reaches a self-contained token (RFC 7009 §2, RFC 7662 §2.2). The hot path
+(:mod:`idp.hotpath`) writes the row of each token it issues before answering, and reads the
+row of each token it introspects, through :class:`~core.db.batching.BatchRunner`: one
+transaction and one thread hand-off per batch of concurrent requests, not per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.db.batching import BatchRunner
+from core.db.driver_connection import DriverConnection
+from idp.oauth.storage import AccessTokenRow, GrantRow
+from idp.oauth.tokens import IssuedAccessToken
+
+
+@dataclass(frozen=True)
+class AccessTokenRecord:
+    """What is stored of an issued access token (never the token itself)."""
+
+    jti: str
+    client_id: str
+    subject: str
+    scope: str
+    issued_at: datetime
+    expires_at: datetime
+    grant_id: str | None = None
+    dpop_jkt: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        issued: IssuedAccessToken,
+        client_id: str,
+        scope: str,
+        grant_id: str | None = None,
+        dpop_jkt: str | None = None,
+    ) -> AccessTokenRecord:
+        return cls(
+            issued.jti,
+            client_id,
+            issued.subject,
+            scope,
+            issued.issued_at,
+            issued.expires_at,
+            grant_id,
+            dpop_jkt,
+        )
+
+    def columns(self) -> dict[str, Any]:
+        """The :class:`~idp.oauth.storage.AccessTokenRow` columns."""
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
+class AccessTokenState:
+    """Whether a token's row says it may still be used (its signature and times are checked
+    elsewhere): it exists, is not revoked, and its grant (if any) is not revoked."""
+
+    usable: bool
+    grant_id: str | None = None
+
+
+UNKNOWN = AccessTokenState(usable=False)
+TOKENS: Table = AccessTokenRow.__table__  # type: ignore[assignment]
+GRANTS: Table = GrantRow.__table__  # type: ignore[assignment]
+
+
+class AccessTokenLedger:
+    """One multi-row ``INSERT`` per batch of new tokens and one ``SELECT`` per batch of
+    lookups, each batch thread on its own driver connection
+    (:class:`~core.db.driver_connection.DriverConnection`)."""
+
+    COLUMNS = (
+        "jti",
+        "grant_id",
+        "client_id",
+        "subject",
+        "scope",
+        "issued_at",
+        "expires_at",
+        "dpop_jkt",
+    )
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        engine = sessions.kw["bind"]
+        self._writer = DriverConnection(engine)
+        self._reader = DriverConnection(engine)
+        self._converters = self._writer.converters(TOKENS, self.COLUMNS)
+        self._writes: BatchRunner[AccessTokenRecord, None] = BatchRunner(
+            "access-token-writes", self._write
+        )
+        self._reads: BatchRunner[str, AccessTokenState] = BatchRunner(
+            "access-token-reads", self._read
+        )
+
+    async def record(self, record: AccessTokenRecord) -> None:
+        """Store the row; returns once it is committed."""
+        await self._writes.submit(record)
+
+    async def state(self, jti: str) -> AccessTokenState:
+        return await self._reads.submit(jti)
+
+    def _write(self, records: list[AccessTokenRecord]) -> list[None]:
+        # Only names and placeholders go into the text; every value is a parameter.
+        row = f"({self._writer.placeholders(len(self.COLUMNS))})"
+        sql = (
+            f"INSERT INTO {TOKENS.name} ({', '.join(self.COLUMNS)}) "  # noqa: S608
+            f"VALUES {', '.join([row] * len(records))}"
+        )
+        parameters = [
+            convert(getattr(record, column))
+            for record in records
+            for column, convert in zip(self.COLUMNS, self._converters, strict=True)
+        ]
+        self._writer.execute(sql, parameters)  # one statement: all rows or none
+        return [None] * len(records)
+
+    def _read(self, jtis: list[str]) -> list[AccessTokenState]:
+        wanted = sorted(set(jtis))
+        sql = (  # names and placeholders only; the jtis are parameters
+            f"SELECT t.jti, t.revoked_at, t.grant_id, g.id, g.revoked_at FROM {TOKENS.name} t "  # noqa: S608
+            f"LEFT JOIN {GRANTS.name} g ON g.id = t.grant_id "
+            f"WHERE t.jti IN ({self._reader.placeholders(len(wanted))})"
+        )
+        found: dict[str, AccessTokenState] = {}
+        for jti, revoked_at, grant_id, grant_row, grant_revoked_at in self._reader.execute(
+            sql, wanted
+        ):
+            usable = revoked_at is None and (
+                grant_id is None or (grant_row is not None and grant_revoked_at is None)
+            )
+            found[jti] = AccessTokenState(True, grant_id) if usable else UNKNOWN
+        return [found.get(jti, UNKNOWN) for jti in jtis]
+
+    def close(self) -> None:
+        self._writes.close()
+        self._reads.close()
+        self._writer.close()
+        self._reader.close()

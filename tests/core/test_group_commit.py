@@ -1,0 +1,173 @@
+"""Group commit (core/db/batching.py): concurrent items share batches, each waiter gets its
+own result or the batch's error, a cancelled waiter harms no one, and a closed runner takes
+nothing more; and the access-token ledger built on it stores rows all-or-nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from core.db.batching import BatchRunner, BatchRunnerClosed
+from core.services import Services
+from idp.oauth.access_token_ledger import AccessTokenLedger, AccessTokenRecord
+from idp.oauth.storage import AccessTokenRow
+
+
+def test_concurrent_items_share_batches_and_get_their_own_results() -> None:
+    sizes: list[int] = []
+    release = threading.Event()
+
+    def run(items: list[int]) -> list[int]:
+        release.wait(5)  # hold the first batch so that the rest pile up behind it
+        sizes.append(len(items))
+        return [item * 10 for item in items]
+
+    runner: BatchRunner[int, int] = BatchRunner("test", run, max_batch=64)
+
+    async def main() -> list[int]:
+        tasks = [asyncio.create_task(runner.submit(i)) for i in range(200)]
+        await asyncio.sleep(0.05)
+        release.set()
+        return list(await asyncio.gather(*tasks))
+
+    try:
+        assert asyncio.run(main()) == [i * 10 for i in range(200)]
+    finally:
+        runner.close()
+    assert sum(sizes) == 200
+    assert len(sizes) < 200 and max(sizes) <= 64  # batched, never above the bound
+
+
+def test_a_failed_batch_fails_every_waiter_and_the_runner_goes_on() -> None:
+    calls: list[list[str]] = []
+
+    def run(items: list[str]) -> list[str]:
+        calls.append(items)
+        if "bad" in items:
+            raise RuntimeError("the database refused")
+        return items
+
+    runner: BatchRunner[str, str] = BatchRunner("test", run)
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match="refused"):
+            await runner.submit("bad")
+        assert await runner.submit("good") == "good"
+
+    try:
+        asyncio.run(main())
+    finally:
+        runner.close()
+
+
+def test_a_wrong_number_of_results_is_an_error_not_a_mixup() -> None:
+    runner: BatchRunner[int, int] = BatchRunner("test", lambda items: [])
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match="0 results for 1 items"):
+            await runner.submit(1)
+
+    try:
+        asyncio.run(main())
+    finally:
+        runner.close()
+
+
+def test_a_cancelled_waiter_does_not_disturb_the_others() -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    def run(items: list[int]) -> list[int]:
+        started.set()
+        release.wait(5)
+        return items
+
+    runner: BatchRunner[int, int] = BatchRunner("test", run)
+
+    async def main() -> None:
+        first = asyncio.create_task(runner.submit(1))
+        await asyncio.to_thread(started.wait, 5)
+        second = asyncio.create_task(runner.submit(2))
+        await asyncio.sleep(0)
+        first.cancel()
+        release.set()
+        assert await second == 2
+        with pytest.raises(asyncio.CancelledError):
+            await first
+
+    try:
+        asyncio.run(main())
+    finally:
+        runner.close()
+
+
+def test_a_closed_runner_takes_nothing_more() -> None:
+    runner: BatchRunner[int, int] = BatchRunner("test", lambda items: items)
+
+    async def one() -> int:
+        return await runner.submit(7)
+
+    assert asyncio.run(one()) == 7
+    runner.close()
+    with pytest.raises(BatchRunnerClosed):
+        asyncio.run(one())
+
+
+def record(services: Services, jti: str, client_id: str) -> AccessTokenRecord:
+    now = services.idp.ctx.clock()
+    return AccessTokenRecord(jti, client_id, client_id, "s", now, now + timedelta(minutes=5))
+
+
+def test_the_ledger_stores_a_batch_all_or_nothing(services: Services) -> None:
+    ledger = AccessTokenLedger(services.sessions)
+
+    def count() -> int:
+        with services.sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(AccessTokenRow)) or 0)
+
+    before = count()
+
+    async def main() -> None:
+        await asyncio.gather(*(ledger.record(record(services, f"j{i}", "c")) for i in range(20)))
+        states = await asyncio.gather(ledger.state("j3"), ledger.state("nope"))
+        assert [state.usable for state in states] == [True, False]
+
+    try:
+        asyncio.run(main())
+        # one batch holding a duplicate jti: none of the batch is stored
+        with pytest.raises(IntegrityError):
+            ledger._write([record(services, "fresh", "c"), record(services, "j3", "c")])
+    finally:
+        ledger.close()
+    assert count() == before + 20
+    with services.sessions() as session:  # stored as the ORM stores it
+        row = session.get(AccessTokenRow, "j3")
+        assert row is not None
+        assert row.issued_at == record(services, "j3", "c").issued_at
+        assert row.issued_at.tzinfo is not None and row.revoked_at is None
+
+
+def test_a_lost_connection_costs_one_batch(services: Services) -> None:
+    """The driver connection dies (a database restart): that batch fails with SQLAlchemy's
+    error, the next one opens a new connection."""
+    ledger = AccessTokenLedger(services.sessions)
+    try:
+        ledger._write([record(services, "before", "c")])
+        held = ledger._writer._connection
+        assert held is not None
+        held.driver_connection.close()  # type: ignore[union-attr]
+        with pytest.raises(DBAPIError):
+            ledger._write([record(services, "lost", "c")])
+        ledger._write([record(services, "after", "c")])
+        assert [state.usable for state in ledger._read(["before", "lost", "after"])] == [
+            True,
+            False,
+            True,
+        ]
+    finally:
+        ledger.close()
