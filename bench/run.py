@@ -14,12 +14,17 @@ What it does:
    the peer ``bench/oidc_provider/server.mjs`` with the embedded instance's demo client ids,
    secrets and user; a trivial Node HTTP server (the load generator's ceiling).
 3. Measures the raw ES256 rate of ``cryptography`` on one core (``es256_limit.py``), before
-   and after the load runs.
-4. For each scenario (client_credentials, introspection, refresh, login) runs
-   ``loadgen.py`` (its own process) ``--runs`` times against every system, interleaved
-   round by round (govtrust embedded, govtrust PG 1 worker, govtrust PG 2 workers, peer; the
-   order reversed every other round), so that a ratio is taken within one round.
-5. A short stress check at a higher concurrency (client credentials and introspection).
+   and after the load runs, and the ceiling of each load generator the run uses (against
+   the trivial server).
+4. For each scenario (client_credentials, introspection, refresh, login) runs a load
+   generator ``--runs`` times against every system, interleaved round by round (govtrust
+   embedded, govtrust PG 1 worker, govtrust PG 2 workers, peer; the order reversed every
+   other round), so that a ratio is taken within one round. The single-request scenarios
+   (client_credentials, introspection) are driven by wrk (``wrk_load.py``; ``--loadgen
+   httpx`` for ``loadgen.py`` instead), refresh and login (multi-step, stateful) always by
+   ``loadgen.py`` (asyncio + httpx, its own process), whose ceiling is too low for the former.
+5. A short stress check at a higher concurrency (client credentials and introspection,
+   with the same load generator as their main runs).
 6. Writes the "Identity provider" section of ``bench/RESULTS.md`` and the raw numbers to
    ``bench/results/idp.json``; then runs ``bench/stamping.py`` (skip: ``--skip-stamping``).
 
@@ -48,6 +53,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import wrk_load
 from report import (
     BENCH,
     ROOT,
@@ -60,6 +66,12 @@ from report import (
 )
 
 SCENARIOS = ("client_credentials", "introspection", "refresh", "login")
+# scenarios that --loadgen applies to (one request per iteration); the others always httpx
+WRK_SCENARIOS = ("client_credentials", "introspection")
+GENERATORS = {
+    "wrk": "wrk {version} (`bench/wrk_load.py`: one thread `-t1`, a Lua script checks each answer)",
+    "httpx": "`bench/loadgen.py` (asyncio + httpx, its own process)",
+}
 TITLES = {
     "client_credentials": "Client-credentials token issuance (`POST /token`)",
     "introspection": "Introspection of an access token (RFC 7662)",
@@ -275,13 +287,23 @@ def start_echo(scratch: Path) -> System:
     return system
 
 
+def generator(scenario: str, choice: str) -> str:
+    """The load generator that drives ``scenario`` when ``--loadgen`` is ``choice``."""
+    return choice if scenario in WRK_SCENARIOS else "httpx"
+
+
 def run_loadgen(
     system: System,
     scenario: str,
     concurrency: int,
     duration: float,
     warmup: float,
+    loadgen: str = "httpx",
 ) -> dict[str, Any]:
+    """One run with ``loadgen.py`` (``"httpx"``) or wrk (``"wrk"``), in loadgen's shape."""
+    if loadgen == "wrk":
+        pids = system.pids()
+        return wrk_load.run(system.target, scenario, concurrency, duration, warmup, pids)
     assert system.target_path is not None
     command = [
         sys.executable,
@@ -297,8 +319,7 @@ def run_loadgen(
         "--warmup",
         str(warmup),
     ]
-    if system.kind != "echo":
-        command += ["--server-pids", ",".join(str(pid) for pid in system.pids())]
+    command += ["--server-pids", ",".join(str(pid) for pid in system.pids())]
     try:
         done = subprocess.run(
             command,
@@ -325,7 +346,7 @@ def run_loadgen(
             "error_messages": {f"load generator failed: {done.stderr[-300:]}": 1},
         }
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return {**result, "loadgen": "httpx"}
 
 
 def probe(system: System) -> dict[str, Any]:
@@ -505,7 +526,7 @@ def render(
     facts: dict[str, str],
     systems: list[System],
     limits: list[dict[str, float]],
-    ceiling: list[dict[str, Any]],
+    ceiling: dict[str, list[dict[str, Any]]],
     rounds: dict[str, list[dict[str, dict[str, Any]]]],
     stress: dict[str, dict[str, dict[str, Any]]],
     log_counts: dict[str, dict[str, int]],
@@ -524,14 +545,25 @@ def render(
         }
         for scenario, runs in rounds.items()
     }
+    drivers: dict[str, list[str]] = {}
+    for scenario in rounds:
+        drivers.setdefault(generator(scenario, args.loadgen), []).append(scenario)
+    if stress:
+        drivers.setdefault(args.loadgen, [])
+    described = "; ".join(
+        f"{', '.join(f'*{s}*' for s in drivers[name]) or 'stress runs'}: "
+        + GENERATORS[name].format(version=versions.get("wrk", "?"))
+        for name in drivers
+    )
     out: list[str] = ["## Identity provider (OpenID Connect)", ""]
     out += machine_lines(facts)
     out += [
         f"- Command: `{command}` ({(time.monotonic() - started) / 60:.1f} minutes in all; "
         f"load average {facts['loadavg']} at the start)",
-        f"- Load: `bench/loadgen.py` (asyncio + httpx, its own process, one keep-alive "
-        f"connection per worker), closed loop, {args.concurrency} concurrent workers "
-        f"({args.login_concurrency} for logins), {args.warmup:g} s warm-up then "
+        f"- Load generators (`--loadgen {args.loadgen}`): {described}. Each in its own "
+        "process, one keep-alive connection per worker, closed loop, "
+        f"{args.concurrency} concurrent workers ({args.login_concurrency} for logins), "
+        f"{args.warmup:g} s warm-up (wrk: a separate, uncounted run) then "
         f"{args.duration:g} s measured, {args.runs} runs per system and scenario, "
         "interleaved round by round (order reversed every other round). Figures are the "
         "median of the runs; ratios are the median of the per-round ratios (range in "
@@ -553,11 +585,17 @@ def render(
     ]
     if ceiling:
         out.append(
-            "- Load generator ceiling (same settings, a trivial Node HTTP server answering "
-            f'`200 {{"ok":true}}`): {fmt(median(r.get("rps") for r in ceiling))} requests/s, '
-            f"the load generator using {fmt(median(r.get('loadgen_cores') for r in ceiling), 2)}"
-            " cores. A system measured near this rate is limited by the load generator; "
-            "compare its *server CPU per request* instead."
+            "- Load generator ceilings (same settings, a trivial single-threaded Node HTTP "
+            'server answering `200 {"ok":true}`): '
+            + "; ".join(
+                f"{name} {fmt(median(r.get('rps') for r in runs))} requests/s (the load "
+                f"generator using {fmt(median(r.get('loadgen_cores') for r in runs), 2)} "
+                f"cores, the trivial server {fmt(median(r.get('server_cores') for r in runs), 2)})"
+                for name, runs in ceiling.items()
+            )
+            + ". A system measured near its load generator's ceiling is limited by the load "
+            "generator (or, when the trivial server uses a whole core, the ceiling is that "
+            "server's own limit); compare its *server CPU per request* instead."
         )
     out += [
         "",
@@ -630,6 +668,9 @@ def render(
             for key in keys
         )
         out += ["", f"Runs (req/s, in order): {runs_text}."]
+        name = generator(scenario, args.loadgen)
+        cap = median(r.get("rps") for r in ceiling.get(name, []))
+        out.append(f"Load generator: {name} (ceiling {fmt(cap)} requests/s).")
         if scenario == "login":
             pages = {labels[k]: summary[scenario][k]["pages"] for k in keys}
             out.append(
@@ -685,8 +726,16 @@ def render(
             f"### Stress: {args.stress_concurrency} concurrent workers, one "
             f"{args.stress_duration:g} s run each",
             "",
-            f"Above the main runs' {args.concurrency} workers. An iteration still in flight "
-            "5 s after the window is abandoned and counted as an error. The last column: one "
+            f"Above the main runs' {args.concurrency} workers; load generator: "
+            f"{args.loadgen}. "
+            + (
+                "A request unanswered after 5 s counts as an error (wrk timeout); requests "
+                "still in flight when the window closes are not counted. "
+                if args.loadgen == "wrk"
+                else "An iteration still in flight 5 s after the window is abandoned and "
+                "counted as an error. "
+            )
+            + "The last column: one "
             "client-credentials request sent as the run ends (60 s timeout), and when it "
             "was answered.",
             "",
@@ -772,6 +821,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--skip-stamping", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep scratch dir and databases")
+    parser.add_argument(
+        "--loadgen",
+        choices=("wrk", "httpx"),
+        default="wrk",
+        help="load generator of client_credentials and introspection, stress runs included "
+        "(refresh and login: always httpx, bench/loadgen.py)",
+    )
     args = parser.parse_args(argv)
     command = "python bench/run.py" + (
         " " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
@@ -780,6 +836,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.monotonic()
     scenarios = [s for s in args.scenarios.split(",") if s]
+    unknown = sorted(set(scenarios) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(unknown)}")
+    # the load generators this run uses, each measured against the trivial server
+    generators = sorted(
+        {generator(s, args.loadgen) for s in scenarios}
+        | (set() if args.no_stress else {args.loadgen}),
+        reverse=True,
+    )
+    if "wrk" in generators:
+        wrk_load.wrk_path()  # exits naming the Debian package when wrk is missing
     install_peer()
     check_backends()
     facts = machine()
@@ -794,6 +861,8 @@ def main(argv: list[str] | None = None) -> int:
             "version"
         ],
     }
+    if "wrk" in generators:
+        versions["wrk"] = wrk_load.version()
     scratch = Path(tempfile.mkdtemp(prefix="govtrust-bench-"))
     databases = ["bench_govtrust_pg1", "bench_govtrust_pg2"]
     systems: list[System] = []
@@ -829,10 +898,13 @@ def main(argv: list[str] | None = None) -> int:
 
         log("ES256 limit (before)")
         limits = [es256_limit(2.0)]
-        ceiling: list[dict[str, Any]] = []
-        log("load generator ceiling")
-        for _ in range(args.runs):
-            ceiling.append(run_loadgen(echo, "ceiling", args.concurrency, 4.0, 1.0))
+        ceiling: dict[str, list[dict[str, Any]]] = {}
+        for name in generators:
+            ceiling[name] = []
+            for _ in range(args.runs):
+                result = run_loadgen(echo, "ceiling", args.concurrency, 4.0, 1.0, name)
+                ceiling[name].append(result)
+                log(f"load generator ceiling ({name}): {result.get('rps')} req/s")
         rounds: dict[str, list[dict[str, dict[str, Any]]]] = {}
         for scenario in scenarios:
             concurrency = args.login_concurrency if scenario == "login" else args.concurrency
@@ -841,7 +913,14 @@ def main(argv: list[str] | None = None) -> int:
                 order = systems if index % 2 == 0 else list(reversed(systems))
                 by_system: dict[str, dict[str, Any]] = {}
                 for system in order:
-                    result = run_loadgen(system, scenario, concurrency, args.duration, args.warmup)
+                    result = run_loadgen(
+                        system,
+                        scenario,
+                        concurrency,
+                        args.duration,
+                        args.warmup,
+                        generator(scenario, args.loadgen),
+                    )
                     by_system[system.key] = result
                     log(
                         f"{scenario} run {index + 1} {system.key}: {result.get('rps')} req/s, "
@@ -854,7 +933,12 @@ def main(argv: list[str] | None = None) -> int:
                 stress[scenario] = {}
                 for system in systems:
                     result = run_loadgen(
-                        system, scenario, args.stress_concurrency, args.stress_duration, 1.0
+                        system,
+                        scenario,
+                        args.stress_concurrency,
+                        args.stress_duration,
+                        1.0,
+                        args.loadgen,
                     )
                     result["after"] = probe(system)  # does it answer again?
                     stress[scenario][system.key] = result
@@ -888,6 +972,10 @@ def main(argv: list[str] | None = None) -> int:
                     "versions": versions,
                     "command": command,
                     "es256": limits,
+                    "loadgen": {
+                        **{s: generator(s, args.loadgen) for s in scenarios},
+                        **({"stress": args.loadgen} if stress else {}),
+                    },
                     "ceiling": ceiling,
                     "rounds": rounds,
                     "stress": stress,

@@ -7,8 +7,9 @@ govtrust ``serve --demo`` (one worker) runs on a fresh database (``bench_govtrus
 Redis database 14). Before each size the tables ``oauth_clients`` and
 ``oauth_access_tokens`` are filled up to that many rows with one SQL statement each
 (copies of the demo service client under new ids; token rows of that client, a tenth of
-them revoked), followed by ``ANALYZE``; then ``loadgen.py`` (its own process, as in
-``run.py``) runs client credentials and introspection ``--runs`` times, interleaved.
+them revoked), followed by ``ANALYZE``; then a load generator in its own process (wrk, or
+``loadgen.py`` with ``--loadgen httpx``, as in ``run.py``) runs client credentials and
+introspection ``--runs`` times, interleaved.
 Licence verification with a million licences is measured by ``bench/verify.py``.
 """
 
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--loadgen", choices=("wrk", "httpx"), default="wrk")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     check_backends()
@@ -98,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 for _ in range(args.runs):
                     for scenario in ("client_credentials", "introspection"):
-                        outcome = run_loadgen(system, scenario, args.concurrency, args.seconds, 1.0)
+                        outcome = run_loadgen(
+                            system, scenario, args.concurrency, args.seconds, 1.0, args.loadgen
+                        )
                         results.setdefault(size, {}).setdefault(scenario, []).append(outcome)
                         log(f"{size:,} {scenario}: {outcome.get('rps', 0):.0f} req/s")
         finally:
@@ -123,7 +127,8 @@ def render(
         "",
         *machine_lines(facts),
         f"- Command: `.venv/bin/python bench/scale.py --runs {args.runs} --seconds "
-        f"{args.seconds:g} --concurrency {args.concurrency}` (load average at the start: "
+        f"{args.seconds:g} --concurrency {args.concurrency} --loadgen {args.loadgen}` (load "
+        f"average at the start: "
         f"{facts['loadavg']}); govtrust on PostgreSQL + Redis, one worker; the machine is "
         "shared, medians of interleaved rounds.",
         "",
