@@ -8,6 +8,8 @@ nothing is half-written.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -31,12 +34,15 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
 WRITE_OPTION = "govtrust_write"
+BUSY_SECONDS = 10
+# one lock per SQLite engine: see write_turn
+_write_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def _begin(connection: Any) -> None:
@@ -63,9 +69,10 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             pool = POOL
-        engine = create_engine(url, connect_args={"timeout": 10}, **pool)
+        engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS}, **pool)
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin)
+        _write_locks[engine] = threading.Lock()
         return engine
     connect_args: dict[str, Any] = {}
     if schema:
@@ -85,12 +92,33 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
+def write_turn(engine: Engine) -> Iterator[None]:
+    """On SQLite, this process's writers take turns here before ``BEGIN IMMEDIATE``.
+
+    SQLite has one writer at a time; a writer that finds the lock taken sleeps in SQLite's
+    busy handler (1, 2, 5, 10 ... 100 ms), and under load those sleeps made the tail of every
+    writing request (a refresh's p99 was 440-740 ms, ``bench/PROFILE.md``). Waiting on a
+    lock of the process instead wakes the next writer as soon as the last one is done;
+    the busy handler is left for writers in other processes (the CLI). A no-op elsewhere."""
+    lock = _write_locks.get(engine)
+    if lock is None:
+        yield
+        return
+    if not lock.acquire(timeout=BUSY_SECONDS):
+        raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is busy"))
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work that writes: commit at the end, roll back on any exception.
 
     Every write goes through here. Do not open a second writing unit of work inside one
     (on SQLite the second would wait for the first)."""
-    with factory() as session, session.begin():
+    with write_turn(factory.kw["bind"]), factory() as session, session.begin():
         session.connection(execution_options={WRITE_OPTION: True})
         yield session
 

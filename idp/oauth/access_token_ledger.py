@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.batching import BatchRunner
 from core.db.driver_connection import DriverConnection
+from core.db.engine import write_turn
 from idp.oauth.storage import AccessTokenRow, GrantRow
 from idp.oauth.tokens import IssuedAccessToken
 
@@ -91,7 +92,7 @@ class AccessTokenLedger:
     )
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
-        engine = sessions.kw["bind"]
+        engine = self._engine = sessions.kw["bind"]
         self._writer = DriverConnection(engine)
         self._reader = DriverConnection(engine)
         self._converters = self._writer.converters(TOKENS, self.COLUMNS)
@@ -121,7 +122,8 @@ class AccessTokenLedger:
             for record in records
             for column, convert in zip(self.COLUMNS, self._converters, strict=True)
         ]
-        self._writer.execute(sql, parameters)  # one statement: all rows or none
+        with write_turn(self._engine):  # SQLite: after this process's other writers
+            self._writer.execute(sql, parameters)  # one statement: all rows or none
         return [None] * len(records)
 
     def _read(self, jtis: list[str]) -> list[AccessTokenState]:
