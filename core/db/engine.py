@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,7 +42,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 WRITE_OPTION = "govtrust_write"
 BUSY_SECONDS = 10
 # one lock per SQLite engine: see write_turn
-_write_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_write_locks: weakref.WeakKeyDictionary[Engine | Connection, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def _begin(connection: Any) -> None:
@@ -92,7 +92,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def write_turn(engine: Engine) -> Iterator[None]:
+def write_turn(engine: Engine | Connection) -> Iterator[None]:
     """On SQLite, this process's writers take turns here before ``BEGIN IMMEDIATE``.
 
     SQLite has one writer at a time; a writer that finds the lock taken sleeps in SQLite's
@@ -118,7 +118,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
     Every write goes through here. Do not open a second writing unit of work inside one
     (on SQLite the second would wait for the first)."""
-    with write_turn(factory.kw["bind"]), factory() as session, session.begin():
+    with factory() as session, write_turn(session.get_bind()), session.begin():
         session.connection(execution_options={WRITE_OPTION: True})
         yield session
 
