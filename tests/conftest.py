@@ -26,6 +26,7 @@ from core.db.engine import normalise_url
 from core.db.migrate import upgrade
 from core.services import Services, build_services
 from core.settings import Settings
+from keys.master import new_master_key
 
 PG_URL = os.environ.get("GOVTRUST_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("GOVTRUST_TEST_REDIS_URL")
@@ -117,6 +118,31 @@ def services(
 ) -> Iterator[Services]:
     """Migrated services with their keys, on the chosen backend, on a frozen clock."""
     built = _services(backend, tmp_path, request, clock)
+    built.keys.init()
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture
+def cli_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+    """The embedded default as ``govtrust`` commands run in this process find it (its
+    environment set, other backends' variables removed): migrated, with its keys. A test
+    registers what it needs here, then drives the CLI against the same files."""
+    master = new_master_key()
+    for name, value in {
+        "GOVTRUST_ENVIRONMENT": "test",
+        "GOVTRUST_SECRET_KEY": TEST_SECRET,
+        "GOVTRUST_DATA_DIR": str(tmp_path),
+        "GOVTRUST_ISSUER": "https://govtrust.test",
+        "GOVTRUST_MASTER_KEY": master,
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("GOVTRUST_DATABASE_URL", "GOVTRUST_REDIS_URL", "GOVTRUST_KEY_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    built = build_services(make_settings(tmp_path, master_key=master))
+    upgrade(built.engine)
     built.keys.init()
     try:
         yield built

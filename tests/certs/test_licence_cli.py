@@ -16,13 +16,10 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from certs.demo_types import BUSINESS_LICENCE, TOUR_GUIDE_CARD, demo_licence_types
 from certs.service import LicenceService
 from core.cli import main
-from core.db.migrate import upgrade
-from core.services import build_services
+from core.services import Services
 from idp.identities.service import IdentityService
-from keys.master import new_master_key
 from seal.registry import SealRegistry
 from tests.certs.conftest import BUSINESS_FIELDS, GUIDE_FIELDS
-from tests.conftest import TEST_SECRET, make_settings
 from verify.qr_image import read_qr_texts
 
 AUTHORITY_A, AUTHORITY_B = "11350100MB00000012", "11350200MB0000002A"
@@ -32,21 +29,8 @@ IDENTIFIER = re.compile(r"1\.2\.156\.3005\.2\.\S+")
 
 
 @pytest.fixture
-def subjects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    master = new_master_key()
-    for name, value in {
-        "GOVTRUST_ENVIRONMENT": "test",
-        "GOVTRUST_SECRET_KEY": TEST_SECRET,
-        "GOVTRUST_DATA_DIR": str(tmp_path),
-        "GOVTRUST_ISSUER": "https://govtrust.test",
-        "GOVTRUST_MASTER_KEY": master,
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("GOVTRUST_DATABASE_URL", "GOVTRUST_REDIS_URL", "GOVTRUST_KEY_BACKEND"):
-        monkeypatch.delenv(name, raising=False)
-    services = build_services(make_settings(tmp_path, master_key=master))
-    upgrade(services.engine)
-    services.keys.init()
+def subjects(cli_services: Services) -> dict[str, str]:
+    services = cli_services
     clock = services.keys.clock
     ids = IdentityService(services.sessions, services.identifiers, services.audit, clock)
     admin_a = ids.register_person("350102198503150022", "王芳", actor="t")
@@ -61,7 +45,6 @@ def subjects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     licences = LicenceService(services.sessions, services.identifiers, services.audit, clock)
     for licence_type in demo_licence_types(seal_id=seal.id):
         licences.register_type(licence_type, "t")
-    services.close()
     return {"a": admin_a.subject, "b": admin_b.subject, "citizen": citizen.subject}
 
 

@@ -8,36 +8,19 @@ import pytest
 from click.testing import CliRunner
 
 from core.cli import main
-from core.db.migrate import upgrade
-from core.services import build_services
+from core.services import Services
 from idp.identities.service import IdentityService
-from keys.master import new_master_key
-from tests.conftest import TEST_SECRET, make_settings
 
 
 @pytest.fixture
-def subjects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    master = new_master_key()
-    for name, value in {
-        "GOVTRUST_ENVIRONMENT": "test",
-        "GOVTRUST_SECRET_KEY": TEST_SECRET,
-        "GOVTRUST_DATA_DIR": str(tmp_path),
-        "GOVTRUST_ISSUER": "https://govtrust.test",
-        "GOVTRUST_MASTER_KEY": master,
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("GOVTRUST_DATABASE_URL", "GOVTRUST_REDIS_URL", "GOVTRUST_KEY_BACKEND"):
-        monkeypatch.delenv(name, raising=False)
-    services = build_services(make_settings(tmp_path, master_key=master))
-    upgrade(services.engine)
-    services.keys.init()
+def subjects(cli_services: Services) -> dict[str, str]:
+    services = cli_services
     ids = IdentityService(
         services.sessions, services.identifiers, services.audit, services.keys.clock
     )
     boss = ids.register_person("11010519491231002X", "张三", actor="t")
     clerk = ids.register_person("350102198001010011", "李四", actor="t")
     ids.register_organisation("91350100M000100Y43", "福州示例科技有限公司", boss.id, actor="t")
-    services.close()
     return {"boss": boss.subject, "clerk": clerk.subject}
 
 
