@@ -40,6 +40,8 @@ class RotatingRefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
         grant = session.get(GrantRow, row.grant_id)
         if grant is None or grant.revoked_at is not None:
             return None
+        # kept for authenticate_user: the session holds rows only while they are referenced
+        self._grant = grant
         if row.dpop_jkt is not None and row.dpop_jkt != current_dpop_jkt.get():
             return None  # RFC 9449 §5.2: only the bound key may refresh
         claimed = session.execute(
@@ -63,6 +65,10 @@ class RotatingRefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
         return RefreshRecord.from_row(row)
 
     def authenticate_user(self, refresh_token: RefreshRecord) -> Principal | None:
+        grant: GrantRow | None = getattr(self, "_grant", None)
+        if grant is not None and grant.id == refresh_token.grant_id:
+            # read and checked with the token, in this request's transaction
+            return self.server.principal_for_grant_row(grant)  # type: ignore[no-any-return]
         principal: Principal | None = self.server.principal_for_grant(refresh_token.grant_id)
         return principal
 

@@ -5,11 +5,13 @@ the provider, ID-token claims read in the request's unit of work, no OpenTelemet
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from core.app import SECURITY_HEADERS, SecurityHeaders, create_app
@@ -97,3 +99,28 @@ def test_id_token_claims_are_read_in_the_request_s_unit_of_work(
     assert refreshed.status_code == 200, refreshed.text
     assert "id_token" in refreshed.json()
     assert len(opened) == 1  # the unit of work only; the claims used it too
+
+
+def test_a_refresh_reads_its_grant_once(
+    services: Services, client: TestClient, world: World
+) -> None:
+    """The grant checked with the refresh token is the one the new tokens name: read once
+    (the session keeps a row only while something refers to it)."""
+    tokens = person_tokens(client, world)
+    grant_reads: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM oauth_grants" in statement:
+            grant_reads.append(statement)
+
+    event.listen(services.engine, "before_cursor_execute", note)
+    try:
+        refreshed = client.post(
+            "/token",
+            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+            auth=(world.web_client_id, world.web_secret),
+        )
+    finally:
+        event.remove(services.engine, "before_cursor_execute", note)
+    assert refreshed.status_code == 200, refreshed.text
+    assert len(grant_reads) == 1
