@@ -42,7 +42,9 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 WRITE_OPTION = "govtrust_write"
 BUSY_SECONDS = 10
 # one lock per SQLite engine: see write_turn
-_write_locks: weakref.WeakKeyDictionary[Engine | Connection, threading.Lock] = weakref.WeakKeyDictionary()
+_write_locks: weakref.WeakKeyDictionary[Engine | Connection, threading.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _begin(connection: Any) -> None:
