@@ -48,7 +48,6 @@ import hashlib
 import html
 import json
 import multiprocessing
-import os
 import re
 import secrets
 import statistics
@@ -60,6 +59,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
+from cpu_time import cpu_seconds, machine_busy_seconds
 
 GRACE_SECONDS = 5.0
 SCENARIOS = ("client_credentials", "introspection", "login", "refresh", "ceiling")
@@ -92,26 +92,6 @@ class Window:
             return
         if self.start <= finished <= self.end:
             self.latencies.append(finished - began)
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes (Linux /proc), in seconds."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU time all cores spent busy since boot (/proc/stat: everything but idle, iowait)."""
-    with open("/proc/stat", encoding="ascii") as handle:
-        values = [int(value) for value in handle.readline().split()[1:]]
-    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def pkce_pair() -> tuple[str, str]:

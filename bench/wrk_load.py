@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import resource
 import shutil
 import subprocess
@@ -40,6 +39,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from cpu_time import cpu_seconds, machine_busy_seconds
 
 SCENARIOS = ("client_credentials", "introspection", "ceiling")
 TIMEOUT = "5s"  # loadgen abandons what is unanswered 5 s after its window
@@ -83,24 +83,6 @@ CHECKS = {
     " or string.find(body, '\"active\": true', 1, true))",
     "ceiling": "",
 }
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes (/proc, as ``loadgen.cpu_seconds``)."""
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU time all cores spent busy since boot (/proc/stat: all but idle and iowait)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def wrk_path() -> str:
