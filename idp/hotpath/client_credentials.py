@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.grants.client_credentials import ServiceClientCredentials, scope_to_issue
 from idp.hotpath.client_auth import authenticated_client
 from idp.hotpath.form import HotRequest
 from idp.oauth.access_token_ledger import AccessTokenRecord
 from idp.provider import Provider
 from keys.backends.software import SoftwareBackend
 
-GRANT_TYPE = "client_credentials"
+GRANT_TYPE = ServiceClientCredentials.GRANT_TYPE
 PARAMETERS = frozenset({"grant_type", "scope", "client_id", "client_secret"})
 
 
@@ -38,10 +39,9 @@ async def client_credentials_token(
     client = authenticated_client(server, request, "token")
     if client is None or not client.check_grant_type(GRANT_TYPE):
         return None
-    requested = form.get("scope") or ""
-    if not set(requested.split()) <= client.client.allowed_scopes():
+    scope = scope_to_issue(client.client, form.get("scope"))
+    if scope is None:
         return None
-    scope = requested or client.client.scope
     issued = server.issuer.access_token(client.client, None, scope, signer=signer)
     await provider.access_tokens.record(AccessTokenRecord.of(issued, client.get_client_id(), scope))
     return issued.response(scope, None)

@@ -15,7 +15,7 @@ from typing import Any
 from idp.hotpath.client_auth import authenticated_client
 from idp.hotpath.form import HotRequest
 from idp.hotpath.signatures import VerifiedTokens
-from idp.oauth.access_tokens import claims_acceptable
+from idp.oauth.access_tokens import claims_acceptable, keys_by_kid
 from idp.provider import Provider
 
 PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"})
@@ -34,10 +34,9 @@ async def introspect(
         return None
     if authenticated_client(provider.server, request, "introspection") is None:
         return None
-    claims = verified.claims(token, {key.kid: key.public_key for key in published})
+    claims = verified.claims(token, keys_by_kid(published))
     if claims is None or not claims_acceptable(provider.ctx, claims):
         return None
-    state = await provider.access_tokens.state(claims["jti"])
-    if not state.usable:
+    if not await provider.access_tokens.usable(claims["jti"]):
         return {"active": False}
     return {"active": True, "token_type": "Bearer", **claims}

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.db.batching import BatchRunner
 from core.db.driver_connection import DriverConnection
 from core.db.engine import write_turn
-from idp.oauth.storage import AccessTokenRow, GrantRow
+from idp.oauth.storage import AccessTokenRow, GrantRow, access_token_usable
 from idp.oauth.tokens import IssuedAccessToken
 
 
@@ -61,16 +61,6 @@ class AccessTokenRecord:
         return dict(vars(self))
 
 
-@dataclass(frozen=True)
-class AccessTokenState:
-    """Whether a token's row says it may still be used (its signature and times are checked
-    elsewhere): it exists, is not revoked, and its grant (if any) is not revoked."""
-
-    usable: bool
-    grant_id: str | None = None
-
-
-UNKNOWN = AccessTokenState(usable=False)
 TOKENS: Table = AccessTokenRow.__table__  # type: ignore[assignment]
 GRANTS: Table = GrantRow.__table__  # type: ignore[assignment]
 
@@ -99,15 +89,15 @@ class AccessTokenLedger:
         self._writes: BatchRunner[AccessTokenRecord, None] = BatchRunner(
             "access-token-writes", self._write
         )
-        self._reads: BatchRunner[str, AccessTokenState] = BatchRunner(
-            "access-token-reads", self._read
-        )
+        self._reads: BatchRunner[str, bool] = BatchRunner("access-token-reads", self._read)
 
     async def record(self, record: AccessTokenRecord) -> None:
         """Store the row; returns once it is committed."""
         await self._writes.submit(record)
 
-    async def state(self, jti: str) -> AccessTokenState:
+    async def usable(self, jti: str) -> bool:
+        """Whether the token's row says it may still be used (its signature and times are
+        checked elsewhere): :func:`~idp.oauth.storage.access_token_usable`; no row, no."""
         return await self._reads.submit(jti)
 
     def _write(self, records: list[AccessTokenRecord]) -> list[None]:
@@ -126,22 +116,25 @@ class AccessTokenLedger:
             self._writer.execute(sql, parameters)  # one statement: all rows or none
         return [None] * len(records)
 
-    def _read(self, jtis: list[str]) -> list[AccessTokenState]:
+    def _read(self, jtis: list[str]) -> list[bool]:
         wanted = sorted(set(jtis))
         sql = (  # names and placeholders only; the jtis are parameters
             f"SELECT t.jti, t.revoked_at, t.grant_id, g.id, g.revoked_at FROM {TOKENS.name} t "  # noqa: S608
             f"LEFT JOIN {GRANTS.name} g ON g.id = t.grant_id "
             f"WHERE t.jti IN ({self._reader.placeholders(len(wanted))})"
         )
-        found: dict[str, AccessTokenState] = {}
-        for jti, revoked_at, grant_id, grant_row, grant_revoked_at in self._reader.execute(
-            sql, wanted
-        ):
-            usable = revoked_at is None and (
-                grant_id is None or (grant_row is not None and grant_revoked_at is None)
+        usable = {
+            jti: access_token_usable(
+                revoked_at=revoked_at,
+                grant_id=grant_id,
+                grant_found=grant_row is not None,
+                grant_revoked_at=grant_revoked_at,
             )
-            found[jti] = AccessTokenState(True, grant_id) if usable else UNKNOWN
-        return [found.get(jti, UNKNOWN) for jti in jtis]
+            for jti, revoked_at, grant_id, grant_row, grant_revoked_at in self._reader.execute(
+                sql, wanted
+            )
+        }
+        return [usable.get(jti, False) for jti in jtis]
 
     def close(self) -> None:
         self._writes.close()

@@ -8,19 +8,26 @@ revoked grant, which is how revocation reaches self-contained tokens.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from idp.oauth import jws
 from idp.oauth.context import IdpContext
-from idp.oauth.storage import AccessTokenRow, GrantRow
+from idp.oauth.storage import AccessTokenRow, GrantRow, access_token_usable
+from keys.managed import KeyInfo
 
 CLOCK_SKEW_SECONDS = 30
 
 
+def keys_by_kid(keys: Iterable[KeyInfo]) -> dict[str, Any]:
+    """Public keys by ``kid``, as :func:`jws.verify` takes them."""
+    return {key.kid: key.public_key for key in keys}
+
+
 def token_keys(ctx: IdpContext) -> dict[str, Any]:
-    return {key.kid: key.public_key for key in ctx.keys.published("token")}
+    return keys_by_kid(ctx.keys.published("token"))
 
 
 def claims_acceptable(ctx: IdpContext, claims: dict[str, Any], audience: str | None = None) -> bool:
@@ -51,11 +58,15 @@ def verify_access_token(
     if not claims_acceptable(ctx, claims, audience):
         return None
     row = session.get(AccessTokenRow, claims["jti"])
-    if row is None or row.revoked_at is not None:
+    if row is None:
         return None
-    if row.grant_id is not None:
-        grant = session.get(GrantRow, row.grant_id)
-        if grant is None or grant.revoked_at is not None:
-            return None
+    grant = session.get(GrantRow, row.grant_id) if row.grant_id is not None else None
+    if not access_token_usable(
+        revoked_at=row.revoked_at,
+        grant_id=row.grant_id,
+        grant_found=grant is not None,
+        grant_revoked_at=grant.revoked_at if grant is not None else None,
+    ):
+        return None
     claims["_grant_id"] = row.grant_id
     return claims

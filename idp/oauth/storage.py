@@ -135,6 +135,14 @@ def revoke_grant(session: Session, grant_id: str, now: datetime, reason: str) ->
     session.flush()
 
 
+def access_token_usable(
+    *, revoked_at: object, grant_id: str | None, grant_found: bool, grant_revoked_at: object
+) -> bool:
+    """What an access token's row says (RFC 7009 §2 reaching a self-contained token): usable
+    while neither it nor its grant, if it has one, is revoked (:func:`revoke_grant`)."""
+    return revoked_at is None and (grant_id is None or (grant_found and grant_revoked_at is None))
+
+
 def active_consent(
     session: Session, person_id: str, client_id: str, organisation_id: str | None
 ) -> ConsentRow | None:
