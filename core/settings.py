@@ -99,7 +99,8 @@ class Settings(BaseSettings):
         default=True,
         description="Answer the common client-credentials token and JWT introspection "
         "requests on the event loop, with group-committed token rows (idp/hotpath); off, "
-        "every request takes the general path. Both answer the same (tests/idp/test_hot_path.py).",
+        "every request takes the general path. Both answer the same "
+        "(tests/idp/test_oauth_hot_path.py).",
     )
     status_list_refresh_seconds: int = Field(
         default=5,
