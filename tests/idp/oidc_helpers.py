@@ -41,6 +41,12 @@ class World:
     service_secret: str
 
 
+def client_service(services: Services) -> ClientService:
+    """Registers and changes clients as the admin API does, on the test's services."""
+    ctx = services.idp.ctx
+    return ClientService(ctx.sessions, ctx.audit, ctx.hash_key, ctx.clock)
+
+
 def build_world(services: Services) -> World:
     identities = IdentityService(
         services.sessions, services.identifiers, services.audit, services.idp.ctx.clock
@@ -50,9 +56,7 @@ def build_world(services: Services) -> World:
     company = identities.register_organisation(
         COMPANY_USCC, "福州示例科技有限公司", citizen.id, actor="test"
     )
-    clients = ClientService(
-        services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock
-    )
+    clients = client_service(services)
     web, web_secret = clients.register(
         name="省政务服务网",
         channel=Channel.WEB,

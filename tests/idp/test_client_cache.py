@@ -13,9 +13,8 @@ from core.services import Services
 from idp.clients.cache import ClientCache, clients_changed
 from idp.clients.channels import Channel
 from idp.clients.models import Client
-from idp.clients.service import ClientService
 from idp.clients.storage import ClientRow
-from tests.idp.oidc_helpers import World
+from tests.idp.oidc_helpers import World, client_service
 
 CLIENT = Client(
     client_id="c1",
@@ -97,9 +96,7 @@ def service_token(client: TestClient, client_id: str, secret: str) -> int:
 def test_rotation_and_disabling_take_effect_at_once(
     services: Services, client: TestClient, world: World
 ) -> None:
-    clients = ClientService(
-        services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock
-    )
+    clients = client_service(services)
     assert service_token(client, world.service_client_id, world.service_secret) == 200  # cached
     new = clients.rotate_secret(world.service_client_id)
     assert service_token(client, world.service_client_id, world.service_secret) == 401

@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 
 from core.services import Services
 from idp.clients.channels import Channel
-from idp.clients.service import ClientService
 from tests.idp.oidc_helpers import (
     REDIRECT,
     World,
     authorize_params,
     build_world,
     callback_params,
+    client_service,
     csrf_of,
     login_and_consent,
     pkce_pair,
@@ -48,9 +48,7 @@ def receiver(services: Services) -> Receiver:
 @pytest.fixture
 def world(services: Services) -> World:
     built = build_world(services)
-    clients = ClientService(
-        services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock
-    )
+    clients = client_service(services)
     portal, secret = clients.register(
         name="带退出的门户",
         channel=Channel.WEB,

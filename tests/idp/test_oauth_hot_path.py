@@ -24,13 +24,12 @@ from sqlalchemy.exc import OperationalError
 from core.app import SECURITY_HEADERS, create_app
 from core.services import Services
 from idp.clients.channels import Channel
-from idp.clients.service import ClientService
 from idp.hotpath.signatures import VerifiedTokens
 from idp.oauth import jws
 from idp.oauth.storage import AccessTokenRow, revoke_grant
 from idp.routers import token as token_router
 from tests.conftest import FrozenClock
-from tests.idp.oidc_helpers import World, person_tokens
+from tests.idp.oidc_helpers import World, client_service, person_tokens
 
 ISSUER = "https://govtrust.test"
 
@@ -121,9 +120,7 @@ def test_a_client_credentials_token_from_the_hot_path_is_the_general_path_s(
 def test_client_secret_post_and_the_registered_scope_when_none_is_asked(
     services: Services, paths: Paths, world: World
 ) -> None:
-    clients = ClientService(
-        services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock
-    )
+    clients = client_service(services)
     posting, secret = clients.register(
         name="按表单认证的系统",
         channel=Channel.SERVICE,
@@ -217,9 +214,7 @@ def test_a_disabled_client_or_rotated_secret_stops_at_once(
     services: Services, paths: Paths, world: World
 ) -> None:
     warm(paths, world)
-    clients = ClientService(
-        services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock
-    )
+    clients = client_service(services)
     new_secret = clients.rotate_secret(world.service_client_id)
     assert cc(paths.hot, world).status_code == 401
     assert cc(paths.hot, world, auth=(world.service_client_id, new_secret)).status_code == 200
