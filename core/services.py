@@ -94,6 +94,7 @@ def build_services(
         sms_sender=OutboxSender(settings.data_dir, clock),
         trusted_proxies=tuple(settings.trusted_proxies),
         dpop_nonce_required=settings.dpop_nonce_required,
+        access_token_rows_flushed=settings.access_token_rows_flushed,
     )
     provider.scope_extensions.append(LicenceScopes(sessions))  # licence:read:<type>
     return Services(

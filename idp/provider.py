@@ -39,11 +39,15 @@ class Provider:
     dpop_nonces: DpopNonces | None = None
     # scopes defined by other packages (consent-page words, stated purpose): idp.oauth.purpose
     scope_extensions: list[ScopeExtension] = field(default_factory=list)
+    # whether the hot path waits for the disk flush of its new token rows (settings)
+    access_token_rows_flushed: bool = False
     # access-token rows written and read in batches by the hot path (idp.hotpath)
     access_tokens: AccessTokenLedger = field(init=False)
 
     def __post_init__(self) -> None:
-        self.access_tokens = AccessTokenLedger(self.ctx.sessions)
+        self.access_tokens = AccessTokenLedger(
+            self.ctx.sessions, wait_for_flush=self.access_token_rows_flushed
+        )
 
     def close(self) -> None:
         self.access_tokens.close()
@@ -59,6 +63,7 @@ def build_provider(
     trusted_proxies: tuple[str, ...] = (),
     http_client: httpx.Client | None = None,
     dpop_nonce_required: bool = False,
+    access_token_rows_flushed: bool = False,
 ) -> Provider:
     identities = SqlIdentityStore()
     claims = IdentityClaims(ctx, identities, protector)
@@ -79,4 +84,5 @@ def build_provider(
         dpop_nonces=(
             DpopNonces(derive_nonce_key(ctx.hash_key), ctx.clock) if dpop_nonce_required else None
         ),
+        access_token_rows_flushed=access_token_rows_flushed,
     )

@@ -10,6 +10,14 @@ either. Values are converted by the columns' own SQLAlchemy types
 stores them. After any error the connection is discarded (never returned to the pool in
 autocommit mode) and the next statement opens a new one, so a database restart costs the
 batches in flight and no more. Use it from one thread only.
+
+``wait_for_flush=False`` (PostgreSQL only) turns ``synchronous_commit`` off for this
+connection (PostgreSQL documentation, "Asynchronous Commit"): a statement returns once it
+is committed and visible to every other session, without waiting for its WAL record to
+reach the disk; a crash of the database server or of the machine may lose the last few
+hundred milliseconds of such commits (never part of one, never anything else). SQLite's WAL
+mode with ``synchronous=NORMAL`` (:mod:`core.db.engine`) makes the same trade on the
+embedded default.
 """
 
 from __future__ import annotations
@@ -26,8 +34,9 @@ PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 class DriverConnection:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, wait_for_flush: bool = True) -> None:
         self._engine = engine
+        self._wait_for_flush = wait_for_flush
         self._connection: PoolProxiedConnection | None = None
         try:
             self.placeholder = PLACEHOLDERS[engine.dialect.paramstyle]
@@ -66,11 +75,15 @@ class DriverConnection:
 
     def _open(self) -> PoolProxiedConnection:
         if self._connection is None:
-            connection = self._engine.raw_connection()
+            # held before it is set up, so that an error here closes it too (execute)
+            connection = self._connection = self._engine.raw_connection()
             if self._engine.dialect.name == "postgresql":
                 connection.driver_connection.autocommit = True  # type: ignore[union-attr]
+                if not self._wait_for_flush:
+                    cursor = connection.cursor()
+                    cursor.execute("SET synchronous_commit = off")
+                    cursor.close()
             # SQLite: core.db.engine already set pysqlite's isolation_level to None
-            self._connection = connection
         return self._connection
 
     def close(self) -> None:

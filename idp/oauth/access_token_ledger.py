@@ -81,9 +81,12 @@ class AccessTokenLedger:
         "dpop_jkt",
     )
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, wait_for_flush: bool = True) -> None:
         engine = self._engine = sessions.kw["bind"]
-        self._writer = DriverConnection(engine)
+        # ``wait_for_flush=False``: a new row is committed and visible to every worker before
+        # its token is returned, without waiting for the disk (DriverConnection); a lost row
+        # makes its token inactive, never a revoked one active again
+        self._writer = DriverConnection(engine, wait_for_flush=wait_for_flush)
         self._reader = DriverConnection(engine)
         self._converters = self._writer.converters(TOKENS, self.COLUMNS)
         self._writes: BatchRunner[AccessTokenRecord, None] = BatchRunner(
