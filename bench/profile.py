@@ -7,11 +7,12 @@
 
 Starts ``govtrust serve --demo`` as ``run.py`` does (one worker), then for each scenario
 samples the server with ``py-spy record --gil`` (only the thread holding the GIL, i.e. the
-Python work that costs CPU) while ``loadgen.py`` drives it, and prints, per scenario: the
-load generator's line (req/s, server CPU per request), the share of samples per package of
-the innermost frame, and the heaviest frames by inclusive and by self samples. Findings
-and the before/after of each fix are in ``bench/PROFILE.md``. Needs py-spy and the
-permission to ptrace the server (root, or ``kernel.yama.ptrace_scope=0``).
+Python work that costs CPU) while the load generator drives it (wrk or ``loadgen.py``, as
+``run.py`` chooses), and prints, per scenario: the load generator's line (req/s, server CPU
+per request), the share of samples per package of the innermost frame, and the heaviest
+frames by inclusive and by self samples. Findings and the before/after of each fix are in
+``bench/PROFILE.md``. Needs py-spy and the permission to ptrace the server (root, or
+``kernel.yama.ptrace_scope=0``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import BENCH, ROOT
-from run import check_backends, drop_databases, fresh_backends, start_govtrust
+from run import (
+    check_backends,
+    drop_databases,
+    fresh_backends,
+    generator,
+    run_loadgen,
+    start_govtrust,
+)
 
 PACKAGES = (
     "sqlalchemy",
@@ -114,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--loadgen",
+        choices=("wrk", "httpx"),
+        default="wrk",
+        help="load generator of client_credentials and introspection (as in run.py)",
+    )
     parser.add_argument("--keep-raw", type=Path, help="keep py-spy's collapsed stacks here")
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -129,7 +142,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         system.target_path = scratch / "target.json"
         system.target_path.write_text(json.dumps(system.target), encoding="utf-8")
-        pids = system.pids()
         for scenario in [s for s in args.scenarios.split(",") if s]:
             raw = (args.keep_raw or scratch) / f"{args.backend}-{scenario}.txt"
             raw.parent.mkdir(parents=True, exist_ok=True)
@@ -143,25 +155,15 @@ def main(argv: list[str] | None = None) -> int:
                 stderr=subprocess.DEVNULL,
             )
             time.sleep(1)
-            done = subprocess.run(
-                [
-                    *(
-                        sys.executable,
-                        str(BENCH / "loadgen.py"),
-                        "--target",
-                        str(system.target_path),
-                    ),
-                    *("--scenario", scenario, "--concurrency", str(args.concurrency)),
-                    *("--duration", str(args.duration), "--warmup", "2"),
-                    *("--server-pids", ",".join(str(pid) for pid in pids)),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-                cwd=ROOT,
+            result = run_loadgen(
+                system,
+                scenario,
+                args.concurrency,
+                args.duration,
+                2.0,
+                generator(scenario, args.loadgen),
             )
             sampler.wait(timeout=args.duration + 60)
-            result = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout else {}
             print(f"\n## {args.backend}: {scenario}\n")
             print(
                 f"{result.get('rps')} req/s, server CPU {result.get('server_cpu_ms_per_iteration')}"
