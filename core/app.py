@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -57,7 +58,7 @@ class SecurityHeaders:
     A plain ASGI middleware rather than ``@app.middleware("http")``: Starlette's
     ``BaseHTTPMiddleware`` costs a task group and memory streams per request."""
 
-    _headers: tuple[tuple[bytes, bytes], ...] = tuple(
+    headers: tuple[tuple[bytes, bytes], ...] = tuple(
         (name.lower().encode("latin-1"), value.encode("latin-1"))
         for name, value in SECURITY_HEADERS.items()
     )
@@ -74,11 +75,26 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                headers += [(n, v) for n, v in self._headers if n not in present]
+                headers += [(n, v) for n, v in self.headers if n not in present]
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class GovtrustApp(FastAPI):
+    """FastAPI with an optional ASGI wrapper (``front``) in front of its whole middleware
+    stack, FastAPI's own included: the OAuth hot path (``idp.hotpath.asgi``), which hands
+    what it does not answer back to FastAPI. Still a FastAPI app for everything else
+    (routers, ``state``, tests' ``TestClient``)."""
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is not None:
+            await self.front(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def app_from_environment() -> FastAPI:
@@ -99,7 +115,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         yield
         owned.close()
 
-    app = FastAPI(
+    app = GovtrustApp(
         title="govtrust",
         version=API_VERSION,
         summary="One identity for every channel, e-seals on approval results, "
@@ -114,8 +130,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.metrics = HttpMetrics()
     install_error_handlers(app, OAUTH_ERROR_PATHS)
     if services.settings.oauth_hot_path:
-        # innermost of the middleware: metrics and security headers see both paths alike
-        app.add_middleware(OAuthHotPath, provider=services.idp)
+        # in front of all the middleware; what it answers carries the security headers and
+        # is counted by the metrics, as the general path's answers are
+        app.front = OAuthHotPath(
+            partial(FastAPI.__call__, app),
+            services.idp,
+            headers=SecurityHeaders.headers,
+            note=app.state.metrics.note,
+        )
     install_metrics(app, app.state.metrics)
 
     app.add_middleware(SecurityHeaders)

@@ -35,6 +35,11 @@ class HttpMetrics:
             registry=self.registry,
         )
 
+    def note(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One answered request."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -72,10 +77,9 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            route = _route_template(scope)
-            method = scope["method"]
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+            self.metrics.note(
+                scope["method"], _route_template(scope), status, time.perf_counter() - started
+            )
 
 
 def install_metrics(app: FastAPI, metrics: HttpMetrics) -> None:

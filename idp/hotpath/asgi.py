@@ -1,19 +1,21 @@
-"""Where the hot path sits: an ASGI middleware in front of the routers.
+"""Where the hot path sits: an ASGI wrapper in front of the whole application.
 
 For ``POST /token`` and ``POST /introspect`` it reads the body (at most :data:`MAX_BODY`
 bytes), lets the hot path try, and sends its answer; when the hot path declines (None) or
-fails, the request goes on to the routers with its body replayed, so the general path
-answers exactly as without this middleware. It sits inside the metrics and security-header
-middleware (``core.app``), which see both paths alike; the route label it gives the metrics
-is the route's own.
+fails, the request goes on to the application with its body replayed, so the general path
+answers exactly as without this wrapper. ``core.app`` puts it in front of FastAPI's own
+middleware stack, which costs a hot request more than its own work (``bench/PROFILE.md``);
+an answer from here therefore carries the headers the application's middleware would have
+added (``headers``) and is counted by the same metrics (``note``), with the route's own
+label.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -37,23 +39,26 @@ RESPONSE_HEADERS = [
 ]
 
 Handler = Callable[[HotRequest], Awaitable[dict[str, Any] | None]]
-
-
-@dataclass(frozen=True)
-class RouteLabel:
-    """What :class:`core.metrics.MetricsMiddleware` reads from ``scope["route"]``."""
-
-    path: str
+# (method, route, status, seconds) of an answered request: core.metrics.HttpMetrics.note
+Note = Callable[[str, str, int, float], None]
 
 
 class OAuthHotPath:
-    def __init__(self, app: ASGIApp, provider: Provider) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        provider: Provider,
+        *,
+        headers: Sequence[tuple[bytes, bytes]] = (),
+        note: Note | None = None,
+    ) -> None:
         self.app = app
         self.handlers: dict[str, Handler] = {
             "/token": partial(client_credentials_token, provider),
             "/introspect": partial(introspect, provider, VerifiedTokens()),
         }
-        self.labels = {path: RouteLabel(path) for path in self.handlers}
+        self.extra_headers = list(headers)
+        self.note = note
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = _route_path(scope) if scope["type"] == "http" else ""
@@ -61,16 +66,22 @@ class OAuthHotPath:
         if handler is None:
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         body, complete = await _read_body(receive)
         answer = await _try(handler, scope, body) if complete else None
         if answer is None:
             await self.app(scope, _replay(body, complete, receive), send)
             return
-        scope["route"] = self.labels[path]
         payload = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = [*RESPONSE_HEADERS, (b"content-length", str(len(payload)).encode())]
+        headers = [
+            *RESPONSE_HEADERS,
+            (b"content-length", str(len(payload)).encode()),
+            *self.extra_headers,
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+        if self.note is not None:
+            self.note("POST", path, 200, time.perf_counter() - started)
 
 
 async def _try(handler: Handler, scope: Scope, body: bytes) -> dict[str, Any] | None:
