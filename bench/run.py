@@ -34,6 +34,7 @@ Everything listens on 127.0.0.1 only and every run is bounded in time.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import re
@@ -287,6 +288,25 @@ def start_echo(scratch: Path) -> System:
     return system
 
 
+def start_floor(scratch: Path) -> System:
+    """``bench/floor_app.py`` under uvicorn: the Python floor (one worker, no access log)."""
+    port = free_port()
+    workdir = scratch / "floor"
+    workdir.mkdir()
+    log_path = workdir / "floor.log"
+    command = [sys.executable, "-m", "uvicorn", "floor_app:app", "--app-dir", str(BENCH)]
+    command += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
+    with log_path.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    system = System("floor", "bare ASGI app on uvicorn", "echo", base, process, workdir, log_path)
+    wait_until(lambda: healthy(base + "/"), process, "floor server", log_path)
+    system.target = {"name": "floor", "base": base, "ceiling_url": base + "/"}
+    system.target["web"] = {"client_id": "", "client_secret": ""}
+    system.target["service"] = {"client_id": "", "client_secret": ""}
+    return system
+
+
 def generator(scenario: str, choice: str) -> str:
     """The load generator that drives ``scenario`` when ``--loadgen`` is ``choice``."""
     return choice if scenario in WRK_SCENARIOS else "httpx"
@@ -527,6 +547,7 @@ def render(
     systems: list[System],
     limits: list[dict[str, float]],
     ceiling: dict[str, list[dict[str, Any]]],
+    floor: list[dict[str, Any]],
     rounds: dict[str, list[dict[str, dict[str, Any]]]],
     stress: dict[str, dict[str, dict[str, Any]]],
     log_counts: dict[str, dict[str, int]],
@@ -596,6 +617,19 @@ def render(
             + ". A system measured near its load generator's ceiling is limited by the load "
             "generator (or, when the trivial server uses a whole core, the ceiling is that "
             "server's own limit); compare its *server CPU per request* instead."
+        )
+    if floor:
+        rate = median(r.get("rps") for r in floor) or 0.0
+        cores = median(r.get("server_cores") for r in floor) or 0.0
+        per_core = rate / cores if cores else 0.0
+        out.append(
+            "- Python floor (`bench/floor_app.py`: a bare ASGI app answering a constant "
+            f"token-sized JSON body on uvicorn {versions.get('uvicorn', '?')}, one worker, no "
+            f"access log; wrk as above): **{fmt(rate)} requests/s**, the server using "
+            f"{fmt(cores, 2)} cores, i.e. {fmt(per_core)} requests/s per core of server CPU = "
+            f"{100 * per_core / sign:.1f}% of the one-core ES256 signing rate: "
+            "what a Python service on uvicorn reaches on this machine before any work of its "
+            "own (runs: " + ", ".join(fmt(r.get("rps")) for r in floor) + ")."
         )
     out += [
         "",
@@ -863,6 +897,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "wrk" in generators:
         versions["wrk"] = wrk_load.version()
+        versions["uvicorn"] = importlib.metadata.version("uvicorn")
     scratch = Path(tempfile.mkdtemp(prefix="govtrust-bench-"))
     databases = ["bench_govtrust_pg1", "bench_govtrust_pg2"]
     systems: list[System] = []
@@ -892,6 +927,9 @@ def main(argv: list[str] | None = None) -> int:
         systems.append(start_peer(scratch, systems[0].target))
         echo = start_echo(scratch)
         extras.append(echo)
+        floor = start_floor(scratch) if "wrk" in generators else None
+        if floor is not None:
+            extras.append(floor)
         for system in [*systems, echo]:
             system.target_path = system.workdir / "target.json"
             system.target_path.write_text(json.dumps(system.target), encoding="utf-8")
@@ -905,6 +943,11 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_loadgen(echo, "ceiling", args.concurrency, 4.0, 1.0, name)
                 ceiling[name].append(result)
                 log(f"load generator ceiling ({name}): {result.get('rps')} req/s")
+        floor_runs: list[dict[str, Any]] = []
+        for _ in range(args.runs if floor is not None else 0):
+            assert floor is not None
+            floor_runs.append(run_loadgen(floor, "ceiling", args.concurrency, 4.0, 1.0, "wrk"))
+            log(f"Python floor (bare ASGI app on uvicorn): {floor_runs[-1].get('rps')} req/s")
         rounds: dict[str, list[dict[str, dict[str, Any]]]] = {}
         for scenario in scenarios:
             concurrency = args.login_concurrency if scenario == "login" else args.concurrency
@@ -955,6 +998,7 @@ def main(argv: list[str] | None = None) -> int:
             [*systems, echo],
             limits,
             ceiling,
+            floor_runs,
             rounds,
             stress,
             log_counts,
@@ -977,6 +1021,7 @@ def main(argv: list[str] | None = None) -> int:
                         **({"stress": args.loadgen} if stress else {}),
                     },
                     "ceiling": ceiling,
+                    "python_floor": floor_runs,
                     "rounds": rounds,
                     "stress": stress,
                     "server_log_errors": log_counts,
