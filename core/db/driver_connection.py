@@ -18,6 +18,11 @@ reach the disk; a crash of the database server or of the machine may lose the la
 hundred milliseconds of such commits (never part of one, never anything else). SQLite's WAL
 mode with ``synchronous=NORMAL`` (:mod:`core.db.engine`) makes the same trade on the
 embedded default.
+
+``wait_when_busy=False`` (SQLite only) sets this connection's busy timeout to zero: a
+statement that would have to wait for a lock fails at once (``OperationalError``,
+"database is locked") instead of sleeping; for reads on the event loop, which must never
+sleep. In WAL mode a reader does not wait for writers, so that is rare.
 """
 
 from __future__ import annotations
@@ -34,9 +39,12 @@ PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 class DriverConnection:
-    def __init__(self, engine: Engine, *, wait_for_flush: bool = True) -> None:
+    def __init__(
+        self, engine: Engine, *, wait_for_flush: bool = True, wait_when_busy: bool = True
+    ) -> None:
         self._engine = engine
         self._wait_for_flush = wait_for_flush
+        self._wait_when_busy = wait_when_busy
         self._connection: PoolProxiedConnection | None = None
         try:
             self.placeholder = PLACEHOLDERS[engine.dialect.paramstyle]
@@ -77,13 +85,18 @@ class DriverConnection:
         if self._connection is None:
             # held before it is set up, so that an error here closes it too (execute)
             connection = self._connection = self._engine.raw_connection()
+            setting = None
             if self._engine.dialect.name == "postgresql":
                 connection.driver_connection.autocommit = True  # type: ignore[union-attr]
                 if not self._wait_for_flush:
-                    cursor = connection.cursor()
-                    cursor.execute("SET synchronous_commit = off")
-                    cursor.close()
-            # SQLite: core.db.engine already set pysqlite's isolation_level to None
+                    setting = "SET synchronous_commit = off"
+            elif not self._wait_when_busy:
+                # SQLite: core.db.engine already set pysqlite's isolation_level to None
+                setting = "PRAGMA busy_timeout = 0"
+            if setting is not None:
+                cursor = connection.cursor()
+                cursor.execute(setting)
+                cursor.close()
         return self._connection
 
     def close(self) -> None:

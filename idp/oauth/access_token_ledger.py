@@ -5,10 +5,18 @@ revocation reaches a self-contained token (RFC 7009 §2, RFC 7662 §2.2). The ho
 (:mod:`idp.hotpath`) writes the row of each token it issues before answering, and reads the
 row of each token it introspects, through :class:`~core.db.batching.BatchRunner`: one
 transaction and one thread hand-off per batch of concurrent requests, not per request.
+
+On SQLite (the embedded default) a read is made on the event loop itself: one primary-key
+lookup in the process's own file costs less than the hand-off to a thread, and in WAL mode
+a reader never waits for a writer; its connection does not wait for locks at all (busy
+timeout zero), so in the rare case that it would have to, the read fails and the hot path
+leaves the request to the general path. Writes always go through the thread: a writer may
+wait for SQLite's one write lock.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -87,7 +95,9 @@ class AccessTokenLedger:
         # its token is returned, without waiting for the disk (DriverConnection); a lost row
         # makes its token inactive, never a revoked one active again
         self._writer = DriverConnection(engine, wait_for_flush=wait_for_flush)
-        self._reader = DriverConnection(engine)
+        self._inline_reads = engine.dialect.name == "sqlite"
+        self._reader = DriverConnection(engine, wait_when_busy=not self._inline_reads)
+        self._reader_lock = threading.Lock()  # a connection serves one thread at a time
         self._converters = self._writer.converters(TOKENS, self.COLUMNS)
         self._writes: BatchRunner[AccessTokenRecord, None] = BatchRunner(
             "access-token-writes", self._write
@@ -101,6 +111,8 @@ class AccessTokenLedger:
     async def usable(self, jti: str) -> bool:
         """Whether the token's row says it may still be used (its signature and times are
         checked elsewhere): :func:`~idp.oauth.storage.access_token_usable`; no row, no."""
+        if self._inline_reads:
+            return self._read([jti])[0]
         return await self._reads.submit(jti)
 
     def _write(self, records: list[AccessTokenRecord]) -> list[None]:
@@ -126,6 +138,8 @@ class AccessTokenLedger:
             f"LEFT JOIN {GRANTS.name} g ON g.id = t.grant_id "
             f"WHERE t.jti IN ({self._reader.placeholders(len(wanted))})"
         )
+        with self._reader_lock:
+            rows = self._reader.execute(sql, wanted)
         usable = {
             jti: access_token_usable(
                 revoked_at=revoked_at,
@@ -133,9 +147,7 @@ class AccessTokenLedger:
                 grant_found=grant_row is not None,
                 grant_revoked_at=grant_revoked_at,
             )
-            for jti, revoked_at, grant_id, grant_row, grant_revoked_at in self._reader.execute(
-                sql, wanted
-            )
+            for jti, revoked_at, grant_id, grant_row, grant_revoked_at in rows
         }
         return [usable.get(jti, False) for jti in jtis]
 
@@ -143,4 +155,5 @@ class AccessTokenLedger:
         self._writes.close()
         self._reads.close()
         self._writer.close()
-        self._reader.close()
+        with self._reader_lock:
+            self._reader.close()

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from core.db.batching import BatchRunner, BatchRunnerClosed
+from core.db.engine import BUSY_SECONDS
 from core.services import Services
 from idp.oauth.access_token_ledger import AccessTokenLedger, AccessTokenRecord
 from idp.oauth.storage import AccessTokenRow
@@ -205,3 +206,35 @@ def test_a_row_written_without_waiting_for_the_disk_is_visible_at_once(
         ledger.close()
     with services.sessions() as session:
         assert session.get(AccessTokenRow, "seen-at-once") is not None
+
+
+def test_on_sqlite_the_ledger_reads_on_the_event_loop(services: Services) -> None:
+    """SQLite: a lookup costs less than the hand-off to a thread, so it is made on the loop
+    (the read thread never starts); PostgreSQL: over the network, always from the thread."""
+    ledger = AccessTokenLedger(services.sessions)
+    try:
+        asyncio.run(ledger.record(record(services, "looked-up", "c")))
+
+        async def lookups() -> list[bool]:
+            return list(await asyncio.gather(ledger.usable("looked-up"), ledger.usable("nope")))
+
+        assert asyncio.run(lookups()) == [True, False]
+        on_sqlite = services.engine.dialect.name == "sqlite"
+        assert (ledger._reads._thread is None) is on_sqlite
+    finally:
+        ledger.close()
+
+
+def test_a_read_on_the_event_loop_never_waits_for_a_lock(services: Services) -> None:
+    """SQLite: the connection that reads on the loop has no busy timeout (a read that would
+    have to wait for a lock fails at once and the hot path leaves the request to the
+    general path, tests/idp/test_oauth_hot_path.py) where every other connection waits up
+    to the engine's 10 s."""
+    if services.engine.dialect.name != "sqlite":
+        pytest.skip("reads on the event loop are SQLite's")
+    ledger = AccessTokenLedger(services.sessions)
+    try:
+        assert ledger._reader.execute("PRAGMA busy_timeout", []) == [(0,)]
+        assert ledger._writer.execute("PRAGMA busy_timeout", []) == [(BUSY_SECONDS * 1000,)]
+    finally:
+        ledger.close()

@@ -272,8 +272,8 @@ def test_introspection_on_the_hot_path_is_the_general_path_s(
     assert hot.json() == general.json()
     assert hot.json()["active"] is True and hot.json()["token_type"] == "Bearer"
     assert "_grant_id" not in hot.json()
-    for name in ("content-type", "cache-control", "pragma"):
-        assert hot.headers[name] == general.headers[name]
+    for name in ("content-type", "cache-control", "pragma", *SECURITY_HEADERS):
+        assert hot.headers[name] == general.headers[name], name
     paths.calls.clear()
 
     # a refresh token is the general path's (another client's: inactive for this one)
@@ -285,6 +285,24 @@ def test_introspection_on_the_hot_path_is_the_general_path_s(
     clock.advance(hours=2)
     expired = introspect(paths.hot, world, access)
     assert expired.json() == {"active": False} and paths.calls == ["_introspect"]
+
+
+def test_a_database_error_in_introspection_leaves_the_answer_to_the_general_path(
+    services: Services, paths: Paths, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """E.g. SQLite's file locked by another process: the read on the event loop fails at
+    once (tests/core/test_group_commit.py) and the general path answers."""
+    access = person_tokens(paths.general, world)["access_token"]
+    assert introspect(paths.hot, world, access).status_code == 200  # fills the key cache
+    paths.calls.clear()
+
+    async def locked(jti: str) -> bool:
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(services.idp.access_tokens, "usable", locked)
+    response = introspect(paths.hot, world, access)
+    assert response.status_code == 200 and paths.calls == ["_introspect"]
+    assert response.json()["active"] is True
 
 
 def test_revocation_reaches_the_hot_path_at_once(
