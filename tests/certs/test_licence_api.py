@@ -24,7 +24,6 @@ from core.demo import seed_demo
 from core.services import Services
 from idp.accounts.service import set_password
 from idp.clients.channels import Channel
-from idp.clients.service import ClientService
 from idp.identities.service import IdentityService
 from idp.oauth.server import ACCOUNT_SCOPE
 from seal.registry import SealRegistry
@@ -34,6 +33,7 @@ from tests.idp.oidc_helpers import (
     REDIRECT,
     authorize_params,
     callback_params,
+    client_service,
     login_and_consent,
     pkce_pair,
 )
@@ -121,9 +121,7 @@ def world(services: Services) -> World:
     licences = LicenceService(services.sessions, services.identifiers, services.audit, clock)
     for licence_type in demo_licence_types(seal_id=seal.id):
         licences.register_type(licence_type, "t")
-    clients = ClientService(
-        services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock
-    )
+    clients = client_service(services)
     client, secret = clients.register(
         name="电子证照制证系统",
         channel=Channel.WEB,

@@ -27,7 +27,6 @@ from core.app import create_app
 from core.services import Services
 from idp.accounts.service import set_password
 from idp.clients.channels import Channel
-from idp.clients.service import ClientService
 from idp.identities.service import IdentityService
 from idp.identities.storage import OrganisationRow
 from idp.oauth.server import ACCOUNT_SCOPE
@@ -38,6 +37,7 @@ from tests.idp.oidc_helpers import (
     REDIRECT,
     authorize_params,
     callback_params,
+    client_service,
     csrf_of,
     follow,
     login_and_consent,
@@ -150,9 +150,7 @@ def world(services: Services) -> World:
         date(2026, 11, 27),
         "t",
     ).identifier
-    clients = ClientService(
-        services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock
-    )
+    clients = client_service(services)
     registered = {}
     for name, channel, scope, label in (
         ("bank", Channel.WEB, f"openid {READ_GUIDE} {READ_BUSINESS}", "示例银行"),

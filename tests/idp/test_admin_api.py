@@ -25,7 +25,6 @@ from core.app import create_app
 from core.audit.storage import AuditEntryRow
 from core.services import Services
 from idp.clients.channels import Channel
-from idp.clients.service import ClientService
 from idp.credentials.throttle import LoginThrottle
 from tests.idp.oidc_helpers import (
     CITIZEN_ID,
@@ -35,6 +34,7 @@ from tests.idp.oidc_helpers import (
     World,
     authorize_params,
     build_world,
+    client_service,
     login_and_consent,
     person_tokens,
     pkce_pair,
@@ -99,11 +99,6 @@ def client(app: FastAPI) -> Iterator[TestClient]:
     yield browser(app)
 
 
-def clients_of(services: Services) -> ClientService:
-    ctx = services.idp.ctx
-    return ClientService(ctx.sessions, ctx.audit, ctx.hash_key, ctx.clock)
-
-
 def service_token(client: TestClient, client_id: str, secret: str, scope: str) -> httpx.Response:
     return client.post(
         "/token",
@@ -113,7 +108,7 @@ def service_token(client: TestClient, client_id: str, secret: str, scope: str) -
 
 
 def make_admin(services: Services, client: TestClient, scope: str = ADMIN_SCOPE) -> Admin:
-    registered, secret = clients_of(services).register(
+    registered, secret = client_service(services).register(
         name="政务管理后台", channel=Channel.SERVICE, scope=scope
     )
     assert secret
@@ -512,7 +507,7 @@ def test_ending_a_session_revokes_what_it_issued(
     services.idp.http = httpx.Client(
         transport=httpx.MockTransport(lambda r: received.append(r) or httpx.Response(200))
     )
-    portal, secret = clients_of(services).register(
+    portal, secret = client_service(services).register(
         name="带退出的门户",
         channel=Channel.WEB,
         redirect_uris=[REDIRECT],

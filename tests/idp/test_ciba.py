@@ -24,10 +24,10 @@ from core.db.base import Base
 from core.identifiers.resident_id import check_digit
 from core.services import Services
 from idp.clients.channels import CIBA, Channel
-from idp.clients.service import ClientService, InvalidClientMetadata
+from idp.clients.service import InvalidClientMetadata
 from idp.oauth.ciba import CibaRequestRow
 from tests.conftest import FrozenClock
-from tests.idp.oidc_helpers import CITIZEN_ID, PASSWORD, World, build_world, csrf_of
+from tests.idp.oidc_helpers import CITIZEN_ID, PASSWORD, World, build_world, client_service, csrf_of
 from tests.idp.test_device_grant import claims_of
 
 ISSUER = "https://govtrust.test"
@@ -46,11 +46,6 @@ class Desk:
         return self.client_id, self.secret
 
 
-def clients(services: Services) -> ClientService:
-    ctx = services.idp.ctx
-    return ClientService(ctx.sessions, ctx.audit, ctx.hash_key, ctx.clock)
-
-
 @pytest.fixture
 def world(services: Services) -> World:
     return build_world(services)
@@ -58,7 +53,7 @@ def world(services: Services) -> World:
 
 @pytest.fixture
 def counter(services: Services, world: World) -> Desk:
-    registered, secret = clients(services).register(
+    registered, secret = client_service(services).register(
         name="市民中心窗口", channel=Channel.COUNTER, scope="openid profile"
     )
     assert secret and CIBA in registered.grant_types
@@ -68,7 +63,7 @@ def counter(services: Services, world: World) -> Desk:
 
 @pytest.fixture
 def hotline(services: Services, world: World) -> Desk:
-    registered, secret = clients(services).register(
+    registered, secret = client_service(services).register(
         name="12345热线",
         channel=Channel.HOTLINE,
         scope="openid profile",
@@ -173,7 +168,7 @@ def test_discovery_describes_ciba(client: TestClient) -> None:
 
 
 def test_registration_checks_the_delivery_mode(services: Services, world: World) -> None:
-    service = clients(services)
+    service = client_service(services)
     with pytest.raises(InvalidClientMetadata):
         service.register(
             name="热线", channel=Channel.HOTLINE, backchannel_token_delivery_mode="ping"
@@ -297,7 +292,7 @@ def test_another_client_cannot_poll(
     client: TestClient, counter: Desk, services: Services, world: World
 ) -> None:
     auth_req_id = start(client, counter)["auth_req_id"]
-    other, secret = clients(services).register(name="另一个窗口", channel=Channel.COUNTER)
+    other, secret = client_service(services).register(name="另一个窗口", channel=Channel.COUNTER)
     assert secret
     stolen = poll(client, Desk(other.client_id, secret), auth_req_id)
     assert stolen["_status"] == 400 and stolen["error"] == "invalid_grant"

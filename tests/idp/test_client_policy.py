@@ -12,7 +12,7 @@ from joserfc.jwk import ECKey
 from core.app import create_app
 from core.services import Services
 from idp.clients.channels import Channel
-from idp.clients.service import ClientService, InvalidClientMetadata
+from idp.clients.service import InvalidClientMetadata
 from tests.conftest import FrozenClock
 from tests.idp.oidc_helpers import (
     REDIRECT,
@@ -20,6 +20,7 @@ from tests.idp.oidc_helpers import (
     authorize_params,
     build_world,
     callback_params,
+    client_service,
     login_and_consent,
     pkce_pair,
 )
@@ -28,11 +29,6 @@ from tests.idp.test_request_object import request_object
 from tests.idp.test_token_exchange import exchange, web_tokens
 
 ISSUER = "https://govtrust.test"
-
-
-def clients(services: Services) -> ClientService:
-    ctx = services.idp.ctx
-    return ClientService(ctx.sessions, ctx.audit, ctx.hash_key, ctx.clock)
 
 
 @pytest.fixture
@@ -51,7 +47,7 @@ def client(services: Services) -> Iterator[TestClient]:
 @pytest.fixture
 def strict_portal(services: Services, world: World) -> tuple[str, str, ECKey]:
     key = ECKey.generate_key("P-256", parameters={"kid": "k1"})
-    registered, secret = clients(services).register(
+    registered, secret = client_service(services).register(
         name="只收推送请求的门户",
         channel=Channel.WEB,
         redirect_uris=[REDIRECT],
@@ -91,7 +87,7 @@ def test_par_required_refuses_request_objects_by_value(
     client: TestClient, services: Services, world: World, clock: FrozenClock
 ) -> None:
     key = ECKey.generate_key("P-256", parameters={"kid": "k1"})
-    registered, _ = clients(services).register(
+    registered, _ = client_service(services).register(
         name="私钥门户",
         channel=Channel.WEB,
         redirect_uris=[REDIRECT],
@@ -120,7 +116,7 @@ def test_other_clients_are_not_affected(client: TestClient, world: World) -> Non
 def test_exchange_only_to_listed_audiences(
     client: TestClient, services: Services, world: World
 ) -> None:
-    service = clients(services)
+    service = client_service(services)
     downstream, _ = service.register(
         name="档案查询服务", channel=Channel.SERVICE, scope="openid profile"
     )
@@ -148,11 +144,11 @@ def test_exchange_only_to_listed_audiences(
 
 def test_exchange_targets_need_the_grant(services: Services, world: World) -> None:
     with pytest.raises(InvalidClientMetadata):
-        clients(services).register(
+        client_service(services).register(
             name="窗口", channel=Channel.COUNTER, exchange_targets=["service-x"]
         )
     with pytest.raises(InvalidClientMetadata):
-        clients(services).register(
+        client_service(services).register(
             name="部门", channel=Channel.SERVICE, exchange_targets=["has space"]
         )
 
@@ -198,7 +194,7 @@ def test_admin_registers_and_changes_the_policy(
         headers=admin.headers,
     )
     assert opened.json()["exchange_targets"] is None
-    counter, _ = clients(services).register(name="窗口", channel=Channel.COUNTER)
+    counter, _ = client_service(services).register(name="窗口", channel=Channel.COUNTER)
     no_grant = client.post(
         f"/admin/clients/{counter.client_id}/policy",
         json={"exchange_targets": ["x"]},

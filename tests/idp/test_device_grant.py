@@ -20,10 +20,9 @@ from core.app import create_app
 from core.audit.storage import AuditEntryRow
 from core.services import Services
 from idp.clients.channels import DEVICE_CODE, Channel
-from idp.clients.service import ClientService
 from idp.oauth.device import GUESS_LIMIT_PER_PERSON
 from tests.conftest import FrozenClock
-from tests.idp.oidc_helpers import CITIZEN_ID, PASSWORD, World, build_world, csrf_of
+from tests.idp.oidc_helpers import CITIZEN_ID, PASSWORD, World, build_world, client_service, csrf_of
 
 ISSUER = "https://govtrust.test"
 USER_CODE = re.compile(r"^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$")
@@ -45,8 +44,7 @@ def world(services: Services) -> World:
 
 
 def register_kiosk(services: Services, name: str = "市民中心自助终端") -> Kiosk:
-    ctx = services.idp.ctx
-    clients = ClientService(ctx.sessions, ctx.audit, ctx.hash_key, ctx.clock)
+    clients = client_service(services)
     kiosk, secret = clients.register(
         name=name, channel=Channel.KIOSK, scope="openid profile offline_access"
     )

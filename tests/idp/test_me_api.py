@@ -23,7 +23,6 @@ from core.audit.storage import AuditEntryRow
 from core.services import Services
 from idp.accounts.service import set_password
 from idp.clients.channels import Channel
-from idp.clients.service import ClientService
 from idp.identities.service import IdentityService
 from idp.oauth.server import ACCOUNT_SCOPE
 from tests.idp.oidc_helpers import (
@@ -34,6 +33,7 @@ from tests.idp.oidc_helpers import (
     World,
     authorize_params,
     build_world,
+    client_service,
     csrf_of,
     follow,
     person_tokens,
@@ -128,8 +128,7 @@ def test_a_persons_token_with_account_is_needed(
     assert garbage.status_code == 401
     assert 'error="invalid_token"' in garbage.headers["www-authenticate"]
     # a back-end client's own token, even with openid and account, is not a person's
-    ctx = services.idp.ctx
-    clients = ClientService(ctx.sessions, ctx.audit, ctx.hash_key, ctx.clock)
+    clients = client_service(services)
     service, secret = clients.register(
         name="后台", channel=Channel.SERVICE, scope=f"openid {ACCOUNT_SCOPE}"
     )
@@ -169,8 +168,7 @@ def test_every_own_operation_refuses_a_third_partys_openid_token(
     operations = own_operations(client)
     paths = {path for _, path in operations}
     assert {"/me", "/me/consents", "/me/sessions", "/me/licences", "/me/licence-accesses"} <= paths
-    ctx = services.idp.ctx
-    clients = ClientService(ctx.sessions, ctx.audit, ctx.hash_key, ctx.clock)
+    clients = client_service(services)
     bank, secret = clients.register(
         name="示例银行", channel=Channel.WEB, redirect_uris=[REDIRECT], scope="openid profile"
     )

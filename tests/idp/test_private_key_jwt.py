@@ -12,7 +12,8 @@ from joserfc.jwk import ECKey
 
 from core.services import Services
 from idp.clients.channels import Channel
-from idp.clients.service import ClientService, InvalidClientMetadata
+from idp.clients.service import InvalidClientMetadata
+from tests.idp.oidc_helpers import client_service
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -24,9 +25,7 @@ def key() -> ECKey:
 
 @pytest.fixture
 def client_id(services: Services, key: ECKey) -> str:
-    clients = ClientService(
-        services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock
-    )
+    clients = client_service(services)
     registered, secret = clients.register(
         name="用私钥认证的部门系统",
         channel=Channel.SERVICE,
@@ -103,9 +102,7 @@ def test_assertion_signed_by_another_key_is_refused(
 
 
 def test_registration_refuses_private_or_missing_keys(services: Services, key: ECKey) -> None:
-    clients = ClientService(
-        services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock
-    )
+    clients = client_service(services)
     for jwks in (None, {"keys": []}, {"keys": [key.as_dict(private=True)]}):
         with pytest.raises(InvalidClientMetadata):
             clients.register(

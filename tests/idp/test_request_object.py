@@ -14,13 +14,13 @@ from joserfc.jwk import ECKey
 
 from core.services import Services
 from idp.clients.channels import Channel
-from idp.clients.service import ClientService
 from tests.conftest import FrozenClock
 from tests.idp.oidc_helpers import (
     REDIRECT,
     World,
     authorize_params,
     callback_params,
+    client_service,
     login_and_consent,
     pkce_pair,
 )
@@ -37,8 +37,7 @@ def key() -> ECKey:
 @pytest.fixture
 def portal(services: Services, world: World, key: ECKey) -> str:
     """A web client that authenticates with private_key_jwt, so it has registered keys."""
-    ctx = services.idp.ctx
-    registered, _ = ClientService(ctx.sessions, ctx.audit, ctx.hash_key, ctx.clock).register(
+    registered, _ = client_service(services).register(
         name="不动产登记网站",
         channel=Channel.WEB,
         redirect_uris=[REDIRECT],

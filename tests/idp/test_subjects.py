@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 
 from core.services import Services
 from idp.clients.channels import Channel
-from idp.clients.service import ClientService
 from idp.oauth import jws
 from tests.idp.oidc_helpers import (
     CITIZEN_ID,
@@ -19,15 +18,14 @@ from tests.idp.oidc_helpers import (
     World,
     authorize_params,
     callback_params,
+    client_service,
     login_and_consent,
     pkce_pair,
 )
 
 
 def register(services: Services, sector: str | None) -> tuple[str, str]:
-    clients = ClientService(
-        services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock
-    )
+    clients = client_service(services)
     registered, secret = clients.register(
         name=f"门户 {secrets.token_hex(2)}",
         channel=Channel.WEB,

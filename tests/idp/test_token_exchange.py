@@ -17,7 +17,6 @@ from core.app import create_app
 from core.audit.storage import AuditEntryRow
 from core.services import Services
 from idp.clients.channels import TOKEN_EXCHANGE, Channel
-from idp.clients.service import ClientService
 from idp.oauth import jws
 from idp.oauth.access_tokens import token_keys
 from idp.oauth.dpop import thumbprint
@@ -28,6 +27,7 @@ from tests.idp.oidc_helpers import (
     authorize_params,
     build_world,
     callback_params,
+    client_service,
     login_and_consent,
     pkce_pair,
 )
@@ -57,8 +57,7 @@ def world(services: Services) -> World:
 
 @pytest.fixture
 def systems(services: Services, world: World) -> Services2:
-    ctx = services.idp.ctx
-    clients = ClientService(ctx.sessions, ctx.audit, ctx.hash_key, ctx.clock)
+    clients = client_service(services)
     department, department_secret = clients.register(
         name="不动产登记系统", channel=Channel.SERVICE, scope="openid profile phone"
     )
@@ -391,8 +390,7 @@ def test_id_token_or_garbage_is_not_a_subject_token(
 def test_clients_without_the_grant_are_refused(
     client: TestClient, world: World, services: Services
 ) -> None:
-    ctx = services.idp.ctx
-    clients = ClientService(ctx.sessions, ctx.audit, ctx.hash_key, ctx.clock)
+    clients = client_service(services)
     kiosk, secret = clients.register(name="自助终端", channel=Channel.KIOSK, scope="openid")
     assert secret
     subject = web_tokens(client, world)

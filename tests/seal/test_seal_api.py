@@ -15,7 +15,6 @@ from core.app import create_app
 from core.services import Services
 from idp.accounts.service import set_password
 from idp.clients.channels import Channel
-from idp.clients.service import ClientService
 from idp.identities.service import IdentityService
 from idp.second_factor import enrol_totp
 from tests.conftest import FrozenClock
@@ -24,6 +23,7 @@ from tests.idp.oidc_helpers import (
     REDIRECT,
     authorize_params,
     callback_params,
+    client_service,
     csrf_of,
     login_and_consent,
     pkce_pair,
@@ -49,9 +49,7 @@ class Office:
             set_password(services.idp, person.id, PASSWORD)
             self.secrets[person.id] = enrol_totp(services.idp, person.id, person.name)[0]
         self.boss_id, self.clerk_id = boss.id, clerk.id
-        clients = ClientService(
-            services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock
-        )
+        clients = client_service(services)
         client, secret = clients.register(
             name="审批系统",
             channel=Channel.WEB,

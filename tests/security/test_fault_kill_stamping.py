@@ -42,7 +42,6 @@ from core.app import create_app
 from core.audit.entry import parse_entry
 from idp.accounts.service import set_password
 from idp.clients.channels import Channel
-from idp.clients.service import ClientService
 from idp.identities.service import IdentityService
 from idp.second_factor import enrol_totp
 from seal.registry import SealRegistry
@@ -51,6 +50,7 @@ from tests.idp.oidc_helpers import (
     REDIRECT,
     authorize_params,
     callback_params,
+    client_service,
     csrf_of,
     login_and_consent,
     pkce_pair,
@@ -136,9 +136,9 @@ def approver_tokens(installation: Installation) -> Tokens:
             by=installation.admin_id,
             valid_until=datetime.now(UTC) + timedelta(days=30),
         )
-        client, secret = ClientService(
-            services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock
-        ).register(name="审批系统", channel=Channel.WEB, redirect_uris=[REDIRECT], scope=SCOPE)
+        client, secret = client_service(services).register(
+            name="审批系统", channel=Channel.WEB, redirect_uris=[REDIRECT], scope=SCOPE
+        )
         assert secret
         app = create_app(services=services)
         admin = two_factor_token(

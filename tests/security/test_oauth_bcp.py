@@ -23,7 +23,6 @@ from core.app import create_app
 from core.services import Services
 from idp.accounts.service import set_password
 from idp.clients.channels import Channel
-from idp.clients.service import ClientService
 from idp.credentials.passwords import RECOMMENDED
 from idp.credentials.throttle import LoginThrottle
 from tests.idp.oidc_helpers import (
@@ -33,6 +32,7 @@ from tests.idp.oidc_helpers import (
     World,
     authorize_params,
     callback_params,
+    client_service,
     csrf_of,
     follow,
     login_and_consent,
@@ -45,9 +45,7 @@ ISSUER = "https://govtrust.test"
 
 def other_portal(services: Services) -> tuple[str, str]:
     """A second confidential client with the same redirect URI as the world's portal."""
-    clients = ClientService(
-        services.sessions, services.audit, services.idp.ctx.hash_key, services.idp.ctx.clock
-    )
+    clients = client_service(services)
     registered, secret = clients.register(
         name="另一门户",
         channel=Channel.WEB,
