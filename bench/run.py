@@ -11,11 +11,15 @@ What it does:
    govtrust ``serve --demo`` on the embedded default (SQLite + in-process cache) with one
    worker; govtrust on PostgreSQL + Redis with one worker and with two (fresh databases
    ``bench_govtrust_pg1``/``bench_govtrust_pg2``, Redis databases 11 and 12, emptied first);
-   the peer ``bench/oidc_provider/server.mjs`` with the embedded instance's demo client ids,
-   secrets and user; a trivial Node HTTP server (the load generator's ceiling).
+   for the client-credentials scenario only, a third two-worker instance with
+   ``GOVTRUST_ACCESS_TOKEN_ROWS_FLUSHED=false`` (what waiting for the disk costs; database
+   ``bench_govtrust_pg2u``, Redis 10); the peer ``bench/oidc_provider/server.mjs`` with the
+   embedded instance's demo client ids, secrets and user; a trivial Node HTTP server (the
+   load generator's ceiling) and a bare ASGI app on uvicorn (``floor_app.py``, the Python
+   floor).
 3. Measures the raw ES256 rate of ``cryptography`` on one core (``es256_limit.py``), before
-   and after the load runs, and the ceiling of each load generator the run uses (against
-   the trivial server).
+   and after the load runs, the ceiling of each load generator the run uses (against the
+   trivial server) and the Python floor.
 4. For each scenario (client_credentials, introspection, refresh, login) runs a load
    generator ``--runs`` times against every system, interleaved round by round (govtrust
    embedded, govtrust PG 1 worker, govtrust PG 2 workers, peer; the order reversed every
@@ -305,6 +309,15 @@ def start_floor(scratch: Path) -> System:
     system.target["web"] = {"client_id": "", "client_secret": ""}
     system.target["service"] = {"client_id": "", "client_secret": ""}
     return system
+
+
+# govtrust with GOVTRUST_ACCESS_TOKEN_ROWS_FLUSHED=false: what waiting for the disk costs the
+# hot path's token rows; measured in the client-credentials scenario only
+UNFLUSHED = "gt_pg2u"
+
+
+def takes_part(key: str, scenario: str) -> bool:
+    return key != UNFLUSHED or scenario == "client_credentials"
 
 
 def generator(scenario: str, choice: str) -> str:
@@ -651,6 +664,8 @@ def render(
         rows = []
         for key in keys:
             s = summary[scenario][key]
+            if not s["runs"]:
+                continue  # not part of this scenario (takes_part)
             share = ""
             if s["rps"] is not None and sign:
                 if scenario == "introspection":
@@ -700,13 +715,16 @@ def render(
         runs_text = "; ".join(
             f"{labels[key]}: " + ", ".join(fmt(v) for v in summary[scenario][key]["runs"])
             for key in keys
+            if summary[scenario][key]["runs"]
         )
         out += ["", f"Runs (req/s, in order): {runs_text}."]
         name = generator(scenario, args.loadgen)
         cap = median(r.get("rps") for r in ceiling.get(name, []))
         out.append(f"Load generator: {name} (ceiling {fmt(cap)} requests/s).")
         if scenario == "login":
-            pages = {labels[k]: summary[scenario][k]["pages"] for k in keys}
+            pages = {
+                labels[k]: summary[scenario][k]["pages"] for k in keys if takes_part(k, scenario)
+            }
             out.append(
                 "Pages per login: "
                 + "; ".join(f"{label}: {' → '.join(p) or '-'}" for label, p in pages.items())
@@ -833,6 +851,7 @@ def render(
             )
             + " logins"
             for k in keys
+            if k != UNFLUSHED
         )
         + ".",
         "- Ory Hydra publishes about 500 client-credential grants/s on 2 CPUs (its benchmark "
@@ -899,7 +918,7 @@ def main(argv: list[str] | None = None) -> int:
         versions["wrk"] = wrk_load.version()
         versions["uvicorn"] = importlib.metadata.version("uvicorn")
     scratch = Path(tempfile.mkdtemp(prefix="govtrust-bench-"))
-    databases = ["bench_govtrust_pg1", "bench_govtrust_pg2"]
+    databases = ["bench_govtrust_pg1", "bench_govtrust_pg2", "bench_govtrust_pg2u"]
     systems: list[System] = []
     extras: list[System] = []
     try:
@@ -923,6 +942,19 @@ def main(argv: list[str] | None = None) -> int:
                 fresh_backends(databases[1], 11),
             )
         )
+        if "client_credentials" in scenarios:
+            systems.append(
+                start_govtrust(
+                    UNFLUSHED,
+                    "govtrust PG+Redis, 2 workers, token rows not flushed (opt-in)",
+                    2,
+                    scratch,
+                    {
+                        **fresh_backends(databases[2], 10),
+                        "GOVTRUST_ACCESS_TOKEN_ROWS_FLUSHED": "false",
+                    },
+                )
+            )
         log("starting oidc-provider and the ceiling server")
         systems.append(start_peer(scratch, systems[0].target))
         echo = start_echo(scratch)
@@ -953,7 +985,8 @@ def main(argv: list[str] | None = None) -> int:
             concurrency = args.login_concurrency if scenario == "login" else args.concurrency
             rounds[scenario] = []
             for index in range(args.runs):
-                order = systems if index % 2 == 0 else list(reversed(systems))
+                taking_part = [s for s in systems if takes_part(s.key, scenario)]
+                order = taking_part if index % 2 == 0 else list(reversed(taking_part))
                 by_system: dict[str, dict[str, Any]] = {}
                 for system in order:
                     result = run_loadgen(
@@ -974,7 +1007,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_stress:
             for scenario in ("client_credentials", "introspection"):
                 stress[scenario] = {}
-                for system in systems:
+                for system in [s for s in systems if takes_part(s.key, scenario)]:
                     result = run_loadgen(
                         system,
                         scenario,

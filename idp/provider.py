@@ -40,7 +40,7 @@ class Provider:
     # scopes defined by other packages (consent-page words, stated purpose): idp.oauth.purpose
     scope_extensions: list[ScopeExtension] = field(default_factory=list)
     # whether the hot path waits for the disk flush of its new token rows (settings)
-    access_token_rows_flushed: bool = False
+    access_token_rows_flushed: bool = True
     # access-token rows written and read in batches by the hot path (idp.hotpath)
     access_tokens: AccessTokenLedger = field(init=False)
 
@@ -63,7 +63,7 @@ def build_provider(
     trusted_proxies: tuple[str, ...] = (),
     http_client: httpx.Client | None = None,
     dpop_nonce_required: bool = False,
-    access_token_rows_flushed: bool = False,
+    access_token_rows_flushed: bool = True,
 ) -> Provider:
     identities = SqlIdentityStore()
     claims = IdentityClaims(ctx, identities, protector)

@@ -91,9 +91,10 @@ class AccessTokenLedger:
 
     def __init__(self, sessions: sessionmaker[Session], *, wait_for_flush: bool = True) -> None:
         engine = self._engine = sessions.kw["bind"]
-        # ``wait_for_flush=False``: a new row is committed and visible to every worker before
-        # its token is returned, without waiting for the disk (DriverConnection); a lost row
-        # makes its token inactive, never a revoked one active again
+        # ``wait_for_flush=False`` (a deployment's choice, settings.access_token_rows_flushed):
+        # a new row is committed and visible to every worker before its token is returned,
+        # without waiting for the disk (DriverConnection); a row lost in a crash of the
+        # database makes its token inactive, never a revoked one active again
         self._writer = DriverConnection(engine, wait_for_flush=wait_for_flush)
         self._inline_reads = engine.dialect.name == "sqlite"
         self._reader = DriverConnection(engine, wait_when_busy=not self._inline_reads)

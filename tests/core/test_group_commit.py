@@ -174,25 +174,24 @@ def test_a_lost_connection_costs_one_batch(services: Services) -> None:
         ledger.close()
 
 
-def test_the_ledger_waits_for_the_disk_only_when_asked(services: Services) -> None:
-    """PostgreSQL: by default (``access_token_rows_flushed`` off) the provider's ledger writes
-    new rows with ``synchronous_commit`` off, committed and visible without waiting for the
-    WAL flush; asked to, it waits; the reader and every other connection keep the server's
-    setting."""
+def test_the_ledger_waits_for_the_disk_unless_told_not_to(services: Services) -> None:
+    """PostgreSQL: by default (``access_token_rows_flushed``) the provider's ledger waits for
+    the WAL flush of new rows, as every other write does; told not to, its writer alone
+    turns ``synchronous_commit`` off, and the reader and every other connection keep the
+    server's setting."""
     if services.engine.dialect.name != "postgresql":
         pytest.skip("synchronous_commit is PostgreSQL's; SQLite runs WAL + synchronous=NORMAL")
-    assert services.settings.access_token_rows_flushed is False
+    assert services.settings.access_token_rows_flushed is True
     show = "SHOW synchronous_commit"
-    provider_ledger = services.idp.access_tokens
-    assert provider_ledger._writer.execute(show, []) == [("off",)]
-    assert provider_ledger._reader.execute(show, []) == [("on",)]
+    assert services.idp.access_tokens._writer.execute(show, []) == [("on",)]
+    unflushed = AccessTokenLedger(services.sessions, wait_for_flush=False)
+    try:
+        assert unflushed._writer.execute(show, []) == [("off",)]
+        assert unflushed._reader.execute(show, []) == [("on",)]
+    finally:
+        unflushed.close()
     with services.engine.connect() as connection:
         assert connection.exec_driver_sql(show).scalar() == "on"
-    flushed = AccessTokenLedger(services.sessions, wait_for_flush=True)
-    try:
-        assert flushed._writer.execute(show, []) == [("on",)]
-    finally:
-        flushed.close()
 
 
 def test_a_row_written_without_waiting_for_the_disk_is_visible_at_once(
