@@ -69,6 +69,9 @@ class AccessTokenRecord:
         return dict(vars(self))
 
 
+# batches of new rows in flight at once on PostgreSQL (each waits for its commit to reach
+# the disk before its tokens are answered)
+WRITERS = 2
 TOKENS: Table = AccessTokenRow.__table__  # type: ignore[assignment]
 GRANTS: Table = GrantRow.__table__  # type: ignore[assignment]
 
@@ -95,13 +98,22 @@ class AccessTokenLedger:
         # a new row is committed and visible to every worker before its token is returned,
         # without waiting for the disk (DriverConnection); a row lost in a crash of the
         # database makes its token inactive, never a revoked one active again
-        self._writer = DriverConnection(engine, wait_for_flush=wait_for_flush)
-        self._inline_reads = engine.dialect.name == "sqlite"
+        on_sqlite = engine.dialect.name == "sqlite"
+        # PostgreSQL: two batches in flight, so that one is written while the other waits
+        # for the disk; SQLite has one writer at a time anyway
+        self._writers = [
+            DriverConnection(engine, wait_for_flush=wait_for_flush)
+            for _ in range(1 if on_sqlite else WRITERS)
+        ]
+        self._writer = self._writers[0]
+        self._idle_writers = list(reversed(self._writers))  # a stack: the first on top
+        self._writers_lock = threading.Lock()
+        self._inline_reads = on_sqlite
         self._reader = DriverConnection(engine, wait_when_busy=not self._inline_reads)
         self._reader_lock = threading.Lock()  # a connection serves one thread at a time
         self._converters = self._writer.converters(TOKENS, self.COLUMNS)
         self._writes: BatchRunner[AccessTokenRecord, None] = BatchRunner(
-            "access-token-writes", self._write
+            "access-token-writes", self._write, threads=len(self._writers)
         )
         self._reads: BatchRunner[str, bool] = BatchRunner("access-token-reads", self._read)
 
@@ -128,8 +140,14 @@ class AccessTokenLedger:
             for record in records
             for column, convert in zip(self.COLUMNS, self._converters, strict=True)
         ]
-        with write_turn(self._engine):  # SQLite: after this process's other writers
-            self._writer.execute(sql, parameters)  # one statement: all rows or none
+        with self._writers_lock:
+            writer = self._idle_writers.pop()  # one per batch thread: never empty
+        try:
+            with write_turn(self._engine):  # SQLite: after this process's other writers
+                writer.execute(sql, parameters)  # one statement: all rows or none
+        finally:
+            with self._writers_lock:
+                self._idle_writers.append(writer)
         return [None] * len(records)
 
     def _read(self, jtis: list[str]) -> list[bool]:
@@ -155,6 +173,7 @@ class AccessTokenLedger:
     def close(self) -> None:
         self._writes.close()
         self._reads.close()
-        self._writer.close()
+        for writer in self._writers:
+            writer.close()
         with self._reader_lock:
             self._reader.close()

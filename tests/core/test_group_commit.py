@@ -119,6 +119,31 @@ def test_a_closed_runner_takes_nothing_more() -> None:
         asyncio.run(one())
 
 
+def test_two_threads_keep_two_batches_in_flight() -> None:
+    """``threads=2``: a second batch is run while the first still waits (for the disk, in
+    the ledger); with one thread the barrier below would never be met."""
+    inside = threading.Barrier(2, timeout=5)
+
+    def run(items: list[int]) -> list[int]:
+        inside.wait()
+        return items
+
+    runner: BatchRunner[int, int] = BatchRunner("test", run, threads=2)
+
+    async def main() -> list[int]:
+        first = asyncio.create_task(runner.submit(1))
+        await asyncio.sleep(0.05)  # handed over: its thread now waits at the barrier
+        second = asyncio.create_task(runner.submit(2))
+        return list(await asyncio.gather(first, second))
+
+    try:
+        assert asyncio.run(main()) == [1, 2]
+    finally:
+        runner.close()
+    assert len(runner._threads) == 2
+    assert not any(thread.is_alive() for thread in runner._threads)
+
+
 def record(services: Services, jti: str, client_id: str) -> AccessTokenRecord:
     now = services.idp.ctx.clock()
     return AccessTokenRecord(jti, client_id, client_id, "s", now, now + timedelta(minutes=5))
@@ -219,7 +244,7 @@ def test_on_sqlite_the_ledger_reads_on_the_event_loop(services: Services) -> Non
 
         assert asyncio.run(lookups()) == [True, False]
         on_sqlite = services.engine.dialect.name == "sqlite"
-        assert (ledger._reads._thread is None) is on_sqlite
+        assert (not ledger._reads._threads) is on_sqlite
     finally:
         ledger.close()
 
