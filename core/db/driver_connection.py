@@ -16,8 +16,9 @@ connection (PostgreSQL documentation, "Asynchronous Commit"): a statement return
 is committed and visible to every other session, without waiting for its WAL record to
 reach the disk; a crash of the database server or of the machine may lose the last few
 hundred milliseconds of such commits (never part of one, never anything else). SQLite's WAL
-mode with ``synchronous=NORMAL`` (:mod:`core.db.engine`) makes the same trade on the
-embedded default.
+mode with ``synchronous=NORMAL`` (:mod:`core.db.engine`) makes a milder form of that trade
+on the embedded default: there only a crash of the machine, not of a process, can lose the
+last commits.
 
 ``wait_when_busy=False`` (SQLite only) sets this connection's busy timeout to zero: a
 statement that would have to wait for a lock fails at once (``OperationalError``,

@@ -94,13 +94,13 @@ class AccessTokenLedger:
 
     def __init__(self, sessions: sessionmaker[Session], *, wait_for_flush: bool = True) -> None:
         engine = self._engine = sessions.kw["bind"]
+        on_sqlite = engine.dialect.name == "sqlite"
+        # PostgreSQL: two batches in flight, so that one is written while the other waits
+        # for the disk; SQLite has one writer at a time anyway.
         # ``wait_for_flush=False`` (a deployment's choice, settings.access_token_rows_flushed):
         # a new row is committed and visible to every worker before its token is returned,
         # without waiting for the disk (DriverConnection); a row lost in a crash of the
         # database makes its token inactive, never a revoked one active again
-        on_sqlite = engine.dialect.name == "sqlite"
-        # PostgreSQL: two batches in flight, so that one is written while the other waits
-        # for the disk; SQLite has one writer at a time anyway
         self._writers = [
             DriverConnection(engine, wait_for_flush=wait_for_flush)
             for _ in range(1 if on_sqlite else WRITERS)
