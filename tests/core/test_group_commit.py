@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -149,9 +150,29 @@ def record(services: Services, jti: str, client_id: str) -> AccessTokenRecord:
     return AccessTokenRecord(jti, client_id, client_id, "s", now, now + timedelta(minutes=5))
 
 
-def test_the_ledger_stores_a_batch_all_or_nothing(services: Services) -> None:
-    ledger = AccessTokenLedger(services.sessions)
+@pytest.fixture
+def ledger(services: Services) -> Iterator[AccessTokenLedger]:
+    """A ledger of its own on the test's services, as the provider builds it."""
+    built = AccessTokenLedger(services.sessions)
+    try:
+        yield built
+    finally:
+        built.close()
 
+
+@pytest.fixture
+def unflushed(services: Services) -> Iterator[AccessTokenLedger]:
+    """A ledger whose new rows do not wait for the disk (access_token_rows_flushed off)."""
+    built = AccessTokenLedger(services.sessions, wait_for_flush=False)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+def test_the_ledger_stores_a_batch_all_or_nothing(
+    services: Services, ledger: AccessTokenLedger
+) -> None:
     def count() -> int:
         with services.sessions() as session:
             return int(session.scalar(select(func.count()).select_from(AccessTokenRow)) or 0)
@@ -163,13 +184,10 @@ def test_the_ledger_stores_a_batch_all_or_nothing(services: Services) -> None:
         states = await asyncio.gather(ledger.usable("j3"), ledger.usable("nope"))
         assert states == [True, False]
 
-    try:
-        asyncio.run(main())
-        # one batch holding a duplicate jti: none of the batch is stored
-        with pytest.raises(IntegrityError):
-            ledger._write([record(services, "fresh", "c"), record(services, "j3", "c")])
-    finally:
-        ledger.close()
+    asyncio.run(main())
+    # one batch holding a duplicate jti: none of the batch is stored
+    with pytest.raises(IntegrityError):
+        ledger._write([record(services, "fresh", "c"), record(services, "j3", "c")])
     assert count() == before + 20
     with services.sessions() as session:  # stored as the ORM stores it
         row = session.get(AccessTokenRow, "j3")
@@ -178,28 +196,22 @@ def test_the_ledger_stores_a_batch_all_or_nothing(services: Services) -> None:
         assert row.issued_at.tzinfo is not None and row.revoked_at is None
 
 
-def test_a_lost_connection_costs_one_batch(services: Services) -> None:
+def test_a_lost_connection_costs_one_batch(services: Services, ledger: AccessTokenLedger) -> None:
     """The driver connection dies (a database restart): that batch fails with SQLAlchemy's
     error, the next one opens a new connection."""
-    ledger = AccessTokenLedger(services.sessions)
-    try:
-        ledger._write([record(services, "before", "c")])
-        held = ledger._writer._connection
-        assert held is not None
-        held.driver_connection.close()  # type: ignore[union-attr]
-        with pytest.raises(DBAPIError):
-            ledger._write([record(services, "lost", "c")])
-        ledger._write([record(services, "after", "c")])
-        assert ledger._read(["before", "lost", "after"]) == [
-            True,
-            False,
-            True,
-        ]
-    finally:
-        ledger.close()
+    ledger._write([record(services, "before", "c")])
+    held = ledger._writer._connection
+    assert held is not None
+    held.driver_connection.close()  # type: ignore[union-attr]
+    with pytest.raises(DBAPIError):
+        ledger._write([record(services, "lost", "c")])
+    ledger._write([record(services, "after", "c")])
+    assert ledger._read(["before", "lost", "after"]) == [True, False, True]
 
 
-def test_the_ledger_waits_for_the_disk_unless_told_not_to(services: Services) -> None:
+def test_the_ledger_waits_for_the_disk_unless_told_not_to(
+    services: Services, unflushed: AccessTokenLedger
+) -> None:
     """PostgreSQL: by default (``access_token_rows_flushed``) the provider's ledger waits for
     the WAL flush of new rows, as every other write does; told not to, its writer alone
     turns ``synchronous_commit`` off, and the reader and every other connection keep the
@@ -209,56 +221,44 @@ def test_the_ledger_waits_for_the_disk_unless_told_not_to(services: Services) ->
     assert services.settings.access_token_rows_flushed is True
     show = "SHOW synchronous_commit"
     assert services.idp.access_tokens._writer.execute(show, []) == [("on",)]
-    unflushed = AccessTokenLedger(services.sessions, wait_for_flush=False)
-    try:
-        assert unflushed._writer.execute(show, []) == [("off",)]
-        assert unflushed._reader.execute(show, []) == [("on",)]
-    finally:
-        unflushed.close()
+    assert unflushed._writer.execute(show, []) == [("off",)]
+    assert unflushed._reader.execute(show, []) == [("on",)]
     with services.engine.connect() as connection:
         assert connection.exec_driver_sql(show).scalar() == "on"
 
 
 def test_a_row_written_without_waiting_for_the_disk_is_visible_at_once(
-    services: Services,
+    services: Services, unflushed: AccessTokenLedger
 ) -> None:
     """Committed before ``record`` returns: another connection (another worker) finds it."""
-    ledger = AccessTokenLedger(services.sessions, wait_for_flush=False)
-    try:
-        asyncio.run(ledger.record(record(services, "seen-at-once", "c")))
-    finally:
-        ledger.close()
+    asyncio.run(unflushed.record(record(services, "seen-at-once", "c")))
     with services.sessions() as session:
         assert session.get(AccessTokenRow, "seen-at-once") is not None
 
 
-def test_on_sqlite_the_ledger_reads_on_the_event_loop(services: Services) -> None:
+def test_on_sqlite_the_ledger_reads_on_the_event_loop(
+    services: Services, ledger: AccessTokenLedger
+) -> None:
     """SQLite: a lookup costs less than the hand-off to a thread, so it is made on the loop
     (the read thread never starts); PostgreSQL: over the network, always from the thread."""
-    ledger = AccessTokenLedger(services.sessions)
-    try:
-        asyncio.run(ledger.record(record(services, "looked-up", "c")))
+    asyncio.run(ledger.record(record(services, "looked-up", "c")))
 
-        async def lookups() -> list[bool]:
-            return list(await asyncio.gather(ledger.usable("looked-up"), ledger.usable("nope")))
+    async def lookups() -> list[bool]:
+        return list(await asyncio.gather(ledger.usable("looked-up"), ledger.usable("nope")))
 
-        assert asyncio.run(lookups()) == [True, False]
-        on_sqlite = services.engine.dialect.name == "sqlite"
-        assert (not ledger._reads._threads) is on_sqlite
-    finally:
-        ledger.close()
+    assert asyncio.run(lookups()) == [True, False]
+    on_sqlite = services.engine.dialect.name == "sqlite"
+    assert (not ledger._reads._threads) is on_sqlite
 
 
-def test_a_read_on_the_event_loop_never_waits_for_a_lock(services: Services) -> None:
+def test_a_read_on_the_event_loop_never_waits_for_a_lock(
+    services: Services, ledger: AccessTokenLedger
+) -> None:
     """SQLite: the connection that reads on the loop has no busy timeout (a read that would
     have to wait for a lock fails at once and the hot path leaves the request to the
     general path, tests/idp/test_oauth_hot_path.py) where every other connection waits up
     to the engine's 10 s."""
     if services.engine.dialect.name != "sqlite":
         pytest.skip("reads on the event loop are SQLite's")
-    ledger = AccessTokenLedger(services.sessions)
-    try:
-        assert ledger._reader.execute("PRAGMA busy_timeout", []) == [(0,)]
-        assert ledger._writer.execute("PRAGMA busy_timeout", []) == [(BUSY_SECONDS * 1000,)]
-    finally:
-        ledger.close()
+    assert ledger._reader.execute("PRAGMA busy_timeout", []) == [(0,)]
+    assert ledger._writer.execute("PRAGMA busy_timeout", []) == [(BUSY_SECONDS * 1000,)]
