@@ -6,19 +6,10 @@ SQLite (pool checkout and reset, events, execution context: ``bench/PROFILE.md``
 keeps one connection, in autocommit mode, for statements that are atomic on their own (one
 multi-row ``INSERT``; one ``SELECT``): no ``BEGIN``/``COMMIT`` round trips on PostgreSQL
 either. Values are converted by the columns' own SQLAlchemy types
-(:meth:`~sqlalchemy.types.TypeEngine.bind_processor`), so rows are stored exactly as the ORM
+(:func:`driver_converters`), so rows are stored exactly as the ORM
 stores them. After any error the connection is discarded (never returned to the pool in
 autocommit mode) and the next statement opens a new one, so a database restart costs the
 batches in flight and no more. Use it from one thread only.
-
-``wait_for_flush=False`` (PostgreSQL only) turns ``synchronous_commit`` off for this
-connection (PostgreSQL documentation, "Asynchronous Commit"): a statement returns once it
-is committed and visible to every other session, without waiting for its WAL record to
-reach the disk; a crash of the database server or of the machine may lose the last few
-hundred milliseconds of such commits (never part of one, never anything else). SQLite's WAL
-mode with ``synchronous=NORMAL`` (:mod:`core.db.engine`) makes a milder form of that trade
-on the embedded default: there only a crash of the machine, not of a process, can lose the
-last commits.
 
 ``wait_when_busy=False`` (SQLite only) sets this connection's busy timeout to zero: a
 statement that would have to wait for a lock fails at once (``OperationalError``,
@@ -40,11 +31,8 @@ PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 class DriverConnection:
-    def __init__(
-        self, engine: Engine, *, wait_for_flush: bool = True, wait_when_busy: bool = True
-    ) -> None:
+    def __init__(self, engine: Engine, *, wait_when_busy: bool = True) -> None:
         self._engine = engine
-        self._wait_for_flush = wait_for_flush
         self._wait_when_busy = wait_when_busy
         self._connection: PoolProxiedConnection | None = None
         try:
@@ -54,14 +42,6 @@ class DriverConnection:
 
     def placeholders(self, count: int) -> str:
         return ", ".join([self.placeholder] * count)
-
-    def converters(self, table: Table, columns: Sequence[str]) -> list[Callable[[Any], Any]]:
-        """For each of ``columns``, what turns a Python value into the driver's."""
-        converters: list[Callable[[Any], Any]] = []
-        for name in columns:
-            processor = table.c[name].type.bind_processor(self._engine.dialect)
-            converters.append(processor if processor is not None else _same)
-        return converters
 
     def execute(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Run one statement (committed on its own); the rows it returns, if any. The
@@ -89,8 +69,6 @@ class DriverConnection:
             setting = None
             if self._engine.dialect.name == "postgresql":
                 connection.driver_connection.autocommit = True  # type: ignore[union-attr]
-                if not self._wait_for_flush:
-                    setting = "SET synchronous_commit = off"
             elif not self._wait_when_busy:
                 # SQLite: core.db.engine already set pysqlite's isolation_level to None
                 setting = "PRAGMA busy_timeout = 0"
@@ -107,6 +85,19 @@ class DriverConnection:
                 connection.invalidate()  # never back to the pool in autocommit mode
             with suppress(Exception):
                 connection.close()
+
+
+def driver_converters(
+    engine: Engine, table: Table, columns: Sequence[str]
+) -> list[Callable[[Any], Any]]:
+    """For each of ``columns``, what turns a Python value into the driver's, as the column's
+    SQLAlchemy type does (:meth:`~sqlalchemy.types.TypeEngine.bind_processor`), so that rows
+    written through a driver's own connection are stored exactly as the ORM stores them."""
+    converters: list[Callable[[Any], Any]] = []
+    for name in columns:
+        processor = table.c[name].type.bind_processor(engine.dialect)
+        converters.append(processor if processor is not None else _same)
+    return converters
 
 
 def _same(value: Any) -> Any:

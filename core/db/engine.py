@@ -45,6 +45,8 @@ BUSY_SECONDS = 10
 _write_locks: weakref.WeakKeyDictionary[Engine | Connection, threading.Lock] = (
     weakref.WeakKeyDictionary()
 )
+# PostgreSQL engines: how their driver connects (driver_connect_params)
+_driver_params: weakref.WeakKeyDictionary[Engine, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def _begin(connection: Any) -> None:
@@ -79,7 +81,7 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
     connect_args: dict[str, Any] = {}
     if schema:
         connect_args["options"] = f"-csearch_path={schema}"
-    return create_engine(
+    engine = create_engine(
         url,
         pool_pre_ping=True,
         pool_size=20,
@@ -87,6 +89,18 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
         pool_timeout=10,
         connect_args=connect_args,
     )
+    _, params = engine.dialect.create_connect_args(engine.url)
+    _driver_params[engine] = {**params, **connect_args}
+    return engine
+
+
+def driver_connect_params(engine: Engine) -> dict[str, Any]:
+    """PostgreSQL: the keyword arguments with which the engine's driver (psycopg) connects,
+    for a connection made outside the engine's pool (:mod:`core.db.async_postgres`)."""
+    try:
+        return dict(_driver_params[engine])
+    except KeyError:
+        raise ValueError("not a PostgreSQL engine made by make_engine") from None
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -3,30 +3,39 @@
 Every JWT access token has a row (:class:`~idp.oauth.storage.AccessTokenRow`) so that
 revocation reaches a self-contained token (RFC 7009 §2, RFC 7662 §2.2). The hot path
 (:mod:`idp.hotpath`) writes the row of each token it issues before answering, and reads the
-row of each token it introspects, through :class:`~core.db.batching.BatchRunner`: one
-transaction and one thread hand-off per batch of concurrent requests, not per request.
+row of each token it introspects, one statement per batch of concurrent requests, not per
+request.
 
-On SQLite (the embedded default) a read is made on the event loop itself: one primary-key
-lookup in the process's own file costs less than the hand-off to a thread, and in WAL mode
-a reader never waits for a writer; its connection does not wait for locks at all (busy
-timeout zero), so in the rare case that it would have to, the read fails and the hot path
-leaves the request to the general path. Writes always go through the thread: a writer may
-wait for SQLite's one write lock.
+Each backend's rows go where they cost least (measured, ``bench/PROFILE.md``):
+
+- PostgreSQL: new rows from the event loop itself over asynchronous connections
+  (:class:`~core.db.loop_batching.LoopBatches`), two batches in flight per loop, so that one
+  is written while the other waits for the disk; lookups on a batch thread
+  (:class:`~core.db.batching.BatchRunner`).
+- SQLite (the embedded default): new rows on a batch thread, since a writer may wait for
+  SQLite's one write lock; a lookup on the event loop itself: one primary-key lookup in the
+  process's own file costs less than the hand-off to a thread, and in WAL mode a reader
+  never waits for a writer; its connection does not wait for locks at all (busy timeout
+  zero), so in the rare case that it would have to, the read fails and the hot path leaves
+  the request to the general path.
 """
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
+import psycopg
+from sqlalchemy import Engine, Table
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.db.async_postgres import AsyncPostgres
 from core.db.batching import BatchRunner
-from core.db.driver_connection import DriverConnection
+from core.db.driver_connection import DriverConnection, driver_converters
 from core.db.engine import write_turn
+from core.db.loop_batching import LoopBatches
 from idp.oauth.storage import AccessTokenRow, GrantRow, access_token_usable
 from idp.oauth.tokens import IssuedAccessToken
 
@@ -69,111 +78,158 @@ class AccessTokenRecord:
         return dict(vars(self))
 
 
-# batches of new rows in flight at once on PostgreSQL (each waits for its commit to reach
-# the disk before its tokens are answered)
+# PostgreSQL, per event loop: batches of new rows in flight at once (each waits for its
+# commit to reach the disk before its tokens are answered)
 WRITERS = 2
 TOKENS: Table = AccessTokenRow.__table__  # type: ignore[assignment]
 GRANTS: Table = GrantRow.__table__  # type: ignore[assignment]
+COLUMNS = (
+    "jti",
+    "grant_id",
+    "client_id",
+    "subject",
+    "scope",
+    "issued_at",
+    "expires_at",
+    "dpop_jkt",
+)
+
+
+def insert_sql(placeholder: str, rows: int) -> str:
+    """One multi-row ``INSERT``: all the rows or none. Names and placeholders only; every
+    value is a parameter."""
+    row = f"({', '.join([placeholder] * len(COLUMNS))})"
+    return (
+        f"INSERT INTO {TOKENS.name} ({', '.join(COLUMNS)}) "  # noqa: S608
+        f"VALUES {', '.join([row] * rows)}"
+    )
+
+
+def select_sql(placeholder: str, jtis: int) -> str:
+    """The rows of ``jtis`` tokens with their grants (names and placeholders only)."""
+    return (
+        f"SELECT t.jti, t.revoked_at, t.grant_id, g.id, g.revoked_at FROM {TOKENS.name} t "  # noqa: S608
+        f"LEFT JOIN {GRANTS.name} g ON g.id = t.grant_id "
+        f"WHERE t.jti IN ({', '.join([placeholder] * jtis)})"
+    )
+
+
+def usable_of(jtis: list[str], rows: Sequence[tuple[Any, ...]]) -> list[bool]:
+    """For each of ``jtis``, whether its row (among ``rows``, :func:`select_sql`'s) says it
+    may be used: :func:`~idp.oauth.storage.access_token_usable`; no row, no."""
+    usable = {
+        jti: access_token_usable(
+            revoked_at=revoked_at,
+            grant_id=grant_id,
+            grant_found=grant_row is not None,
+            grant_revoked_at=grant_revoked_at,
+        )
+        for jti, revoked_at, grant_id, grant_row, grant_revoked_at in rows
+    }
+    return [usable.get(jti, False) for jti in jtis]
 
 
 class AccessTokenLedger:
-    """One multi-row ``INSERT`` per batch of new tokens and one ``SELECT`` per batch of
-    lookups, each batch thread on its own driver connection
-    (:class:`~core.db.driver_connection.DriverConnection`)."""
-
-    COLUMNS = (
-        "jti",
-        "grant_id",
-        "client_id",
-        "subject",
-        "scope",
-        "issued_at",
-        "expires_at",
-        "dpop_jkt",
-    )
+    """Writes and reads the hot path's access-token rows, in batches."""
 
     def __init__(self, sessions: sessionmaker[Session], *, wait_for_flush: bool = True) -> None:
-        engine = self._engine = sessions.kw["bind"]
-        on_sqlite = engine.dialect.name == "sqlite"
-        # PostgreSQL: two batches in flight, so that one is written while the other waits
-        # for the disk; SQLite has one writer at a time anyway.
-        # ``wait_for_flush=False`` (a deployment's choice, settings.access_token_rows_flushed):
-        # a new row is committed and visible to every worker before its token is returned,
-        # without waiting for the disk (DriverConnection); a row lost in a crash of the
-        # database makes its token inactive, never a revoked one active again
-        self._writers = [
-            DriverConnection(engine, wait_for_flush=wait_for_flush)
-            for _ in range(1 if on_sqlite else WRITERS)
-        ]
-        self._writer = self._writers[0]
-        self._idle_writers = list(reversed(self._writers))  # a stack: the first on top
-        self._writers_lock = threading.Lock()
-        self._inline_reads = on_sqlite
-        self._reader = DriverConnection(engine, wait_when_busy=not self._inline_reads)
-        self._reader_lock = threading.Lock()  # a connection serves one thread at a time
-        self._converters = self._writer.converters(TOKENS, self.COLUMNS)
-        self._writes: BatchRunner[AccessTokenRecord, None] = BatchRunner(
-            "access-token-writes", self._write, threads=len(self._writers)
+        engine: Engine = sessions.kw["bind"]
+        self._converters = driver_converters(engine, TOKENS, COLUMNS)
+        # ``wait_for_flush=False`` (a deployment's choice, settings.access_token_rows_flushed,
+        # PostgreSQL only): a new row is committed and visible to every worker before its
+        # token is returned, without waiting for the disk (core.db.async_postgres); a row
+        # lost in a crash of the database makes its token inactive, never a revoked one
+        # active again
+        self._backend: _SqliteRows | _PostgresRows = (
+            _SqliteRows(engine)
+            if engine.dialect.name == "sqlite"
+            else _PostgresRows(engine, wait_for_flush=wait_for_flush)
         )
-        self._reads: BatchRunner[str, bool] = BatchRunner("access-token-reads", self._read)
 
     async def record(self, record: AccessTokenRecord) -> None:
         """Store the row; returns once it is committed."""
-        await self._writes.submit(record)
+        await self._backend.writes.submit(self._parameters(record))
 
     async def usable(self, jti: str) -> bool:
         """Whether the token's row says it may still be used (its signature and times are
-        checked elsewhere): :func:`~idp.oauth.storage.access_token_usable`; no row, no."""
-        if self._inline_reads:
-            return self._read([jti])[0]
-        return await self._reads.submit(jti)
+        checked elsewhere): :func:`usable_of`."""
+        return await self._backend.usable(jti)
 
-    def _write(self, records: list[AccessTokenRecord]) -> list[None]:
-        # Only names and placeholders go into the text; every value is a parameter.
-        row = f"({self._writer.placeholders(len(self.COLUMNS))})"
-        sql = (
-            f"INSERT INTO {TOKENS.name} ({', '.join(self.COLUMNS)}) "  # noqa: S608
-            f"VALUES {', '.join([row] * len(records))}"
-        )
-        parameters = [
+    def _parameters(self, record: AccessTokenRecord) -> list[Any]:
+        return [
             convert(getattr(record, column))
-            for record in records
-            for column, convert in zip(self.COLUMNS, self._converters, strict=True)
+            for column, convert in zip(COLUMNS, self._converters, strict=True)
         ]
-        with self._writers_lock:
-            writer = self._idle_writers.pop()  # one per batch thread: never empty
-        try:
-            with write_turn(self._engine):  # SQLite: after this process's other writers
-                writer.execute(sql, parameters)  # one statement: all rows or none
-        finally:
-            with self._writers_lock:
-                self._idle_writers.append(writer)
-        return [None] * len(records)
+
+    def close(self) -> None:
+        self._backend.close()
+
+
+Row = list[Any]  # one token's parameters, in COLUMNS' order
+
+
+class _SqliteRows:
+    """Writes on a batch thread (it may wait for the write lock), reads on the event loop
+    (a lookup in the process's own file; busy timeout zero)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._writer = DriverConnection(engine)
+        self._reader = DriverConnection(engine, wait_when_busy=False)
+        self.writes: BatchRunner[Row, None] = BatchRunner("access-token-writes", self._write)
+
+    def _write(self, rows: list[Row]) -> list[None]:
+        sql = insert_sql(self._writer.placeholder, len(rows))
+        with write_turn(self._engine):  # after this process's other writers
+            self._writer.execute(sql, [value for row in rows for value in row])
+        return [None] * len(rows)
+
+    async def usable(self, jti: str) -> bool:
+        rows = self._reader.execute(select_sql(self._reader.placeholder, 1), [jti])
+        return usable_of([jti], rows)[0]
+
+    def close(self) -> None:
+        self.writes.close()
+        self._writer.close()
+        self._reader.close()
+
+
+class _PostgresRows:
+    """Writes from the event loop over asynchronous connections, two batches in flight;
+    reads on a batch thread.
+
+    Measured both ways on two workers (``bench/PROFILE.md``, fourth pass): writes from the
+    loop cost less CPU than handing them to two writer threads and raised client
+    credentials by about a sixth, while reads from the loop cost more than through the
+    read thread (introspection about a sixth slower), so each goes the cheaper way."""
+
+    def __init__(self, engine: Engine, *, wait_for_flush: bool) -> None:
+        self.write_connections = AsyncPostgres(engine, wait_for_flush=wait_for_flush)
+        self.writes: LoopBatches[psycopg.AsyncConnection[Any], Row, None] = LoopBatches(
+            "access-token-writes",
+            connect=self.write_connections.connect,
+            run=self._write,
+            discard=AsyncPostgres.discard,
+            connections=WRITERS,
+        )
+        self.reader = DriverConnection(engine)  # the read thread's own
+        self.reads: BatchRunner[str, bool] = BatchRunner("access-token-reads", self._read)
+
+    async def _write(self, connection: psycopg.AsyncConnection[Any], rows: list[Row]) -> list[None]:
+        sql = insert_sql(AsyncPostgres.placeholder, len(rows))
+        parameters = [value for row in rows for value in row]
+        await self.write_connections.execute(connection, sql, parameters)
+        return [None] * len(rows)
 
     def _read(self, jtis: list[str]) -> list[bool]:
         wanted = sorted(set(jtis))
-        sql = (  # names and placeholders only; the jtis are parameters
-            f"SELECT t.jti, t.revoked_at, t.grant_id, g.id, g.revoked_at FROM {TOKENS.name} t "  # noqa: S608
-            f"LEFT JOIN {GRANTS.name} g ON g.id = t.grant_id "
-            f"WHERE t.jti IN ({self._reader.placeholders(len(wanted))})"
-        )
-        with self._reader_lock:
-            rows = self._reader.execute(sql, wanted)
-        usable = {
-            jti: access_token_usable(
-                revoked_at=revoked_at,
-                grant_id=grant_id,
-                grant_found=grant_row is not None,
-                grant_revoked_at=grant_revoked_at,
-            )
-            for jti, revoked_at, grant_id, grant_row, grant_revoked_at in rows
-        }
-        return [usable.get(jti, False) for jti in jtis]
+        sql = select_sql(self.reader.placeholder, len(wanted))
+        return usable_of(jtis, self.reader.execute(sql, wanted))
+
+    async def usable(self, jti: str) -> bool:
+        return await self.reads.submit(jti)
 
     def close(self) -> None:
-        self._writes.close()
-        self._reads.close()
-        for writer in self._writers:
-            writer.close()
-        with self._reader_lock:
-            self._reader.close()
+        self.writes.close()
+        self.reads.close()
+        self.reader.close()

@@ -1,6 +1,8 @@
 """Group commit (core/db/batching.py): concurrent items share batches, each waiter gets its
 own result or the batch's error, a cancelled waiter harms no one, and a closed runner takes
-nothing more; and the access-token ledger built on it stores rows all-or-nothing."""
+nothing more; and the access-token ledger (on SQLite built on it, on PostgreSQL on
+core/db/loop_batching.py) stores rows all-or-nothing, survives a lost connection and
+works where it should (thread or event loop)."""
 
 from __future__ import annotations
 
@@ -10,13 +12,19 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from core.db.async_postgres import AsyncPostgres
 from core.db.batching import BatchRunner, BatchRunnerClosed
 from core.db.engine import BUSY_SECONDS
 from core.services import Services
-from idp.oauth.access_token_ledger import AccessTokenLedger, AccessTokenRecord
+from idp.oauth.access_token_ledger import (
+    AccessTokenLedger,
+    AccessTokenRecord,
+    _PostgresRows,
+    _SqliteRows,
+)
 from idp.oauth.storage import AccessTokenRow
 
 
@@ -170,6 +178,10 @@ def unflushed(services: Services) -> Iterator[AccessTokenLedger]:
         built.close()
 
 
+def on_postgres(services: Services) -> bool:
+    return services.engine.dialect.name == "postgresql"
+
+
 def test_the_ledger_stores_a_batch_all_or_nothing(
     services: Services, ledger: AccessTokenLedger
 ) -> None:
@@ -183,11 +195,16 @@ def test_the_ledger_stores_a_batch_all_or_nothing(
         await asyncio.gather(*(ledger.record(record(services, f"j{i}", "c")) for i in range(20)))
         states = await asyncio.gather(ledger.usable("j3"), ledger.usable("nope"))
         assert states == [True, False]
+        # one batch (one turn of the loop) holding a duplicate jti: none of it is stored
+        outcomes = await asyncio.gather(
+            ledger.record(record(services, "fresh", "c")),
+            ledger.record(record(services, "j3", "c")),
+            return_exceptions=True,
+        )
+        assert all(isinstance(outcome, IntegrityError) for outcome in outcomes)
+        assert await ledger.usable("fresh") is False
 
     asyncio.run(main())
-    # one batch holding a duplicate jti: none of the batch is stored
-    with pytest.raises(IntegrityError):
-        ledger._write([record(services, "fresh", "c"), record(services, "j3", "c")])
     assert count() == before + 20
     with services.sessions() as session:  # stored as the ORM stores it
         row = session.get(AccessTokenRow, "j3")
@@ -197,34 +214,62 @@ def test_the_ledger_stores_a_batch_all_or_nothing(
 
 
 def test_a_lost_connection_costs_one_batch(services: Services, ledger: AccessTokenLedger) -> None:
-    """The driver connection dies (a database restart): that batch fails with SQLAlchemy's
-    error, the next one opens a new connection."""
-    ledger._write([record(services, "before", "c")])
-    held = ledger._writer._connection
-    assert held is not None
-    held.driver_connection.close()  # type: ignore[union-attr]
-    with pytest.raises(DBAPIError):
-        ledger._write([record(services, "lost", "c")])
-    ledger._write([record(services, "after", "c")])
-    assert ledger._read(["before", "lost", "after"]) == [True, False, True]
+    """The writer's connection dies (PostgreSQL: its server process is terminated, as in a
+    restart): that batch fails with SQLAlchemy's error, the next one opens a new
+    connection."""
+
+    async def main() -> None:
+        await ledger.record(record(services, "before", "c"))
+        await lose_the_writers_connection(services, ledger)
+        with pytest.raises(DBAPIError):
+            await ledger.record(record(services, "lost", "c"))
+        await ledger.record(record(services, "after", "c"))
+        states = await asyncio.gather(*(ledger.usable(j) for j in ("before", "lost", "after")))
+        assert states == [True, False, True]
+
+    asyncio.run(main())
+
+
+async def lose_the_writers_connection(services: Services, ledger: AccessTokenLedger) -> None:
+    rows = ledger._backend
+    if isinstance(rows, _PostgresRows):
+        (connection,) = rows.writes._states[asyncio.get_running_loop()].idle
+        with services.engine.connect() as admin:
+            admin.execute(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": connection.info.backend_pid}
+            )
+    else:
+        held = rows._writer._connection
+        assert held is not None
+        held.driver_connection.close()  # type: ignore[union-attr]
+
+
+async def synchronous_commit(connections: AsyncPostgres) -> str:
+    connection = await connections.connect()
+    try:
+        ((setting,),) = await connections.execute(connection, "SHOW synchronous_commit", [])
+        return str(setting)
+    finally:
+        connections.discard(connection)
 
 
 def test_the_ledger_waits_for_the_disk_unless_told_not_to(
     services: Services, unflushed: AccessTokenLedger
 ) -> None:
     """PostgreSQL: by default (``access_token_rows_flushed``) the provider's ledger waits for
-    the WAL flush of new rows, as every other write does; told not to, its writer alone
-    turns ``synchronous_commit`` off, and the reader and every other connection keep the
+    the WAL flush of new rows, as every other write does; told not to, its writers alone
+    turn ``synchronous_commit`` off, and its readers and every other connection keep the
     server's setting."""
-    if services.engine.dialect.name != "postgresql":
+    if not on_postgres(services):
         pytest.skip("synchronous_commit is PostgreSQL's; SQLite runs WAL + synchronous=NORMAL")
     assert services.settings.access_token_rows_flushed is True
-    show = "SHOW synchronous_commit"
-    assert services.idp.access_tokens._writer.execute(show, []) == [("on",)]
-    assert unflushed._writer.execute(show, []) == [("off",)]
-    assert unflushed._reader.execute(show, []) == [("on",)]
+    default, told = services.idp.access_tokens._backend, unflushed._backend
+    assert isinstance(default, _PostgresRows) and isinstance(told, _PostgresRows)
+    assert asyncio.run(synchronous_commit(default.write_connections)) == "on"
+    assert asyncio.run(synchronous_commit(told.write_connections)) == "off"
+    assert told.reader.execute("SHOW synchronous_commit", []) == [("on",)]
     with services.engine.connect() as connection:
-        assert connection.exec_driver_sql(show).scalar() == "on"
+        assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
 
 
 def test_a_row_written_without_waiting_for_the_disk_is_visible_at_once(
@@ -236,19 +281,25 @@ def test_a_row_written_without_waiting_for_the_disk_is_visible_at_once(
         assert session.get(AccessTokenRow, "seen-at-once") is not None
 
 
-def test_on_sqlite_the_ledger_reads_on_the_event_loop(
-    services: Services, ledger: AccessTokenLedger
-) -> None:
-    """SQLite: a lookup costs less than the hand-off to a thread, so it is made on the loop
-    (the read thread never starts); PostgreSQL: over the network, always from the thread."""
-    asyncio.run(ledger.record(record(services, "looked-up", "c")))
+def test_where_the_ledger_works(services: Services, ledger: AccessTokenLedger) -> None:
+    """PostgreSQL: writes from the event loop over asynchronous connections (no thread),
+    reads on a thread. SQLite: writes on a thread (a writer may wait for the one write
+    lock), reads on the loop (a lookup costs less than a hand-off to a thread)."""
 
-    async def lookups() -> list[bool]:
+    async def main() -> list[bool]:
+        await ledger.record(record(services, "looked-up", "c"))
         return list(await asyncio.gather(ledger.usable("looked-up"), ledger.usable("nope")))
 
-    assert asyncio.run(lookups()) == [True, False]
-    on_sqlite = services.engine.dialect.name == "sqlite"
-    assert (not ledger._reads._threads) is on_sqlite
+    threads_before = set(threading.enumerate())
+    assert asyncio.run(main()) == [True, False]
+    started = {thread.name for thread in set(threading.enumerate()) - threads_before}
+    rows = ledger._backend
+    if on_postgres(services):
+        assert isinstance(rows, _PostgresRows)
+        assert started == {"govtrust-batch-access-token-reads-0"}
+    else:
+        assert isinstance(rows, _SqliteRows)
+        assert started == {"govtrust-batch-access-token-writes-0"}
 
 
 def test_a_read_on_the_event_loop_never_waits_for_a_lock(
@@ -258,7 +309,8 @@ def test_a_read_on_the_event_loop_never_waits_for_a_lock(
     have to wait for a lock fails at once and the hot path leaves the request to the
     general path, tests/idp/test_oauth_hot_path.py) where every other connection waits up
     to the engine's 10 s."""
-    if services.engine.dialect.name != "sqlite":
-        pytest.skip("reads on the event loop are SQLite's")
-    assert ledger._reader.execute("PRAGMA busy_timeout", []) == [(0,)]
-    assert ledger._writer.execute("PRAGMA busy_timeout", []) == [(BUSY_SECONDS * 1000,)]
+    rows = ledger._backend
+    if not isinstance(rows, _SqliteRows):
+        pytest.skip("reads on the event loop's own file are SQLite's")
+    assert rows._reader.execute("PRAGMA busy_timeout", []) == [(0,)]
+    assert rows._writer.execute("PRAGMA busy_timeout", []) == [(BUSY_SECONDS * 1000,)]
