@@ -110,8 +110,8 @@ class Settings(BaseSettings):
         "test_fault_postgres_restart.py). false: the rows are still committed and visible to "
         "every worker before the tokens are returned, but a crash of the database server or "
         "machine may lose the last few hundred milliseconds of them; those tokens then "
-        "introspect as inactive (fail closed). About 1.5x the tokens per second on two "
-        "workers (bench/PROFILE.md). Revocations and every other write always wait.",
+        "introspect as inactive (fail closed). About 1.3x the tokens per second on two "
+        "workers (bench/RESULTS.md). Revocations and every other write always wait.",
     )
     status_list_refresh_seconds: int = Field(
         default=5,

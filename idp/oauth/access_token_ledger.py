@@ -11,7 +11,9 @@ Each backend's rows go where they cost least (measured, ``bench/PROFILE.md``):
 - PostgreSQL: new rows from the event loop itself over asynchronous connections
   (:class:`~core.db.loop_batching.LoopBatches`), two batches in flight per loop, so that one
   is written while the other waits for the disk; lookups on a batch thread
-  (:class:`~core.db.batching.BatchRunner`).
+  (:class:`~core.db.batching.BatchRunner`), and only for tokens not already known to be
+  usable: a worker remembers the tokens it found usable until a revocation, here or in
+  another process, may have changed that (:mod:`idp.oauth.usable_token_memory`).
 - SQLite (the embedded default): new rows on a batch thread, since a writer may wait for
   SQLite's one write lock; a lookup on the event loop itself: one primary-key lookup in the
   process's own file costs less than the hand-off to a thread, and in WAL mode a reader
@@ -36,8 +38,15 @@ from core.db.batching import BatchRunner
 from core.db.driver_connection import DriverConnection, driver_converters
 from core.db.engine import write_turn
 from core.db.loop_batching import LoopBatches
+from core.db.notifications import ChannelListener
 from idp.oauth.storage import AccessTokenRow, GrantRow, access_token_usable
 from idp.oauth.tokens import IssuedAccessToken
+from idp.oauth.usable_token_memory import (
+    CHANNEL,
+    LocalRevocations,
+    UsableTokenMemory,
+    triggers_installed,
+)
 
 
 @dataclass(frozen=True)
@@ -196,7 +205,8 @@ class _SqliteRows:
 
 class _PostgresRows:
     """Writes from the event loop over asynchronous connections, two batches in flight;
-    reads on a batch thread.
+    reads on a batch thread, and only for tokens not already known to be usable
+    (:mod:`idp.oauth.usable_token_memory`).
 
     Measured both ways on two workers (``bench/PROFILE.md``, fourth pass): writes from the
     loop cost less CPU than handing them to two writer threads and raised client
@@ -204,6 +214,16 @@ class _PostgresRows:
     read thread (introspection about a sixth slower), so each goes the cheaper way."""
 
     def __init__(self, engine: Engine, *, wait_for_flush: bool) -> None:
+        self.memory = UsableTokenMemory()
+        self._local_revocations = LocalRevocations(engine, self.memory)
+        self.listener = ChannelListener(
+            engine,
+            CHANNEL,
+            on_notify=self.memory.forget_all,
+            on_ready=self.memory.switch_on,
+            on_lost=self.memory.switch_off,
+            ready_check=triggers_installed,
+        )
         self.write_connections = AsyncPostgres(engine, wait_for_flush=wait_for_flush)
         self.writes: LoopBatches[psycopg.AsyncConnection[Any], Row, None] = LoopBatches(
             "access-token-writes",
@@ -227,9 +247,18 @@ class _PostgresRows:
         return usable_of(jtis, self.reader.execute(sql, wanted))
 
     async def usable(self, jti: str) -> bool:
-        return await self.reads.submit(jti)
+        if self.memory.knows(jti):
+            return True
+        self.listener.start()  # once: the memory is on while it listens
+        generation = self.memory.generation
+        usable = await self.reads.submit(jti)
+        if usable:
+            self.memory.remember(jti, generation)
+        return usable
 
     def close(self) -> None:
+        self.listener.close()
+        self._local_revocations.close()
         self.writes.close()
         self.reads.close()
         self.reader.close()

@@ -296,7 +296,11 @@ def test_where_the_ledger_works(services: Services, ledger: AccessTokenLedger) -
     rows = ledger._backend
     if on_postgres(services):
         assert isinstance(rows, _PostgresRows)
-        assert started == {"govtrust-batch-access-token-reads-0"}
+        # the read thread, and the listener that keeps the memory of usable tokens right
+        assert started == {
+            "govtrust-batch-access-token-reads-0",
+            "govtrust-listen-govtrust_token_revocations",
+        }
     else:
         assert isinstance(rows, _SqliteRows)
         assert started == {"govtrust-batch-access-token-writes-0"}

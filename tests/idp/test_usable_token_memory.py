@@ -1,0 +1,192 @@
+"""The memory of usable access tokens (idp/oauth/usable_token_memory.py): a token found
+usable is not looked up again until something may have revoked it; a revocation committed
+in this process is seen at once, one committed by another process (a plain connection here,
+unseen by this process's engine) within the time a notification takes; a lookup that raced
+a revocation is not remembered; while the listening connection is down nothing is
+remembered and nothing sent meanwhile is missed; without migration 0014's triggers the
+memory stays off. PostgreSQL only: on SQLite every lookup is made on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import update
+
+from core.db.engine import driver_connect_params, transaction
+from core.services import Services
+from idp.clients.models import Channel
+from idp.oauth.access_token_ledger import AccessTokenLedger, AccessTokenRecord, _PostgresRows
+from idp.oauth.storage import AccessTokenRow, GrantRow
+from idp.oauth.usable_token_memory import UsableTokenMemory
+from tests.idp.oidc_helpers import REDIRECT, client_service
+
+
+def test_only_what_was_looked_up_since_the_last_forgetting_is_known() -> None:
+    memory = UsableTokenMemory(max_entries=3)
+    memory.remember("a", memory.generation)
+    assert not memory.knows("a")  # off until its listener is ready
+    memory.switch_on()
+    for jti in ("a", "b", "c", "d"):
+        memory.remember(jti, memory.generation)
+    assert [memory.knows(jti) for jti in "abcd"] == [False, True, True, True]  # oldest out
+    memory.forget_all("oauth_grants")
+    assert not any(memory.knows(jti) for jti in "bcd")
+    memory.remember("e", memory.generation)
+    memory.switch_off()
+    assert not memory.knows("e")
+    memory.remember("e", memory.generation)
+    assert not memory.knows("e")
+
+
+def test_a_lookup_that_raced_a_revocation_is_not_remembered() -> None:
+    memory = UsableTokenMemory()
+    memory.switch_on()
+    before_the_read = memory.generation
+    memory.forget_all()  # a revocation arrives while the row is being read
+    memory.remember("raced", before_the_read)
+    assert not memory.knows("raced")
+
+
+@pytest.fixture
+def rows(services: Services) -> Iterator[_PostgresRows]:
+    if services.engine.dialect.name != "postgresql":
+        pytest.skip("the memory is PostgreSQL's (LISTEN/NOTIFY)")
+    ledger = AccessTokenLedger(services.sessions)
+    assert isinstance(ledger._backend, _PostgresRows)
+    try:
+        yield ledger._backend
+    finally:
+        ledger.close()
+
+
+def eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def other_process(services: Services, sql: str, *parameters: Any) -> None:
+    """A write through a connection of its own, as another worker or the CLI makes it:
+    this process's engine does not see it."""
+    with psycopg.connect(autocommit=True, **driver_connect_params(services.engine)) as other:
+        other.execute(sql, parameters)  # type: ignore[arg-type]
+
+
+def new_token(services: Services, jti: str, grant_id: str | None = None) -> None:
+    now = services.idp.ctx.clock()
+    row = AccessTokenRecord(jti, "c", "c", "s", now, now + timedelta(minutes=5), grant_id)
+    with transaction(services.sessions) as session:
+        session.add(AccessTokenRow(**row.columns()))
+
+
+def lookups(rows: _PostgresRows) -> list[list[str]]:
+    """Record each batch of lookups that reaches the database."""
+    seen: list[list[str]] = []
+    read = rows._read
+
+    def counting(jtis: list[str]) -> list[bool]:
+        seen.append(list(jtis))
+        return read(jtis)
+
+    rows.reads._run = counting
+    return seen
+
+
+def usable(rows: _PostgresRows, jti: str) -> bool:
+    return asyncio.run(rows.usable(jti))
+
+
+def test_a_usable_token_is_looked_up_once(services: Services, rows: _PostgresRows) -> None:
+    seen = lookups(rows)
+    new_token(services, "once")
+    assert usable(rows, "once")  # starts the listener
+    assert eventually(lambda: rows.memory.on)
+    assert usable(rows, "once")  # looked up again: the first lookup preceded the memory
+    assert usable(rows, "once") and usable(rows, "once")
+    assert not usable(rows, "unknown") and not usable(rows, "unknown")
+    assert seen == [["once"], ["once"], ["unknown"], ["unknown"]]
+
+
+def test_a_revocation_in_this_process_is_seen_at_once(
+    services: Services, rows: _PostgresRows
+) -> None:
+    new_token(services, "here")
+    usable(rows, "here")
+    assert eventually(lambda: rows.memory.on)
+    assert usable(rows, "here") and rows.memory.knows("here")
+    # notifications ignored from here: the commit itself must make the memory forget
+    rows.listener._on_notify = lambda _payload: None
+    with transaction(services.sessions) as session:
+        session.execute(
+            update(AccessTokenRow)
+            .where(AccessTokenRow.jti == "here")
+            .values(revoked_at=services.idp.ctx.clock())
+        )
+    assert not rows.memory.knows("here")
+    assert not usable(rows, "here")
+
+
+@pytest.mark.parametrize("what", ["token", "grant", "deleted"])
+def test_a_revocation_by_another_process_arrives_as_a_notification(
+    services: Services, rows: _PostgresRows, what: str
+) -> None:
+    client, _ = client_service(services).register(
+        name="门户", channel=Channel.WEB, redirect_uris=[REDIRECT], scope="openid"
+    )
+    now = services.idp.ctx.clock()
+    with transaction(services.sessions) as session:
+        session.add(GrantRow(id="g1", client_id=client.client_id, scope="openid", created_at=now))
+    new_token(services, "there", grant_id="g1")
+    usable(rows, "there")
+    assert eventually(lambda: rows.memory.on)
+    assert usable(rows, "there") and rows.memory.knows("there")
+    statement = {
+        "token": "UPDATE oauth_access_tokens SET revoked_at = now() WHERE jti = %s",
+        "grant": "UPDATE oauth_grants SET revoked_at = now() WHERE id = "
+        "(SELECT grant_id FROM oauth_access_tokens WHERE jti = %s)",
+        "deleted": "DELETE FROM oauth_access_tokens WHERE jti = %s",
+    }[what]
+    other_process(services, statement, "there")
+    assert eventually(lambda: not rows.memory.knows("there"), seconds=2)
+    assert not usable(rows, "there")
+
+
+def test_while_the_listener_is_down_nothing_is_remembered_or_missed(
+    services: Services, rows: _PostgresRows
+) -> None:
+    new_token(services, "kept")
+    usable(rows, "kept")
+    assert eventually(lambda: rows.memory.on)
+    usable(rows, "kept")
+    pid = rows.listener.backend_pid
+    other_process(services, "SELECT pg_terminate_backend(%s)", pid)
+    assert eventually(lambda: rows.listener.backend_pid != pid)
+    # revoked while nobody listened (or just after): the memory starts empty when it is back
+    other_process(
+        services, "UPDATE oauth_access_tokens SET revoked_at = now() WHERE jti = %s", "kept"
+    )
+    assert eventually(lambda: rows.memory.on and rows.listener.backend_pid is not None)
+    assert not usable(rows, "kept")
+
+
+def test_without_the_triggers_the_memory_stays_off(services: Services, rows: _PostgresRows) -> None:
+    with services.engine.begin() as connection:
+        for table in ("oauth_access_tokens", "oauth_grants"):
+            connection.exec_driver_sql(f"DROP TRIGGER {table}_revocation_notify ON {table}")
+    seen = lookups(rows)
+    new_token(services, "unguarded")
+    assert usable(rows, "unguarded")
+    assert eventually(lambda: rows.listener._thread is not None)
+    rows.listener._thread.join(5)  # it gave up: no notification would ever come
+    assert not rows.memory.on
+    assert usable(rows, "unguarded") and usable(rows, "unguarded")
+    assert len(seen) == 3
