@@ -95,6 +95,7 @@ def build_services(
         trusted_proxies=tuple(settings.trusted_proxies),
         dpop_nonce_required=settings.dpop_nonce_required,
         access_token_rows_flushed=settings.access_token_rows_flushed,
+        remember_usable_tokens=settings.introspection_remembers_usable_tokens,
     )
     provider.scope_extensions.append(LicenceScopes(sessions))  # licence:read:<type>
     return Services(

@@ -41,12 +41,16 @@ class Provider:
     scope_extensions: list[ScopeExtension] = field(default_factory=list)
     # whether the hot path waits for the disk flush of its new token rows (settings)
     access_token_rows_flushed: bool = True
+    # whether introspection remembers tokens found usable until a revocation (settings)
+    remember_usable_tokens: bool = True
     # access-token rows written and read in batches by the hot path (idp.hotpath)
     access_tokens: AccessTokenLedger = field(init=False)
 
     def __post_init__(self) -> None:
         self.access_tokens = AccessTokenLedger(
-            self.ctx.sessions, wait_for_flush=self.access_token_rows_flushed
+            self.ctx.sessions,
+            wait_for_flush=self.access_token_rows_flushed,
+            remember_usable=self.remember_usable_tokens,
         )
 
     def close(self) -> None:
@@ -64,6 +68,7 @@ def build_provider(
     http_client: httpx.Client | None = None,
     dpop_nonce_required: bool = False,
     access_token_rows_flushed: bool = True,
+    remember_usable_tokens: bool = True,
 ) -> Provider:
     identities = SqlIdentityStore()
     claims = IdentityClaims(ctx, identities, protector)
@@ -85,4 +90,5 @@ def build_provider(
             DpopNonces(derive_nonce_key(ctx.hash_key), ctx.clock) if dpop_nonce_required else None
         ),
         access_token_rows_flushed=access_token_rows_flushed,
+        remember_usable_tokens=remember_usable_tokens,
     )

@@ -141,18 +141,25 @@ def usable_of(jtis: list[str], rows: Sequence[tuple[Any, ...]]) -> list[bool]:
 class AccessTokenLedger:
     """Writes and reads the hot path's access-token rows, in batches."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, wait_for_flush: bool = True) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        wait_for_flush: bool = True,
+        remember_usable: bool = True,
+    ) -> None:
         engine: Engine = sessions.kw["bind"]
         self._converters = driver_converters(engine, TOKENS, COLUMNS)
         # ``wait_for_flush=False`` (a deployment's choice, settings.access_token_rows_flushed,
         # PostgreSQL only): a new row is committed and visible to every worker before its
         # token is returned, without waiting for the disk (core.db.async_postgres); a row
         # lost in a crash of the database makes its token inactive, never a revoked one
-        # active again
+        # active again. ``remember_usable=False`` (settings.introspection_remembers_usable_
+        # tokens, PostgreSQL only): every lookup reads the row
         self._backend: _SqliteRows | _PostgresRows = (
             _SqliteRows(engine)
             if engine.dialect.name == "sqlite"
-            else _PostgresRows(engine, wait_for_flush=wait_for_flush)
+            else _PostgresRows(engine, wait_for_flush=wait_for_flush, remember=remember_usable)
         )
 
     async def record(self, record: AccessTokenRecord) -> None:
@@ -213,8 +220,8 @@ class _PostgresRows:
     credentials by about a sixth, while reads from the loop cost more than through the
     read thread (introspection about a sixth slower), so each goes the cheaper way."""
 
-    def __init__(self, engine: Engine, *, wait_for_flush: bool) -> None:
-        self.memory = UsableTokenMemory()
+    def __init__(self, engine: Engine, *, wait_for_flush: bool, remember: bool) -> None:
+        self.memory = UsableTokenMemory()  # stays off unless the listener says it may be on
         self._local_revocations = LocalRevocations(engine, self.memory)
         self.listener = ChannelListener(
             engine,
@@ -224,6 +231,7 @@ class _PostgresRows:
             on_lost=self.memory.switch_off,
             ready_check=triggers_installed,
         )
+        self._remember = remember
         self.write_connections = AsyncPostgres(engine, wait_for_flush=wait_for_flush)
         self.writes: LoopBatches[psycopg.AsyncConnection[Any], Row, None] = LoopBatches(
             "access-token-writes",
@@ -249,7 +257,8 @@ class _PostgresRows:
     async def usable(self, jti: str) -> bool:
         if self.memory.knows(jti):
             return True
-        self.listener.start()  # once: the memory is on while it listens
+        if self._remember:
+            self.listener.start()  # once: the memory is on while it listens
         generation = self.memory.generation
         usable = await self.reads.submit(jti)
         if usable:

@@ -190,3 +190,22 @@ def test_without_the_triggers_the_memory_stays_off(services: Services, rows: _Po
     assert not rows.memory.on
     assert usable(rows, "unguarded") and usable(rows, "unguarded")
     assert len(seen) == 3
+
+
+def test_told_not_to_remember_every_lookup_reads_the_row(services: Services) -> None:
+    """``GOVTRUST_INTROSPECTION_REMEMBERS_USABLE_TOKENS=false``: a revocation by any process
+    is seen at its commit, since nothing is remembered (and nobody listens)."""
+    if services.engine.dialect.name != "postgresql":
+        pytest.skip("the memory is PostgreSQL's (LISTEN/NOTIFY)")
+    assert services.settings.introspection_remembers_usable_tokens is True
+    ledger = AccessTokenLedger(services.sessions, remember_usable=False)
+    try:
+        rows = ledger._backend
+        assert isinstance(rows, _PostgresRows)
+        seen = lookups(rows)
+        new_token(services, "every-time")
+        assert all(usable(rows, "every-time") for _ in range(3))
+        assert len(seen) == 3
+        assert rows.listener._thread is None and not rows.memory.on
+    finally:
+        ledger.close()
