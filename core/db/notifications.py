@@ -24,7 +24,7 @@ from core.db.engine import driver_connect_params
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.5  # how soon a closed listener notices
+POLL_SECONDS = 0.2  # how soon a closed listener notices (close waits for it)
 RETRY_MAX_SECONDS = 5.0
 # the kernel notices a dead peer within about 20 s even if nothing is sent
 KEEPALIVES = {

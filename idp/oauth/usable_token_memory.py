@@ -69,19 +69,19 @@ class UsableTokenMemory:
             self._entries[jti] = None
 
     def forget_all(self, _payload: object = None) -> None:
-        with self._lock:
-            self._generation += 1
-            self._entries.clear()
+        self._start_over(on=None)
 
     def switch_on(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self._entries.clear()
-            self._on = True
+        self._start_over(on=True)
 
     def switch_off(self) -> None:
+        self._start_over(on=False)
+
+    def _start_over(self, *, on: bool | None) -> None:
+        """Forget everything; ``on`` switches the memory on or off (None: as it is)."""
         with self._lock:
-            self._on = False
+            if on is not None:
+                self._on = on
             self._generation += 1
             self._entries.clear()
 
