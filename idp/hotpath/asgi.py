@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.db.batching import BatchRunnerClosed
+from idp.hotpath.client_auth import ClientLoader
 from idp.hotpath.client_credentials import client_credentials_token
 from idp.hotpath.form import HotRequest, hot_request
 from idp.hotpath.introspection import introspect
@@ -53,9 +54,10 @@ class OAuthHotPath:
         note: Note | None = None,
     ) -> None:
         self.app = app
+        clients = ClientLoader(provider.server)
         self.handlers: dict[str, Handler] = {
-            "/token": partial(client_credentials_token, provider),
-            "/introspect": partial(introspect, provider, VerifiedTokens()),
+            "/token": partial(client_credentials_token, provider, clients),
+            "/introspect": partial(introspect, provider, VerifiedTokens(), clients),
         }
         self.extra_headers = list(headers)
         self.note = note

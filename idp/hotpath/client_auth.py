@@ -3,13 +3,19 @@
 (``client_secret_post``), against the registration this process has cached
 (:class:`~idp.clients.cache.ClientCache`).
 
-Only a success is decided here. Another method, both methods at once, a client that is not
-cached, inactive, registered for another method, or a wrong secret: None, and the general
-path authenticates the client again and answers ``invalid_client`` where it must.
+When the client is not cached (first use, or its few seconds in the cache are over), it is
+loaded on a thread, once: the requests that miss it at the same moment wait for that one
+load (:class:`ClientLoader`), instead of all going to the general path together, which
+under load took as many pooled connections at once as there were requests in flight.
+
+Only a success is decided here. Another method, both methods at once, an unknown or
+inactive client, one registered for another method, or a wrong secret: None, and the
+general path authenticates the client again and answers ``invalid_client`` where it must.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from urllib.parse import unquote
@@ -36,8 +42,32 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
     return (client_id, secret) if client_id and secret else None
 
 
-def authenticated_client(
-    server: GovtrustAuthorizationServer, request: HotRequest, endpoint: str
+class ClientLoader:
+    """Clients for the hot path: from the cache, or loaded on a thread, one load per client
+    and event loop at a time."""
+
+    def __init__(self, server: GovtrustAuthorizationServer) -> None:
+        self.server = server
+        self._loading: dict[
+            tuple[asyncio.AbstractEventLoop, str], asyncio.Task[OAuthClient | None]
+        ] = {}
+
+    async def client(self, client_id: str) -> OAuthClient | None:
+        client = self.server.cached_client(client_id)
+        if client is not None:
+            return client
+        loop = asyncio.get_running_loop()
+        key = (loop, client_id)
+        load = self._loading.get(key)
+        if load is None:
+            load = loop.create_task(asyncio.to_thread(self.server.load_client, client_id))
+            self._loading[key] = load
+            load.add_done_callback(lambda _: self._loading.pop(key, None))
+        return await asyncio.shield(load)  # one waiter cancelled leaves the load to the rest
+
+
+async def authenticated_client(
+    clients: ClientLoader, request: HotRequest, endpoint: str
 ) -> OAuthClient | None:
     header = request.headers.get("authorization")
     if header is not None:
@@ -54,7 +84,7 @@ def authenticated_client(
         if not client_id or not secret:
             return None
         method = "client_secret_post"
-    client = server.cached_client(client_id)
+    client = await clients.client(client_id)
     if (
         client is None
         or not client.check_endpoint_auth_method(method, endpoint)

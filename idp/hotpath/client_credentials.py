@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from idp.grants.client_credentials import ServiceClientCredentials, scope_to_issue
-from idp.hotpath.client_auth import authenticated_client
+from idp.hotpath.client_auth import ClientLoader, authenticated_client
 from idp.hotpath.form import HotRequest
 from idp.oauth.access_token_ledger import AccessTokenRecord
 from idp.provider import Provider
@@ -24,7 +24,7 @@ PARAMETERS = frozenset({"grant_type", "scope", "client_id", "client_secret"})
 
 
 async def client_credentials_token(
-    provider: Provider, request: HotRequest
+    provider: Provider, clients: ClientLoader, request: HotRequest
 ) -> dict[str, Any] | None:
     """The token response (RFC 6749 §5.1), or None: the general path answers."""
     form = request.form
@@ -36,7 +36,7 @@ async def client_credentials_token(
     if signer is None or signer.info.backend != SoftwareBackend.name:
         return None  # not in memory, or in a hardware module: not on the event loop
     server = provider.server
-    client = authenticated_client(server, request, "token")
+    client = await authenticated_client(clients, request, "token")
     if client is None or not client.check_grant_type(GRANT_TYPE):
         return None
     scope = scope_to_issue(client.client, form.get("scope"))

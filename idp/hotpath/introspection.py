@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp.hotpath.client_auth import authenticated_client
+from idp.hotpath.client_auth import ClientLoader, authenticated_client
 from idp.hotpath.form import HotRequest
 from idp.hotpath.signatures import VerifiedTokens
 from idp.oauth.access_tokens import claims_acceptable, keys_by_kid
@@ -22,7 +22,7 @@ PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"
 
 
 async def introspect(
-    provider: Provider, verified: VerifiedTokens, request: HotRequest
+    provider: Provider, verified: VerifiedTokens, clients: ClientLoader, request: HotRequest
 ) -> dict[str, Any] | None:
     """The introspection response (RFC 7662 §2.2), or None: the general path answers."""
     form = request.form
@@ -32,7 +32,7 @@ async def introspect(
     published = provider.ctx.keys.published_if_cached("token")
     if published is None:
         return None
-    if authenticated_client(provider.server, request, "introspection") is None:
+    if await authenticated_client(clients, request, "introspection") is None:
         return None
     claims = verified.claims(token, keys_by_kid(published))
     if claims is None or not claims_acceptable(provider.ctx, claims):

@@ -116,6 +116,15 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             return None
         return OAuthClient(client, self.ctx.hash_key)
 
+    def load_client(self, client_id: str) -> OAuthClient | None:
+        """:meth:`query_client` in a session of its own (for a thread of ``idp.hotpath``);
+        the client is cached for the next requests."""
+        with self.ctx.sessions() as session:
+            client = self.client_cache.get(client_id, lambda: self.clients.get(session, client_id))
+        if client is None or not client.active:
+            return None
+        return OAuthClient(client, self.ctx.hash_key)
+
     def cached_client(self, client_id: str) -> OAuthClient | None:
         """:meth:`query_client` without the database: None unless this process holds the
         client (for code on the event loop, ``idp.hotpath``)."""

@@ -9,9 +9,12 @@ path answered.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import json
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 from core.app import SECURITY_HEADERS, create_app
 from core.services import Services
 from idp.clients.channels import Channel
+from idp.hotpath.client_auth import ClientLoader
 from idp.hotpath.signatures import VerifiedTokens
 from idp.oauth import jws
 from idp.oauth.storage import AccessTokenRow, revoke_grant
@@ -223,17 +227,58 @@ def test_a_disabled_client_or_rotated_secret_stops_at_once(
 
 
 def test_nothing_is_read_from_the_database_on_the_event_loop(
-    services: Services, paths: Paths, world: World
+    services: Services, paths: Paths, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Cold caches (keys, clients): the hot path declines rather than wait on the database."""
+    """Cold key cache: the hot path declines rather than wait on the database. Cold client
+    cache: the client is loaded on a thread, never on the loop, and the hot path answers."""
     warm(paths, world)
     services.keys.forget_cache()
     assert cc(paths.hot, world).status_code == 200
     assert paths.calls == ["_token"]
     paths.calls.clear()
-    services.idp.server.client_cache.clear()
+    server = services.idp.server
+    server.client_cache.clear()
+    loaded_on: list[str] = []
+    load = server.load_client
+
+    def counted(client_id: str) -> Any:
+        loaded_on.append(threading.current_thread().name)
+        return load(client_id)
+
+    monkeypatch.setattr(server, "load_client", counted)
     assert cc(paths.hot, world).status_code == 200
-    assert paths.calls == ["_token"]
+    assert cc(paths.hot, world).status_code == 200
+    assert paths.calls == []
+    assert len(loaded_on) == 1 and loaded_on[0].startswith("asyncio_")  # the default executor
+
+
+def test_requests_that_miss_a_client_at_once_share_one_load(
+    services: Services, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a client's time in the cache is over, the requests in flight wait for one load
+    instead of all going to the general path (each taking a pooled connection)."""
+    server = services.idp.server
+    server.client_cache.clear()
+    loads: list[str] = []
+    load = server.load_client
+
+    def slow(client_id: str) -> Any:
+        loads.append(client_id)
+        time.sleep(0.05)
+        return load(client_id)
+
+    monkeypatch.setattr(server, "load_client", slow)
+    loader = ClientLoader(server)
+
+    async def many() -> list[Any]:
+        return list(
+            await asyncio.gather(*(loader.client(world.service_client_id) for _ in range(20)))
+        )
+
+    clients = asyncio.run(many())
+    assert loads == [world.service_client_id]
+    assert {client.get_client_id() for client in clients} == {world.service_client_id}
+    assert asyncio.run(loader.client("nobody")) is None  # unknown: loaded, nothing cached
 
 
 def test_a_database_error_on_the_hot_path_leaves_the_answer_to_the_general_path(
