@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         "revocation may have changed that: one made by this worker at once, one made by "
         "another process when PostgreSQL's notification arrives (milliseconds; RFC 7009 "
         "§2.1 allows such a propagation delay and asks to minimise it). About 1.6x the "
-        "introspections per second on two workers (bench/RESULTS.md). false: every "
+        "introspections per second on two workers (bench/PROFILE.md). false: every "
         "introspection reads the row, so a revocation by any process is seen at its commit.",
     )
     status_list_refresh_seconds: int = Field(
