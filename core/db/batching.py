@@ -11,9 +11,8 @@ durability of one transaction per request, at the cost of one thread hand-off an
 If ``run`` raises, every request of the batch gets the exception; ``run`` must therefore be
 all-or-nothing (one transaction) so that a failed batch leaves nothing half-written.
 
-``threads`` above one keeps that many batches in flight: while one waits for its commit to
-reach the disk, the next is already on its way (the database may then flush both at
-once). ``run`` is then called from several threads at a time.
+(Where several batches should be in flight at once, on PostgreSQL, the hot path sends them
+from the event loop instead: :mod:`core.db.loop_batching`.)
 """
 
 from __future__ import annotations
@@ -60,17 +59,13 @@ class BatchRunner(Generic[T, R]):
         run: Callable[[list[T]], Sequence[R]],
         *,
         max_batch: int = MAX_BATCH,
-        threads: int = 1,
     ) -> None:
-        if threads < 1:
-            raise ValueError("threads must be at least 1")
         self.name = name
         self._run = run
         self._max_batch = max_batch
-        self._thread_count = threads
         self._queue: queue.SimpleQueue[list[_Entry[T, R]] | None] = queue.SimpleQueue()
         self._gathering: dict[asyncio.AbstractEventLoop, list[_Entry[T, R]]] = {}
-        self._threads: list[threading.Thread] = []
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
 
@@ -96,18 +91,16 @@ class BatchRunner(Generic[T, R]):
     def _start(self) -> None:
         if self._closed:
             raise BatchRunnerClosed(self.name)
-        if self._threads:
+        if self._thread is not None:
             return
         with self._lock:
             if self._closed:
                 raise BatchRunnerClosed(self.name)
-            if not self._threads:
-                for index in range(self._thread_count):
-                    thread = threading.Thread(
-                        target=self._work, name=f"govtrust-batch-{self.name}-{index}", daemon=True
-                    )
-                    thread.start()
-                    self._threads.append(thread)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._work, name=f"govtrust-batch-{self.name}", daemon=True
+                )
+                self._thread.start()
 
     def _work(self) -> None:
         while True:
@@ -150,11 +143,10 @@ class BatchRunner(Generic[T, R]):
                 continue
 
     def close(self, timeout: float = 5.0) -> None:
-        """Finish what is queued, then stop the threads."""
+        """Finish what is queued, then stop the thread."""
         with self._lock:
             self._closed = True
-            threads = list(self._threads)
-        for _ in threads:
-            self._queue.put(None)  # one stop for each thread
-        for thread in threads:
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
             thread.join(timeout)

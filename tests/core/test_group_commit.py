@@ -128,29 +128,17 @@ def test_a_closed_runner_takes_nothing_more() -> None:
         asyncio.run(one())
 
 
-def test_two_threads_keep_two_batches_in_flight() -> None:
-    """``threads=2``: a second batch is run while the first still waits (for the disk, in
-    the ledger); with one thread the barrier below would never be met."""
-    inside = threading.Barrier(2, timeout=5)
+def test_a_closed_runner_stops_its_thread() -> None:
+    runner: BatchRunner[int, int] = BatchRunner("test", lambda items: items)
 
-    def run(items: list[int]) -> list[int]:
-        inside.wait()
-        return items
+    async def one() -> int:
+        return await runner.submit(1)
 
-    runner: BatchRunner[int, int] = BatchRunner("test", run, threads=2)
-
-    async def main() -> list[int]:
-        first = asyncio.create_task(runner.submit(1))
-        await asyncio.sleep(0.05)  # handed over: its thread now waits at the barrier
-        second = asyncio.create_task(runner.submit(2))
-        return list(await asyncio.gather(first, second))
-
-    try:
-        assert asyncio.run(main()) == [1, 2]
-    finally:
-        runner.close()
-    assert len(runner._threads) == 2
-    assert not any(thread.is_alive() for thread in runner._threads)
+    assert asyncio.run(one()) == 1
+    thread = runner._thread
+    assert thread is not None and thread.is_alive()
+    runner.close()
+    assert not thread.is_alive()
 
 
 def record(services: Services, jti: str, client_id: str) -> AccessTokenRecord:
@@ -298,12 +286,12 @@ def test_where_the_ledger_works(services: Services, ledger: AccessTokenLedger) -
         assert isinstance(rows, _PostgresRows)
         # the read thread, and the listener that keeps the memory of usable tokens right
         assert started == {
-            "govtrust-batch-access-token-reads-0",
+            "govtrust-batch-access-token-reads",
             "govtrust-listen-govtrust_token_revocations",
         }
     else:
         assert isinstance(rows, _SqliteRows)
-        assert started == {"govtrust-batch-access-token-writes-0"}
+        assert started == {"govtrust-batch-access-token-writes"}
 
 
 def test_a_read_on_the_event_loop_never_waits_for_a_lock(
