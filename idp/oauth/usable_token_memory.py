@@ -113,8 +113,13 @@ class LocalRevocations:
             self._memory.forget_all()
 
     def close(self) -> None:
-        event.remove(self._engine, "after_cursor_execute", self._statement)
-        event.remove(self._engine.pool, "checkin", self._checkin)
+        """Stop watching (a second call does nothing: services may be closed twice)."""
+        for target, name, listener in (
+            (self._engine, "after_cursor_execute", self._statement),
+            (self._engine.pool, "checkin", self._checkin),
+        ):
+            if event.contains(target, name, listener):
+                event.remove(target, name, listener)
 
 
 def triggers_installed(connection: Any) -> bool:

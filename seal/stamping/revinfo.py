@@ -11,7 +11,7 @@ certificates) instead of over HTTP.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeAlias
 
 from asn1crypto import cms, crl, ocsp
@@ -176,6 +176,14 @@ def in_process_fetchers(revocation: Revocation) -> Fetchers:
     )
 
 
+# How much later than the context's moment revocation data may be dated. The moment is fixed
+# when the context is made (pyhanko-certvalidator), the OCSP response and the CRL are dated
+# when they are fetched, at the first signature; the library allows 1 s, which a loaded
+# machine exceeds (CI: "OCSP response is too recent"). Two minutes, the clock skew the
+# verifier allows too (verify/).
+TIME_TOLERANCE = timedelta(minutes=2)
+
+
 def validation_context(
     revocation: Revocation,
     trust_roots: Sequence[x509.Certificate],
@@ -193,4 +201,5 @@ def validation_context(
         fetchers=in_process_fetchers(revocation),
         revinfo_policy=CertRevTrustPolicy(RevocationCheckingPolicy(both, both)),
         moment=moment,
+        time_tolerance=TIME_TOLERANCE,
     )

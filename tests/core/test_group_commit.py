@@ -306,3 +306,16 @@ def test_a_read_on_the_event_loop_never_waits_for_a_lock(
         pytest.skip("reads on the event loop's own file are SQLite's")
     assert rows._reader.execute("PRAGMA busy_timeout", []) == [(0,)]
     assert rows._writer.execute("PRAGMA busy_timeout", []) == [(BUSY_SECONDS * 1000,)]
+
+
+def test_a_ledger_may_be_closed_twice(services: Services) -> None:
+    """The application's shutdown and its owner may both close the services."""
+    built = AccessTokenLedger(services.sessions)
+
+    async def use() -> bool:
+        await built.record(record(services, "closed-twice", "c"))
+        return await built.usable("closed-twice")
+
+    assert asyncio.run(use())
+    built.close()
+    built.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 
 import pytest
 from cryptography import x509
@@ -36,6 +37,7 @@ from seal.stamping import (
 )
 from seal.stamping.engine import Level
 from seal.stamping.placement import Rect, TextRun, find_anchor, locate
+from seal.stamping.revinfo import validation_context
 from seal.stamping.text_runs import PageText
 from tests.seal.conftest import (
     A4,
@@ -268,3 +270,24 @@ def test_signer_adapter(kit: Kit) -> None:
     public_key.verify(signature, b"data", ec.ECDSA(hashes.SHA256()))
     with pytest.raises(SigningError, match="sha512"):
         asyncio.run(signer.async_sign_raw(b"data", "sha512"))
+
+
+def test_revocation_data_fetched_seconds_after_the_context_was_made_is_accepted(
+    kit: Kit,
+) -> None:
+    """A batch makes its validation context before its first signature, and the OCSP
+    response and CRL are dated when that signature fetches them: seconds later on a loaded
+    machine, which pyhanko-certvalidator's default tolerance (1 s) refused as "too recent"."""
+    context = validation_context(kit.revocation, [kit.root])
+    time.sleep(2.5)
+    sealed = stamp_pdf(
+        kit.one_page,
+        kit.key,
+        kit.seal_png,
+        AtPosition(0, 100, 100),
+        "B-LT",
+        timestamper=kit.tsa,
+        validation=context,
+        reason="行政许可审批",
+    )
+    assert status_of(sealed, kit.root, offline_from_dss=True).bottom_line
