@@ -7,15 +7,14 @@ statements that are atomic on their own (one multi-row ``INSERT``, one ``SELECT`
 :class:`~core.db.driver_connection.DriverConnection` does on a thread. The driver's errors
 are raised as SQLAlchemy's (``OperationalError``, ...), as everywhere else in the service.
 
-``wait_for_flush=False`` turns ``synchronous_commit`` off for this
-connection (PostgreSQL documentation, "Asynchronous Commit"): a statement returns once it
-is committed and visible to every other session, without waiting for its WAL record to
-reach the disk; a crash of the database server or of the machine may lose the last few
-hundred milliseconds of such commits (never part of one, never anything else). SQLite's WAL
-mode with ``synchronous=NORMAL`` (:mod:`core.db.engine`) makes a milder form of that trade
-on the embedded default: there only a crash of the machine, not of a process, can lose the
-last commits.
-
+``wait_for_flush=False`` turns ``synchronous_commit`` off for the connection (PostgreSQL
+documentation, "Asynchronous Commit"): a statement returns once it is committed and visible
+to every other session, without waiting for its WAL record to reach the disk; a crash of
+the database server or of the machine may lose the last few hundred milliseconds of such
+commits (never part of one, never anything else). SQLite's WAL mode with
+``synchronous=NORMAL`` (:mod:`core.db.engine`) makes a milder form of that trade on the
+embedded default: there only a crash of the machine, not of a process, can lose the last
+commits.
 """
 
 from __future__ import annotations

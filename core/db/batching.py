@@ -54,11 +54,7 @@ class BatchRunner(Generic[T, R]):
     """Runs ``run(items) -> results`` (one result per item, in order) on its own thread."""
 
     def __init__(
-        self,
-        name: str,
-        run: Callable[[list[T]], Sequence[R]],
-        *,
-        max_batch: int = MAX_BATCH,
+        self, name: str, run: Callable[[list[T]], Sequence[R]], *, max_batch: int = MAX_BATCH
     ) -> None:
         self.name = name
         self._run = run
@@ -97,10 +93,11 @@ class BatchRunner(Generic[T, R]):
             if self._closed:
                 raise BatchRunnerClosed(self.name)
             if self._thread is None:
-                self._thread = threading.Thread(
+                thread = threading.Thread(
                     target=self._work, name=f"govtrust-batch-{self.name}", daemon=True
                 )
-                self._thread.start()
+                thread.start()
+                self._thread = thread
 
     def _work(self) -> None:
         while True:

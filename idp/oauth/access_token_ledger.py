@@ -222,7 +222,8 @@ class _PostgresRows:
 
     def __init__(self, engine: Engine, *, wait_for_flush: bool, remember: bool) -> None:
         self.memory = UsableTokenMemory()  # stays off unless the listener says it may be on
-        self._local_revocations = LocalRevocations(engine, self.memory)
+        # watching this process's statements is needed only if the memory may ever be on
+        self._local_revocations = LocalRevocations(engine, self.memory) if remember else None
         self.listener = ChannelListener(
             engine,
             CHANNEL,
@@ -267,7 +268,8 @@ class _PostgresRows:
 
     def close(self) -> None:
         self.listener.close()
-        self._local_revocations.close()
+        if self._local_revocations is not None:
+            self._local_revocations.close()
         self.writes.close()
         self.reads.close()
         self.reader.close()

@@ -207,5 +207,6 @@ def test_told_not_to_remember_every_lookup_reads_the_row(services: Services) -> 
         assert all(usable(rows, "every-time") for _ in range(3))
         assert len(seen) == 3
         assert rows.listener._thread is None and not rows.memory.on
+        assert rows._local_revocations is None  # nothing watches this process's statements
     finally:
         ledger.close()
