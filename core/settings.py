@@ -115,13 +115,16 @@ class Settings(BaseSettings):
     )
     introspection_remembers_usable_tokens: bool = Field(
         default=True,
-        description="PostgreSQL: each worker remembers the access tokens whose rows it found "
-        "usable, and introspection answers them without reading the row again until a "
-        "revocation may have changed that: one made by this worker at once, one made by "
+        description="Each worker remembers the access tokens whose rows it found usable, "
+        "and introspection answers them without reading the row again until a revocation "
+        "may have changed that. PostgreSQL: one made by this worker at once, one made by "
         "another process when PostgreSQL's notification arrives (milliseconds; RFC 7009 "
-        "§2.1 allows such a propagation delay and asks to minimise it). About 1.6x the "
-        "introspections per second on two workers (bench/PROFILE.md). false: every "
-        "introspection reads the row, so a revocation by any process is seen at its commit.",
+        "§2.1 allows such a propagation delay and asks to minimise it); about 1.6x the "
+        "introspections per second on two workers. SQLite: any revocation committed before "
+        "an introspection starts is seen by it (a counter kept by triggers, read when "
+        "PRAGMA data_version says something was committed); about 1.06x (bench/PROFILE.md). "
+        "false: every introspection reads the row, so a revocation by any process is seen "
+        "at its commit.",
     )
     status_list_refresh_seconds: int = Field(
         default=5,

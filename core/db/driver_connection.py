@@ -35,6 +35,7 @@ class DriverConnection:
         self._engine = engine
         self._wait_when_busy = wait_when_busy
         self._connection: PoolProxiedConnection | None = None
+        self.opened = 0  # how many connections this has opened: a new one is a new session
         try:
             self.placeholder = PLACEHOLDERS[engine.dialect.paramstyle]
         except KeyError as exc:
@@ -66,6 +67,7 @@ class DriverConnection:
         if self._connection is None:
             # held before it is set up, so that an error here closes it too (execute)
             connection = self._connection = self._engine.raw_connection()
+            self.opened += 1
             setting = None
             if self._engine.dialect.name == "postgresql":
                 connection.driver_connection.autocommit = True  # type: ignore[union-attr]

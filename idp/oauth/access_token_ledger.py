@@ -19,7 +19,9 @@ Each backend's rows go where they cost least (measured, ``bench/PROFILE.md``):
   process's own file costs less than the hand-off to a thread, and in WAL mode a reader
   never waits for a writer; its connection does not wait for locks at all (busy timeout
   zero), so in the rare case that it would have to, the read fails and the hot path leaves
-  the request to the general path.
+  the request to the general path. Tokens found usable are remembered here too, until a
+  revocation committed by any connection may have changed that
+  (:class:`~idp.oauth.usable_token_memory.RevocationCounter`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from idp.oauth.tokens import IssuedAccessToken
 from idp.oauth.usable_token_memory import (
     CHANNEL,
     LocalRevocations,
+    RevocationCounter,
     UsableTokenMemory,
     triggers_installed,
 )
@@ -155,9 +158,9 @@ class AccessTokenLedger:
         # token is returned, without waiting for the disk (core.db.async_postgres); a row
         # lost in a crash of the database makes its token inactive, never a revoked one
         # active again. ``remember_usable=False`` (settings.introspection_remembers_usable_
-        # tokens, PostgreSQL only): every lookup reads the row
+        # tokens): every lookup reads the row
         self._backend: _SqliteRows | _PostgresRows = (
-            _SqliteRows(engine)
+            _SqliteRows(engine, remember=remember_usable)
             if engine.dialect.name == "sqlite"
             else _PostgresRows(engine, wait_for_flush=wait_for_flush, remember=remember_usable)
         )
@@ -186,12 +189,15 @@ Row = list[Any]  # one token's parameters, in COLUMNS' order
 
 class _SqliteRows:
     """Writes on a batch thread (it may wait for the write lock), reads on the event loop
-    (a lookup in the process's own file; busy timeout zero)."""
+    (a lookup in the process's own file; busy timeout zero), and only for tokens not
+    already known to be usable (:mod:`idp.oauth.usable_token_memory`)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, remember: bool) -> None:
         self._engine = engine
         self._writer = DriverConnection(engine)
-        self._reader = DriverConnection(engine, wait_when_busy=False)
+        self.reader = DriverConnection(engine, wait_when_busy=False)
+        self.memory = UsableTokenMemory()  # stays off unless the counter says it may be on
+        self._counter = RevocationCounter(self.memory) if remember else None
         self.writes: BatchRunner[Row, None] = BatchRunner("access-token-writes", self._write)
 
     def _write(self, rows: list[Row]) -> list[None]:
@@ -201,13 +207,21 @@ class _SqliteRows:
         return [None] * len(rows)
 
     async def usable(self, jti: str) -> bool:
-        rows = self._reader.execute(select_sql(self._reader.placeholder, 1), [jti])
-        return usable_of([jti], rows)[0]
+        if self._counter is not None:
+            self._counter.check(self.reader)
+            if self.memory.knows(jti):
+                return True
+        generation = self.memory.generation
+        rows = self.reader.execute(select_sql(self.reader.placeholder, 1), [jti])
+        usable = usable_of([jti], rows)[0]
+        if usable:
+            self.memory.remember(jti, generation)
+        return usable
 
     def close(self) -> None:
         self.writes.close()
         self._writer.close()
-        self._reader.close()
+        self.reader.close()
 
 
 class _PostgresRows:

@@ -1,4 +1,4 @@
-"""A worker's memory of access tokens whose rows were found usable (PostgreSQL).
+"""A worker's memory of access tokens whose rows were found usable.
 
 A resource server introspects the same access token for each call it serves, and the
 lookup of the token's row was about a third of introspection's CPU on PostgreSQL
@@ -8,13 +8,13 @@ until something may have changed. Only "usable" is remembered: a revoked or unkn
 is looked up every time. Signature, ``typ``, ``iss``, ``aud`` and times are checked on
 every request by the caller, as before.
 
-When the memory forgets (all of it at once):
+When the memory forgets (all of it at once), on PostgreSQL:
 
 * a revocation committed in this process (an ``UPDATE``, ``DELETE`` or ``TRUNCATE`` of
   the token or grant tables, whatever path made it) is forgotten when its connection goes
   back to the pool, which is after its commit and before its request is answered
-  (:func:`forget_on_local_revocations`); so this worker never answers "active" for a token
-  after answering its revocation;
+  (:class:`LocalRevocations`); so this worker never answers "active" for a token after
+  answering its revocation;
 * a revocation committed in another process (another worker, the CLI) arrives as a
   PostgreSQL notification sent by a trigger (migration 0014), so that no revocation path
   can leave it out; that takes milliseconds, the propagation delay RFC 7009 §2.1 allows
@@ -22,9 +22,16 @@ When the memory forgets (all of it at once):
 * while the listening connection is down, the memory is switched off (every request reads
   the row) and starts empty when it is back, since notifications sent meanwhile are lost.
 
+On SQLite (the embedded default), before every answer from memory
+(:class:`RevocationCounter`): when ``PRAGMA data_version`` says another connection, of this
+process or another, has committed anything since the last look, a counter that triggers
+raise with every revocation (migration 0015) is read, and if it moved the memory forgets.
+There is no window: a revocation committed before an introspection starts is seen by it.
+
 A lookup that raced a revocation is never remembered: each lookup notes the memory's
 generation before it reads, and its answer is remembered only if nothing was forgotten
-since (:meth:`UsableTokenMemory.remember`).
+since (:meth:`UsableTokenMemory.remember`). Without its migration's triggers the memory
+never switches on.
 """
 
 from __future__ import annotations
@@ -34,9 +41,18 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
+from core.db.driver_connection import DriverConnection
+
 MAX_ENTRIES = 65_536
-CHANNEL = "govtrust_token_revocations"  # migration 0014
+CHANNEL = "govtrust_token_revocations"  # migration 0014 (PostgreSQL)
 TRIGGERS = ("oauth_access_tokens_revocation_notify", "oauth_grants_revocation_notify")
+COUNTER = "oauth_revocation_counter"  # migration 0015 (SQLite)
+COUNTER_TRIGGERS = (
+    "oauth_access_tokens_revoked",
+    "oauth_access_tokens_deleted",
+    "oauth_grants_revoked",
+    "oauth_grants_deleted",
+)
 
 
 class UsableTokenMemory:
@@ -131,3 +147,49 @@ def triggers_installed(connection: Any) -> bool:
         [list(TRIGGERS)],
     ).fetchone()
     return row is not None and row[0] == len(TRIGGERS)
+
+
+class RevocationCounter:
+    """SQLite: makes ``memory`` forget when any connection has committed a change that can
+    revoke a token. :meth:`check` runs before each answer from memory, on the reader's own
+    connection (``reader``: its other statements are lookups, so every change it sees was
+    committed by another connection).
+
+    ``PRAGMA data_version`` changes when another connection has committed anything (SQLite
+    documentation, "PRAGMA data_version"); only then is migration 0015's counter read, and
+    only if it moved does the memory forget, so new tokens written meanwhile do not empty
+    it. A reader that opened a new connection starts over (data versions of two connections
+    cannot be compared), and without the counter's triggers the memory stays off."""
+
+    def __init__(self, memory: UsableTokenMemory) -> None:
+        self._memory = memory
+        self._opened = 0  # the reader's connection the values below belong to
+        self._installed = False
+        self._data_version: int | None = None
+        self._changes = 0
+
+    def check(self, reader: DriverConnection) -> None:
+        ((data_version,),) = reader.execute("PRAGMA data_version", ())
+        if reader.opened != self._opened:
+            self._memory.switch_off()
+            self._opened = reader.opened
+            self._data_version = None
+            self._installed = counter_installed(reader)
+        if not self._installed or data_version == self._data_version:
+            return
+        ((changes,),) = reader.execute(f"SELECT changes FROM {COUNTER}", ())  # noqa: S608
+        if self._data_version is None:
+            self._memory.switch_on()
+        elif changes != self._changes:
+            self._memory.forget_all()
+        self._data_version, self._changes = data_version, changes
+
+
+def counter_installed(reader: DriverConnection) -> bool:
+    """Whether migration 0015's counter and its triggers are in this SQLite database."""
+    names = [COUNTER, *COUNTER_TRIGGERS]
+    rows = reader.execute(
+        f"SELECT count(*) FROM sqlite_master WHERE name IN ({reader.placeholders(len(names))})",  # noqa: S608
+        names,
+    )
+    return bool(rows[0][0] == len(names))

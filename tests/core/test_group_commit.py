@@ -304,7 +304,7 @@ def test_a_read_on_the_event_loop_never_waits_for_a_lock(
     rows = ledger._backend
     if not isinstance(rows, _SqliteRows):
         pytest.skip("reads on the event loop's own file are SQLite's")
-    assert rows._reader.execute("PRAGMA busy_timeout", []) == [(0,)]
+    assert rows.reader.execute("PRAGMA busy_timeout", []) == [(0,)]
     assert rows._writer.execute("PRAGMA busy_timeout", []) == [(BUSY_SECONDS * 1000,)]
 
 

@@ -1,14 +1,20 @@
 """The memory of usable access tokens (idp/oauth/usable_token_memory.py): a token found
-usable is not looked up again until something may have revoked it; a revocation committed
-in this process is seen at once, one committed by another process (a plain connection here,
-unseen by this process's engine) within the time a notification takes; a lookup that raced
-a revocation is not remembered; while the listening connection is down nothing is
-remembered and nothing sent meanwhile is missed; without migration 0014's triggers the
-memory stays off. PostgreSQL only: on SQLite every lookup is made on the event loop."""
+usable is not looked up again until something may have revoked it; a lookup that raced a
+revocation is not remembered.
+
+PostgreSQL: a revocation committed in this process is seen at once, one committed by
+another process (a plain connection here, unseen by this process's engine) within the time
+a notification takes; while the listening connection is down nothing is remembered and
+nothing sent meanwhile is missed; without migration 0014's triggers the memory stays off.
+
+SQLite: a revocation committed by any connection, of this process or another, is seen by
+the next introspection, new tokens written meanwhile do not empty the memory, a new reader
+connection starts over, and without migration 0015's counter the memory stays off."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -21,7 +27,12 @@ from sqlalchemy import update
 from core.db.engine import driver_connect_params, transaction
 from core.services import Services
 from idp.clients.models import Channel
-from idp.oauth.access_token_ledger import AccessTokenLedger, AccessTokenRecord, _PostgresRows
+from idp.oauth.access_token_ledger import (
+    AccessTokenLedger,
+    AccessTokenRecord,
+    _PostgresRows,
+    _SqliteRows,
+)
 from idp.oauth.storage import AccessTokenRow, GrantRow
 from idp.oauth.usable_token_memory import UsableTokenMemory
 from tests.idp.oidc_helpers import REDIRECT, client_service
@@ -192,20 +203,141 @@ def test_without_the_triggers_the_memory_stays_off(services: Services, rows: _Po
     assert len(seen) == 3
 
 
+@pytest.fixture
+def sqlite_rows(services: Services) -> Iterator[_SqliteRows]:
+    if services.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's counter of revocations (migration 0015)")
+    ledger = AccessTokenLedger(services.sessions)
+    assert isinstance(ledger._backend, _SqliteRows)
+    try:
+        yield ledger._backend
+    finally:
+        ledger.close()
+
+
+def sqlite_lookups(rows: _SqliteRows) -> list[list[Any]]:
+    """Record each token lookup that reaches the file (not the counter's reads)."""
+    seen: list[list[Any]] = []
+    execute = rows.reader.execute
+
+    def counting(sql: str, parameters: Any) -> list[tuple[Any, ...]]:
+        if "oauth_access_tokens" in sql:
+            seen.append(list(parameters))
+        return execute(sql, parameters)
+
+    rows.reader.execute = counting  # type: ignore[method-assign]
+    return seen
+
+
+def another_connection(services: Services, sql: str, *parameters: Any) -> None:
+    """A write through a connection of its own, as the CLI or another worker makes it."""
+    database = services.engine.url.database
+    assert database is not None
+    other = sqlite3.connect(database, isolation_level=None)
+    try:
+        other.execute(sql, parameters)
+    finally:
+        other.close()
+
+
+def sqlite_usable(rows: _SqliteRows, jti: str) -> bool:
+    return asyncio.run(rows.usable(jti))
+
+
+def test_sqlite_a_usable_token_is_looked_up_once(
+    services: Services, sqlite_rows: _SqliteRows
+) -> None:
+    seen = sqlite_lookups(sqlite_rows)
+    new_token(services, "once")
+    assert all(sqlite_usable(sqlite_rows, "once") for _ in range(3))
+    assert sqlite_rows.memory.on
+    assert not sqlite_usable(sqlite_rows, "unknown") and not sqlite_usable(sqlite_rows, "unknown")
+    assert seen == [["once"], ["unknown"], ["unknown"]]
+
+
+@pytest.mark.parametrize("what", ["token", "grant", "deleted", "this process"])
+def test_sqlite_a_revocation_by_any_connection_is_seen_by_the_next_introspection(
+    services: Services, sqlite_rows: _SqliteRows, what: str
+) -> None:
+    client, _ = client_service(services).register(
+        name="门户", channel=Channel.WEB, redirect_uris=[REDIRECT], scope="openid"
+    )
+    now = services.idp.ctx.clock()
+    with transaction(services.sessions) as session:
+        session.add(GrantRow(id="g1", client_id=client.client_id, scope="openid", created_at=now))
+    new_token(services, "there", grant_id="g1")
+    assert sqlite_usable(sqlite_rows, "there") and sqlite_rows.memory.knows("there")
+    if what == "this process":
+        with transaction(services.sessions) as session:
+            session.execute(
+                update(AccessTokenRow).where(AccessTokenRow.jti == "there").values(revoked_at=now)
+            )
+    else:
+        statement = {
+            "token": "UPDATE oauth_access_tokens SET revoked_at = '2026-01-01' WHERE jti = ?",
+            "grant": "UPDATE oauth_grants SET revoked_at = '2026-01-01' WHERE id = "
+            "(SELECT grant_id FROM oauth_access_tokens WHERE jti = ?)",
+            "deleted": "DELETE FROM oauth_access_tokens WHERE jti = ?",
+        }[what]
+        another_connection(services, statement, "there")
+    assert not sqlite_usable(sqlite_rows, "there")  # no waiting: the very next one
+
+
+def test_sqlite_new_tokens_written_meanwhile_do_not_empty_the_memory(
+    services: Services, sqlite_rows: _SqliteRows
+) -> None:
+    seen = sqlite_lookups(sqlite_rows)
+    new_token(services, "kept")
+    assert sqlite_usable(sqlite_rows, "kept")
+    new_token(services, "another")  # a commit by another connection, revoking nothing
+    another_connection(
+        services, "UPDATE oauth_access_tokens SET scope = 'x' WHERE jti = ?", "another"
+    )
+    assert sqlite_usable(sqlite_rows, "kept") and sqlite_usable(sqlite_rows, "kept")
+    assert seen == [["kept"]]
+
+
+def test_sqlite_a_new_reader_connection_starts_over(
+    services: Services, sqlite_rows: _SqliteRows
+) -> None:
+    new_token(services, "before")
+    assert sqlite_usable(sqlite_rows, "before") and sqlite_rows.memory.knows("before")
+    sqlite_rows.reader.close()  # as after an error: the next statement opens a new one
+    another_connection(
+        services, "UPDATE oauth_access_tokens SET revoked_at = '2026-01-01' WHERE jti = ?", "before"
+    )
+    assert not sqlite_usable(sqlite_rows, "before")
+    assert sqlite_rows.memory.on
+
+
+def test_sqlite_without_the_counter_the_memory_stays_off(
+    services: Services, sqlite_rows: _SqliteRows
+) -> None:
+    with services.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER oauth_grants_deleted")
+    seen = sqlite_lookups(sqlite_rows)
+    new_token(services, "unguarded")
+    assert all(sqlite_usable(sqlite_rows, "unguarded") for _ in range(3))
+    assert not sqlite_rows.memory.on
+    assert len(seen) == 3
+
+
 def test_told_not_to_remember_every_lookup_reads_the_row(services: Services) -> None:
     """``GOVTRUST_INTROSPECTION_REMEMBERS_USABLE_TOKENS=false``: a revocation by any process
     is seen at its commit, since nothing is remembered (and nobody listens)."""
-    if services.engine.dialect.name != "postgresql":
-        pytest.skip("the memory is PostgreSQL's (LISTEN/NOTIFY)")
     assert services.settings.introspection_remembers_usable_tokens is True
     ledger = AccessTokenLedger(services.sessions, remember_usable=False)
     try:
         rows = ledger._backend
-        assert isinstance(rows, _PostgresRows)
-        seen = lookups(rows)
         new_token(services, "every-time")
+        if isinstance(rows, _SqliteRows):
+            seen = sqlite_lookups(rows)
+            assert all(sqlite_usable(rows, "every-time") for _ in range(3))
+            assert len(seen) == 3 and not rows.memory.on
+            return
+        seen_pg = lookups(rows)
         assert all(usable(rows, "every-time") for _ in range(3))
-        assert len(seen) == 3
+        assert len(seen_pg) == 3
         assert rows.listener._thread is None and not rows.memory.on
         assert rows._local_revocations is None  # nothing watches this process's statements
     finally:
