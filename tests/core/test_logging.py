@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import UTC, datetime
 
-from core.log import JsonFormatter
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from core.log import JsonFormatter, utc_time
 
 ID = "11010519491231002X"
 MISTYPED = "110105194912310021"
@@ -60,3 +64,20 @@ def test_exception_text_is_masked() -> None:
 def test_ordinary_numbers_are_left_alone() -> None:
     entry = emit("order %s of %s", "1234567890123", "91350100M000100Y43")
     assert entry["message"] == "order 1234567890123 of 91350100M000100Y43"
+
+
+@given(st.floats(min_value=0, max_value=2**33, allow_nan=False, allow_infinity=False))
+@example(2508307381.575)  # 0.575 is 0.57499... as a float: datetime rounds it to .575
+@example(1_700_000_000.9999996)  # rounds up into the next second
+@example(1_700_000_000.0)
+def test_the_time_of_a_line_is_written_as_datetime_writes_it(created: float) -> None:
+    """The formatter's time, formatted once per second, is ``datetime``'s to the digit."""
+    assert utc_time(created) == datetime.fromtimestamp(created, UTC).isoformat(
+        timespec="milliseconds"
+    )
+
+
+def test_a_line_without_extras_has_only_the_four_fields() -> None:
+    entry = emit("%s - %s", "127.0.0.1:5555", "POST /token")
+    assert list(entry) == ["time", "level", "logger", "message"]
+    assert datetime.fromisoformat(str(entry["time"])).tzinfo is not None
