@@ -128,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         help="load generator of client_credentials and introspection (as in run.py)",
     )
     parser.add_argument("--keep-raw", type=Path, help="keep py-spy's collapsed stacks here")
+    parser.add_argument(
+        "--all-threads",
+        action="store_true",
+        help="sample every running thread, not only the one holding the GIL (shows where "
+        "the thread pool's work waits, e.g. on SQLite's write turn)",
+    )
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
@@ -147,7 +153,14 @@ def main(argv: list[str] | None = None) -> int:
             raw.parent.mkdir(parents=True, exist_ok=True)
             sampler = subprocess.Popen(
                 [
-                    *(spy, "record", "--gil", "--nonblocking", "--format", "raw"),
+                    *(
+                        spy,
+                        "record",
+                        *([] if args.all_threads else ["--gil"]),
+                        "--nonblocking",
+                        "--format",
+                        "raw",
+                    ),
                     *("--rate", str(args.rate), "--duration", str(int(args.duration + 3))),
                     *("--output", str(raw), "--pid", str(system.process.pid)),
                 ],
