@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +21,7 @@ from certs.errors import (
     invalid_holder_code,
 )
 from certs.identifiers import InvalidLicenceIdentifier, parse_licence_identifier
+from certs.lifecycle import LicenceState
 from certs.models import HolderCodeType, Licence, LicenceHistoryEntry
 from certs.storage import LicenceRow, SqlLicenceStore
 from certs.type_storage import SqlLicenceTypeStore
@@ -37,6 +38,17 @@ USCC_KIND = "uscc"
 """Blind-index kinds: the same as :mod:`idp.identities` uses, so a person's or an
 organisation's index finds their licences."""
 INDEX_KINDS: dict[HolderCodeType, str] = {"111": RESIDENT_ID_KIND, "001": USCC_KIND}
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    """The state of a licence's version in force (or its last one), as a status check reads
+    it: no holder data."""
+
+    identifier: str
+    version: int
+    state: LicenceState
+    valid_until: date | None
 
 
 @dataclass(frozen=True)
@@ -141,6 +153,21 @@ class LicenceReads:
         with self.sessions() as session:
             self._row(session, identifier)
             return self.store.events(session, identifier)
+
+    def current_status(self, identifier: str) -> VersionStatus:
+        """The state of the version in force (or the last one) of the licence that
+        ``identifier`` names a version of, as :meth:`current_version` finds it, but reading
+        only the versions' states: what every online verification asks (``verify``)."""
+        try:
+            parsed = parse_licence_identifier(identifier)
+        except InvalidLicenceIdentifier:
+            raise LicenceNotFound() from None
+        with self.sessions() as session:
+            chain = self.store.chain_states(session, parsed.type_code, parsed.issuer, parsed.serial)
+        if not any(version[0] == identifier for version in chain):
+            raise LicenceNotFound()
+        current, version, state, valid_until = chain[-1]
+        return VersionStatus(current, version, LicenceState(state), valid_until)
 
     def current_version(
         self, key: str, *, type_code: str | None = None, issuer_uscc: str | None = None

@@ -216,6 +216,22 @@ class SqlLicenceStore:
         )
         return list(session.scalars(query))
 
+    def chain_states(
+        self, session: Session, type_code: str, issuer: str, serial: str
+    ) -> list[tuple[str, int, str, date | None]]:
+        """(identifier, version, state, valid_until) of every version of one licence, oldest
+        first: what a status check reads, without the holder's data."""
+        query = (
+            select(
+                LicenceRow.identifier, LicenceRow.version, LicenceRow.state, LicenceRow.valid_until
+            )
+            .where(LicenceRow.type_code == type_code)
+            .where(LicenceRow.issuer_uscc == issuer)
+            .where(LicenceRow.serial == serial)
+            .order_by(LicenceRow.version)
+        )
+        return list(session.execute(query).tuples())
+
     def current_by_number(
         self, session: Session, number: str, type_code: str | None, issuer: str | None
     ) -> list[LicenceRow]:

@@ -36,7 +36,9 @@ router = APIRouter(tags=["verification"])
 MAX_QR_TEXT = 4096
 
 
-def verification_service(services: ServicesDep) -> VerificationService:
+async def verification_service(services: ServicesDep) -> VerificationService:
+    """Async though it awaits nothing: FastAPI runs a plain ``def`` dependency in the thread
+    pool, a trip that cost every verification more than building these objects does."""
     clock = services.keys.clock
     policy = PublicationPolicy(refresh_seconds=services.settings.status_list_refresh_seconds)
     publisher = Publisher(

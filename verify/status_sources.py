@@ -59,7 +59,7 @@ class RegistryStatus:
 
     @staticmethod
     def _version_status(registry: LicenceReads, identifier: str, now: datetime) -> StatusFinding:
-        current = registry.current_version(identifier)
+        current = registry.current_status(identifier)
         if effective_state(current, now) is LicenceState.REVOKED:
             return StatusFinding(Verdict.REVOKED, "revoked", ONLINE, now)
         if current.identifier != identifier:

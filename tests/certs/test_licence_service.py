@@ -280,3 +280,35 @@ def test_only_government_organs_and_public_institutions_issue(licences: LicenceS
         )
     assert refused.value.problem.type.endswith("issuer-not-an-authority")
     assert status_of(refused) == 422
+
+
+def test_the_status_read_names_the_same_version_in_force(licences: LicenceService) -> None:
+    """``current_status`` (what every online verification reads: states only) agrees with
+    ``current_version`` (the whole version) through a licence's life."""
+    first = issue_business(licences)
+
+    def agree(identifier: str) -> LicenceState:
+        status, version = licences.current_status(identifier), licences.current_version(identifier)
+        assert (status.identifier, status.version, status.state, status.valid_until) == (
+            version.identifier,
+            version.version,
+            version.state,
+            version.valid_until,
+        )
+        return status.state
+
+    assert agree(first.identifier) is VALID
+    licences.suspend(first.identifier, "under investigation", ADMIN)
+    assert agree(first.identifier) is SUSPENDED
+    licences.resume(first.identifier, "closed", ADMIN)
+    second = licences.change(
+        first.identifier, dict(BUSINESS_FIELDS, address="新地址"), "moved", ADMIN
+    )
+    assert agree(first.identifier) is VALID  # the old version's question names the new one
+    assert licences.current_status(first.identifier).identifier == second.identifier
+    licences.revoke(second.identifier, "closed", ADMIN)
+    assert agree(first.identifier) is REVOKED and agree(second.identifier) is REVOKED
+    for unknown in (first.identifier[:-1] + "9", "not an identifier"):
+        with pytest.raises(ProblemError) as info:
+            licences.current_status(unknown)
+        assert status_of(info) == 404

@@ -4,6 +4,7 @@ English), the JSON API with the same verdict, and the signed lists offline verif
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Iterator
 
@@ -15,6 +16,7 @@ from core.app import create_app
 from core.services import Services
 from tests.certs.conftest import ADMIN, BUSINESS_FIELDS, issue_business, issue_guide
 from tests.verify.conftest import Scene
+from verify import router as verify_router
 from verify.publication import PublicationPolicy, Publisher
 from verify.reasons_zh import reason_zh
 from verify.status_list import Status, read_status_list
@@ -186,3 +188,9 @@ def test_the_page_gives_the_reasons_in_the_readers_language(http: TestClient, sc
 )
 def test_reasons_in_chinese(reason: str, chinese: str) -> None:
     assert reason_zh(reason) == chinese
+
+
+def test_the_verification_endpoints_get_their_service_without_a_thread() -> None:
+    """FastAPI runs a plain ``def`` dependency in the thread pool: every scan paid for a trip
+    to build a few objects (bench/PROFILE.md)."""
+    assert inspect.iscoroutinefunction(verify_router.verification_service)
