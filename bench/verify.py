@@ -16,8 +16,12 @@ What it does:
    one SQL statement and the status-list counter moved past them; the published status list
    then holds 1,000,200+ entries. Its cold build time and size are measured.
 3. ``govtrust serve`` (1 worker, and 2 on PostgreSQL) in its own process; a load process
-   (``verify.py drive``: asyncio + httpx, keep-alive, ``--concurrency`` requests in
-   flight) posts the QR texts round-robin for ``--seconds``; requests/s and p50/p99.
+   posts the QR texts round-robin for ``--seconds`` with ``--concurrency`` requests in
+   flight on keep-alive connections: wrk (``--loadgen wrk``, the default: one thread, a Lua
+   script cycling through the texts and counting the answers whose verdict is ``valid``,
+   after an uncounted 2 s warm-up) or ``verify.py drive`` (``--loadgen httpx``: asyncio +
+   httpx, which tops out below the service on two cores and then measures itself);
+   requests/s, p50/p99, and with wrk the server's CPU per request (``/proc``).
 4. Offline: the trust list and status list as a verifier downloads them, then
    ``verify_qr_text`` over the same texts in a loop on one core; and ECDSA P-256
    ``verify`` of one signature in a loop. Rounds are interleaved (``--runs``); medians.
@@ -260,6 +264,55 @@ async def _drive(url: str, texts: list[str], seconds: float, concurrency: int) -
     }
 
 
+WARMUP_SECONDS = 2.0
+
+
+def drive_wrk(server: Server, texts: list[str], seconds: float, concurrency: int) -> dict[str, Any]:
+    """One run with wrk: the texts in turn, an answer counted when its verdict is valid."""
+    import wrk_load
+    from cpu_time import cpu_seconds
+    from run import descendants
+
+    bodies = ", ".join(wrk_load.lua_string(json.dumps({"qr": text})) for text in texts)
+    lua = wrk_load.LUA % {
+        "body": "nil",
+        "auth": "",
+        "check": 'and string.find(body, \'"verdict":"valid"\', 1, true)',
+        "mark": wrk_load.MARK,
+    }
+    lua += (
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"local bodies = {{{bodies}}}\n"
+        "local turn = 0\n"
+        "function request()\n"
+        "  turn = turn % #bodies + 1\n"
+        "  return wrk.format(nil, nil, nil, bodies[turn])\n"
+        "end\n"
+    )
+    with tempfile.TemporaryDirectory(prefix="govtrust-verify-wrk-") as scratch:
+        script = Path(scratch) / "verify.lua"
+        script.write_text(lua, encoding="utf-8")
+        url = server.base + "/verify"
+        wrk_load.wrk_once(script, url, concurrency, WARMUP_SECONDS)
+        pids = descendants(server.process.pid)
+        before = cpu_seconds(pids)
+        result = wrk_load.wrk_once(script, url, concurrency, seconds)
+        cpu = cpu_seconds(pids) - before
+    wall = result["duration_us"] / 1e6
+    ok = result["ok"]
+    socket_errors = sum(result[kind] for kind in ("connect", "read", "write", "timeout"))
+    return {
+        "requests": result["requests"],
+        "errors": result["bad"] + socket_errors,
+        "rps": ok / wall,
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "server_cpu_ms": 1000 * cpu / ok if ok else None,
+        "server_cores": cpu / wall,
+        "messages": result.get("messages", {}),
+    }
+
+
 def drive(server: Server, texts_file: Path, seconds: float, concurrency: int) -> dict[str, Any]:
     command = [sys.executable, __file__, "drive", server.base, str(texts_file)]
     command += ["--seconds", str(seconds), "--concurrency", str(concurrency)]
@@ -335,6 +388,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--licences", type=int, default=200)
     parser.add_argument("--filler", type=int, default=FILLER)
     parser.add_argument("--no-write", action="store_true", help="Print, do not write RESULTS.md")
+    parser.add_argument(
+        "--loadgen",
+        choices=("wrk", "httpx"),
+        default="wrk",
+        help="the online load generator: wrk (Debian package wrk) or asyncio + httpx",
+    )
     args = parser.parse_args(argv)
     facts = machine()
     results: dict[str, list[dict[str, Any]]] = {}
@@ -357,7 +416,11 @@ def main(argv: list[str] | None = None) -> int:
             server = Server(env, Path(workdir), port, workers)
             texts_file = Path(workdir) / "texts.json"
             try:
-                outcome = drive(server, texts_file, args.seconds, args.concurrency)
+                if args.loadgen == "wrk":
+                    texts_now = json.loads(texts_file.read_text())
+                    outcome = drive_wrk(server, texts_now, args.seconds, args.concurrency)
+                else:
+                    outcome = drive(server, texts_file, args.seconds, args.concurrency)
                 results.setdefault(label, []).append(outcome)
                 log(f"{label}: {outcome['rps']:.0f} req/s, errors {outcome['errors']}")
                 if label == "embedded, 1 worker":
@@ -427,8 +490,17 @@ def render(
         "",
         *machine_lines(facts),
         f"- Command: `.venv/bin/python bench/verify.py --runs {args.runs} --seconds "
-        f"{args.seconds:g} --concurrency {args.concurrency} --licences {args.licences}` "
-        f"(load average at the start: {facts['loadavg']})",
+        f"{args.seconds:g} --concurrency {args.concurrency} --licences {args.licences} "
+        f"--loadgen {args.loadgen}` (load average at the start: {facts['loadavg']})",
+        "- Online load generator: "
+        + (
+            "wrk (one thread, a Lua script posting the QR texts in turn; an answer counts when "
+            "its verdict is `valid`; an uncounted 2 s warm-up before each run)"
+            if args.loadgen == "wrk"
+            else "`verify.py drive` (asyncio + httpx in its own process; it tops out below "
+            "the service on two cores, so these rates are partly its own)"
+        )
+        + "; server CPU from `/proc` (the server's processes) where shown.",
         "- The machine is shared: other work ran at the same time; rounds are interleaved "
         "and the medians of the rounds are shown.",
         "",
@@ -449,6 +521,8 @@ def render(
     rows = []
     for label, runs in results.items():
         rps = median(run["rps"] for run in runs)
+        cpu = median(run["server_cpu_ms"] for run in runs if run.get("server_cpu_ms"))
+        cores = median(run["server_cores"] for run in runs if run.get("server_cores"))
         rows.append(
             [
                 label,
@@ -456,11 +530,21 @@ def render(
                 fmt(median(run["p50_ms"] for run in runs)),
                 fmt(median(run["p99_ms"] for run in runs)),
                 str(sum(run["errors"] for run in runs)),
+                "-" if cpu is None or cores is None else f"{cpu:.2f} ms / {cores:.2f}",
                 "-" if not raw_median or rps is None else f"{100 * rps / raw_median:.0f} %",
             ]
         )
     lines += table(
-        ["system", "requests/s", "p50 ms", "p99 ms", "errors", "share of raw verify"], rows
+        [
+            "system",
+            "requests/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "server CPU / request, cores",
+            "share of raw verify",
+        ],
+        rows,
     )
     if extra:
         lines += [
