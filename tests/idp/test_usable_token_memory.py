@@ -18,7 +18,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -36,6 +36,8 @@ from idp.oauth.access_token_ledger import (
 from idp.oauth.storage import AccessTokenRow, GrantRow
 from idp.oauth.usable_token_memory import UsableTokenMemory
 from tests.idp.oidc_helpers import REDIRECT, client_service
+
+Rows = TypeVar("Rows", _PostgresRows, _SqliteRows)
 
 
 def test_only_what_was_looked_up_since_the_last_forgetting_is_known() -> None:
@@ -64,16 +66,21 @@ def test_a_lookup_that_raced_a_revocation_is_not_remembered() -> None:
     assert not memory.knows("raced")
 
 
-@pytest.fixture
-def rows(services: Services) -> Iterator[_PostgresRows]:
-    if services.engine.dialect.name != "postgresql":
-        pytest.skip("the memory is PostgreSQL's (LISTEN/NOTIFY)")
+def ledger_rows(services: Services, kind: type[Rows], reason: str) -> Iterator[Rows]:
+    """The ledger's rows of ``kind`` (a backend), or the test is skipped: ``reason``."""
     ledger = AccessTokenLedger(services.sessions)
-    assert isinstance(ledger._backend, _PostgresRows)
+    if not isinstance(ledger._backend, kind):
+        ledger.close()
+        pytest.skip(reason)
     try:
         yield ledger._backend
     finally:
         ledger.close()
+
+
+@pytest.fixture
+def rows(services: Services) -> Iterator[_PostgresRows]:
+    yield from ledger_rows(services, _PostgresRows, "the memory is PostgreSQL's (LISTEN/NOTIFY)")
 
 
 def eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:
@@ -99,6 +106,17 @@ def new_token(services: Services, jti: str, grant_id: str | None = None) -> None
         session.add(AccessTokenRow(**row.columns()))
 
 
+def token_of_a_grant(services: Services, jti: str) -> None:
+    """A web client's grant ``g1`` and a token ``jti`` issued from it."""
+    client, _ = client_service(services).register(
+        name="门户", channel=Channel.WEB, redirect_uris=[REDIRECT], scope="openid"
+    )
+    now = services.idp.ctx.clock()
+    with transaction(services.sessions) as session:
+        session.add(GrantRow(id="g1", client_id=client.client_id, scope="openid", created_at=now))
+    new_token(services, jti, grant_id="g1")
+
+
 def lookups(rows: _PostgresRows) -> list[list[str]]:
     """Record each batch of lookups that reaches the database."""
     seen: list[list[str]] = []
@@ -112,7 +130,7 @@ def lookups(rows: _PostgresRows) -> list[list[str]]:
     return seen
 
 
-def usable(rows: _PostgresRows, jti: str) -> bool:
+def usable(rows: _PostgresRows | _SqliteRows, jti: str) -> bool:
     return asyncio.run(rows.usable(jti))
 
 
@@ -150,13 +168,7 @@ def test_a_revocation_in_this_process_is_seen_at_once(
 def test_a_revocation_by_another_process_arrives_as_a_notification(
     services: Services, rows: _PostgresRows, what: str
 ) -> None:
-    client, _ = client_service(services).register(
-        name="门户", channel=Channel.WEB, redirect_uris=[REDIRECT], scope="openid"
-    )
-    now = services.idp.ctx.clock()
-    with transaction(services.sessions) as session:
-        session.add(GrantRow(id="g1", client_id=client.client_id, scope="openid", created_at=now))
-    new_token(services, "there", grant_id="g1")
+    token_of_a_grant(services, "there")
     usable(rows, "there")
     assert eventually(lambda: rows.memory.on)
     assert usable(rows, "there") and rows.memory.knows("there")
@@ -205,14 +217,9 @@ def test_without_the_triggers_the_memory_stays_off(services: Services, rows: _Po
 
 @pytest.fixture
 def sqlite_rows(services: Services) -> Iterator[_SqliteRows]:
-    if services.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's counter of revocations (migration 0015)")
-    ledger = AccessTokenLedger(services.sessions)
-    assert isinstance(ledger._backend, _SqliteRows)
-    try:
-        yield ledger._backend
-    finally:
-        ledger.close()
+    yield from ledger_rows(
+        services, _SqliteRows, "SQLite's counter of revocations (migration 0015)"
+    )
 
 
 def sqlite_lookups(rows: _SqliteRows) -> list[list[Any]]:
@@ -240,18 +247,14 @@ def another_connection(services: Services, sql: str, *parameters: Any) -> None:
         other.close()
 
 
-def sqlite_usable(rows: _SqliteRows, jti: str) -> bool:
-    return asyncio.run(rows.usable(jti))
-
-
 def test_sqlite_a_usable_token_is_looked_up_once(
     services: Services, sqlite_rows: _SqliteRows
 ) -> None:
     seen = sqlite_lookups(sqlite_rows)
     new_token(services, "once")
-    assert all(sqlite_usable(sqlite_rows, "once") for _ in range(3))
+    assert all(usable(sqlite_rows, "once") for _ in range(3))
     assert sqlite_rows.memory.on
-    assert not sqlite_usable(sqlite_rows, "unknown") and not sqlite_usable(sqlite_rows, "unknown")
+    assert not usable(sqlite_rows, "unknown") and not usable(sqlite_rows, "unknown")
     assert seen == [["once"], ["unknown"], ["unknown"]]
 
 
@@ -259,18 +262,14 @@ def test_sqlite_a_usable_token_is_looked_up_once(
 def test_sqlite_a_revocation_by_any_connection_is_seen_by_the_next_introspection(
     services: Services, sqlite_rows: _SqliteRows, what: str
 ) -> None:
-    client, _ = client_service(services).register(
-        name="门户", channel=Channel.WEB, redirect_uris=[REDIRECT], scope="openid"
-    )
-    now = services.idp.ctx.clock()
-    with transaction(services.sessions) as session:
-        session.add(GrantRow(id="g1", client_id=client.client_id, scope="openid", created_at=now))
-    new_token(services, "there", grant_id="g1")
-    assert sqlite_usable(sqlite_rows, "there") and sqlite_rows.memory.knows("there")
+    token_of_a_grant(services, "there")
+    assert usable(sqlite_rows, "there") and sqlite_rows.memory.knows("there")
     if what == "this process":
         with transaction(services.sessions) as session:
             session.execute(
-                update(AccessTokenRow).where(AccessTokenRow.jti == "there").values(revoked_at=now)
+                update(AccessTokenRow)
+                .where(AccessTokenRow.jti == "there")
+                .values(revoked_at=services.idp.ctx.clock())
             )
     else:
         statement = {
@@ -280,7 +279,7 @@ def test_sqlite_a_revocation_by_any_connection_is_seen_by_the_next_introspection
             "deleted": "DELETE FROM oauth_access_tokens WHERE jti = ?",
         }[what]
         another_connection(services, statement, "there")
-    assert not sqlite_usable(sqlite_rows, "there")  # no waiting: the very next one
+    assert not usable(sqlite_rows, "there")  # no waiting: the very next one
 
 
 def test_sqlite_new_tokens_written_meanwhile_do_not_empty_the_memory(
@@ -288,12 +287,12 @@ def test_sqlite_new_tokens_written_meanwhile_do_not_empty_the_memory(
 ) -> None:
     seen = sqlite_lookups(sqlite_rows)
     new_token(services, "kept")
-    assert sqlite_usable(sqlite_rows, "kept")
+    assert usable(sqlite_rows, "kept")
     new_token(services, "another")  # a commit by another connection, revoking nothing
     another_connection(
         services, "UPDATE oauth_access_tokens SET scope = 'x' WHERE jti = ?", "another"
     )
-    assert sqlite_usable(sqlite_rows, "kept") and sqlite_usable(sqlite_rows, "kept")
+    assert usable(sqlite_rows, "kept") and usable(sqlite_rows, "kept")
     assert seen == [["kept"]]
 
 
@@ -301,12 +300,12 @@ def test_sqlite_a_new_reader_connection_starts_over(
     services: Services, sqlite_rows: _SqliteRows
 ) -> None:
     new_token(services, "before")
-    assert sqlite_usable(sqlite_rows, "before") and sqlite_rows.memory.knows("before")
+    assert usable(sqlite_rows, "before") and sqlite_rows.memory.knows("before")
     sqlite_rows.reader.close()  # as after an error: the next statement opens a new one
     another_connection(
         services, "UPDATE oauth_access_tokens SET revoked_at = '2026-01-01' WHERE jti = ?", "before"
     )
-    assert not sqlite_usable(sqlite_rows, "before")
+    assert not usable(sqlite_rows, "before")
     assert sqlite_rows.memory.on
 
 
@@ -317,7 +316,7 @@ def test_sqlite_without_the_counter_the_memory_stays_off(
         connection.exec_driver_sql("DROP TRIGGER oauth_grants_deleted")
     seen = sqlite_lookups(sqlite_rows)
     new_token(services, "unguarded")
-    assert all(sqlite_usable(sqlite_rows, "unguarded") for _ in range(3))
+    assert all(usable(sqlite_rows, "unguarded") for _ in range(3))
     assert not sqlite_rows.memory.on
     assert len(seen) == 3
 
@@ -332,7 +331,7 @@ def test_told_not_to_remember_every_lookup_reads_the_row(services: Services) -> 
         new_token(services, "every-time")
         if isinstance(rows, _SqliteRows):
             seen = sqlite_lookups(rows)
-            assert all(sqlite_usable(rows, "every-time") for _ in range(3))
+            assert all(usable(rows, "every-time") for _ in range(3))
             assert len(seen) == 3 and not rows.memory.on
             return
         seen_pg = lookups(rows)
