@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from core.cache.base import Cache
 from idp.clients.cache import ClientCache
+from idp.clients.models import Client
 from idp.clients.storage import SqlClientStore
 from idp.grants.authorization_code import CodeGrant
 from idp.grants.ciba import CibaGrant
@@ -111,24 +112,24 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     # -- storage hooks -----------------------------------------------------------------
 
     def query_client(self, client_id: str) -> OAuthClient | None:
-        client = self.client_cache.get(client_id, lambda: self.clients.get(db(), client_id))
-        if client is None or not client.active:
-            return None
-        return OAuthClient(client, self.ctx.hash_key)
+        return self._usable(
+            self.client_cache.get(client_id, lambda: self.clients.get(db(), client_id))
+        )
 
     def load_client(self, client_id: str) -> OAuthClient | None:
         """:meth:`query_client` in a session of its own (for a thread of ``idp.hotpath``);
         the client is cached for the next requests."""
         with self.ctx.sessions() as session:
             client = self.client_cache.get(client_id, lambda: self.clients.get(session, client_id))
-        if client is None or not client.active:
-            return None
-        return OAuthClient(client, self.ctx.hash_key)
+        return self._usable(client)
 
     def cached_client(self, client_id: str) -> OAuthClient | None:
         """:meth:`query_client` without the database: None unless this process holds the
         client (for code on the event loop, ``idp.hotpath``)."""
-        client = self.client_cache.peek(client_id)
+        return self._usable(self.client_cache.peek(client_id))
+
+    def _usable(self, client: Client | None) -> OAuthClient | None:
+        """An active registration as Authlib's client; None for a missing or inactive one."""
         if client is None or not client.active:
             return None
         return OAuthClient(client, self.ctx.hash_key)
