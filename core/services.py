@@ -85,6 +85,7 @@ def build_services(
         audit=audit,
         hash_key=hashlib.sha256(b"govtrust idp hash key\x00" + settings.secret_bytes).digest(),
         clock=clock,
+        client_credentials_token_rows=settings.client_credentials_token_rows,
     )
     provider = build_provider(
         idp_context,

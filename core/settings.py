@@ -113,6 +113,21 @@ class Settings(BaseSettings):
         "introspect as inactive (fail closed). About 1.3x the tokens per second on two "
         "workers (bench/RESULTS.md). Revocations and every other write always wait.",
     )
+    client_credentials_token_rows: bool = Field(
+        default=True,
+        description="Each access token a client gets for itself (client credentials, RFC "
+        "6749 §4.4) gets a row before it is answered, as every other access token does, "
+        "and introspection calls it active only while that row exists and is unrevoked. "
+        "false: such tokens get no row (idp/oauth/rowless_tokens.py); their jti carries a "
+        "MAC of their claims under a key derived from the service secret (not the signing "
+        "key), introspection calls a token with a valid MAC active unless a revocation row "
+        "names it, and revoking one (RFC 7009) writes that row. What changes: there is no "
+        "stored record of each such token; a stolen signing key alone still cannot mint a "
+        "token introspection accepts, but a stolen signing key and service secret can; "
+        "changing the service secret makes such tokens inactive. About 2x the tokens per "
+        "second on two workers on PostgreSQL (bench/RESULTS.md). Tokens of every other "
+        "grant keep their rows.",
+    )
     introspection_remembers_usable_tokens: bool = Field(
         default=True,
         description="Each worker remembers the access tokens whose rows it found usable, "

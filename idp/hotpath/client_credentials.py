@@ -5,7 +5,8 @@ this answers the same valid requests with the same checks: a confidential client
 channel that may use the grant, authenticated by its secret (§3.2.1), asking only for
 scopes it is registered for (§3.3; none asked: its registered scope). Anything else, and a
 DPoP proof (RFC 9449), goes to the general path. The token's row is committed before the
-answer, as on the general path.
+answer, as on the general path, unless the deployment issues these tokens without a row
+(:mod:`idp.oauth.rowless_tokens`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ async def client_credentials_token(
     scope = scope_to_issue(client.client, form.get("scope"))
     if scope is None:
         return None
-    issued = server.issuer.access_token(client.client, None, scope, signer=signer)
-    await provider.access_tokens.record(AccessTokenRecord.of(issued, client.get_client_id(), scope))
+    rowless = not provider.ctx.client_credentials_token_rows
+    issued = server.issuer.access_token(client.client, None, scope, signer=signer, rowless=rowless)
+    if not issued.rowless:
+        record = AccessTokenRecord.of(issued, client.get_client_id(), scope)
+        await provider.access_tokens.record(record)
     return issued.response(scope, None)

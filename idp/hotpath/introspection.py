@@ -4,7 +4,8 @@ The general path is ``idp.routers.token._introspect``; this answers the same req
 access tokens with the same checks: the caller authenticated as a client (RFC 7662 §2.1),
 the token's signature by a published token key and its ``typ``, ``iss``, ``aud`` and times
 (:func:`~idp.oauth.access_tokens.claims_acceptable`), then its row: neither it nor its grant
-revoked (§2.2: ``active: false`` otherwise). Anything that is not a well-signed access token
+revoked (§2.2: ``active: false`` otherwise); no row: active only if it was issued without
+one (:mod:`idp.oauth.rowless_tokens`). Anything that is not a well-signed access token
 of ours (a refresh token, garbage, an expired token) goes to the general path.
 """
 
@@ -16,6 +17,7 @@ from idp.hotpath.client_auth import ClientLoader, authenticated_client
 from idp.hotpath.form import HotRequest
 from idp.hotpath.signatures import VerifiedTokens
 from idp.oauth.access_tokens import claims_acceptable, keys_by_kid
+from idp.oauth.rowless_tokens import is_rowless
 from idp.provider import Provider
 
 PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"})
@@ -37,6 +39,7 @@ async def introspect(
     claims = verified.claims(token, keys_by_kid(published))
     if claims is None or not claims_acceptable(provider.ctx, claims):
         return None
-    if not await provider.access_tokens.usable(claims["jti"]):
+    rowless = is_rowless(provider.ctx, claims)
+    if not await provider.access_tokens.usable(claims["jti"], rowless=rowless):
         return {"active": False}
     return {"active": True, "token_type": "Bearer", **claims}

@@ -1,7 +1,9 @@
 """The access-token rows of the hot path, written and read in batches (group commit).
 
 Every JWT access token has a row (:class:`~idp.oauth.storage.AccessTokenRow`) so that
-revocation reaches a self-contained token (RFC 7009 §2, RFC 7662 §2.2). The hot path
+revocation reaches a self-contained token (RFC 7009 §2, RFC 7662 §2.2), except a client's
+token for itself where the deployment chose none (:mod:`idp.oauth.rowless_tokens`): its
+row is written only when it is revoked. The hot path
 (:mod:`idp.hotpath`) writes the row of each token it issues before answering, and reads the
 row of each token it introspects, one statement per batch of concurrent requests, not per
 request.
@@ -126,9 +128,9 @@ def select_sql(placeholder: str, jtis: int) -> str:
     )
 
 
-def usable_of(jtis: list[str], rows: Sequence[tuple[Any, ...]]) -> list[bool]:
+def usable_of(jtis: list[str], rows: Sequence[tuple[Any, ...]]) -> list[bool | None]:
     """For each of ``jtis``, whether its row (among ``rows``, :func:`select_sql`'s) says it
-    may be used: :func:`~idp.oauth.storage.access_token_usable`; no row, no."""
+    may be used (:func:`~idp.oauth.storage.access_token_usable`); None: it has no row."""
     usable = {
         jti: access_token_usable(
             revoked_at=revoked_at,
@@ -138,7 +140,13 @@ def usable_of(jtis: list[str], rows: Sequence[tuple[Any, ...]]) -> list[bool]:
         )
         for jti, revoked_at, grant_id, grant_row, grant_revoked_at in rows
     }
-    return [usable.get(jti, False) for jti in jtis]
+    return [usable.get(jti) for jti in jtis]
+
+
+def verdict(found: bool | None, rowless: bool) -> bool:
+    """What a token's row, or its absence, says: no row, usable only if the token was
+    issued without one (:mod:`idp.oauth.rowless_tokens`) and so not revoked since."""
+    return rowless if found is None else found
 
 
 class AccessTokenLedger:
@@ -169,10 +177,11 @@ class AccessTokenLedger:
         """Store the row; returns once it is committed."""
         await self._backend.writes.submit(self._parameters(record))
 
-    async def usable(self, jti: str) -> bool:
+    async def usable(self, jti: str, *, rowless: bool = False) -> bool:
         """Whether the token's row says it may still be used (its signature and times are
-        checked elsewhere): :func:`usable_of`."""
-        return await self._backend.usable(jti)
+        checked elsewhere): :func:`verdict`. ``rowless``: the token was issued without a
+        row (:func:`~idp.oauth.rowless_tokens.is_rowless`)."""
+        return await self._backend.usable(jti, rowless)
 
     def _parameters(self, record: AccessTokenRecord) -> list[Any]:
         return [
@@ -206,14 +215,14 @@ class _SqliteRows:
             self._writer.execute(sql, [value for row in rows for value in row])
         return [None] * len(rows)
 
-    async def usable(self, jti: str) -> bool:
+    async def usable(self, jti: str, rowless: bool) -> bool:
         if self._counter is not None:
             self._counter.check(self.reader)
             if self.memory.knows(jti):
                 return True
         generation = self.memory.generation
         rows = self.reader.execute(select_sql(self.reader.placeholder, 1), [jti])
-        usable = usable_of([jti], rows)[0]
+        usable = verdict(usable_of([jti], rows)[0], rowless)
         if usable:
             self.memory.remember(jti, generation)
         return usable
@@ -256,7 +265,7 @@ class _PostgresRows:
             connections=WRITERS,
         )
         self.reader = DriverConnection(engine)  # the read thread's own
-        self.reads: BatchRunner[str, bool] = BatchRunner("access-token-reads", self._read)
+        self.reads: BatchRunner[str, bool | None] = BatchRunner("access-token-reads", self._read)
 
     async def _write(self, connection: psycopg.AsyncConnection[Any], rows: list[Row]) -> list[None]:
         sql = insert_sql(AsyncPostgres.placeholder, len(rows))
@@ -264,18 +273,18 @@ class _PostgresRows:
         await self.write_connections.execute(connection, sql, parameters)
         return [None] * len(rows)
 
-    def _read(self, jtis: list[str]) -> list[bool]:
+    def _read(self, jtis: list[str]) -> list[bool | None]:
         wanted = sorted(set(jtis))
         sql = select_sql(self.reader.placeholder, len(wanted))
         return usable_of(jtis, self.reader.execute(sql, wanted))
 
-    async def usable(self, jti: str) -> bool:
+    async def usable(self, jti: str, rowless: bool) -> bool:
         if self.memory.knows(jti):
             return True
         if self._remember:
             self.listener.start()  # once: the memory is on while it listens
         generation = self.memory.generation
-        usable = await self.reads.submit(jti)
+        usable = verdict(await self.reads.submit(jti), rowless)
         if usable:
             self.memory.remember(jti, generation)
         return usable

@@ -3,7 +3,9 @@
 The signature must come from a published token key with the algorithm of that key
 (RFC 8725 §3.1), ``typ`` must be ``at+jwt`` (RFC 9068 §2.1), ``iss`` ours, ``aud`` ours,
 and the token unexpired; then the stored record must be neither revoked nor part of a
-revoked grant, which is how revocation reaches self-contained tokens.
+revoked grant, which is how revocation reaches self-contained tokens. A client's token for
+itself issued without a row (:mod:`idp.oauth.rowless_tokens`) is usable until its
+revocation writes one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from idp.oauth import jws
 from idp.oauth.context import IdpContext
+from idp.oauth.rowless_tokens import is_rowless
 from idp.oauth.storage import AccessTokenRow, GrantRow, access_token_usable
 from keys.managed import KeyInfo
 
@@ -59,7 +62,10 @@ def verify_access_token(
         return None
     row = session.get(AccessTokenRow, claims["jti"])
     if row is None:
-        return None
+        if not is_rowless(ctx, claims):
+            return None
+        claims["_grant_id"] = None
+        return claims  # issued without a row, and not revoked (none written since)
     grant = session.get(GrantRow, row.grant_id) if row.grant_id is not None else None
     if not access_token_usable(
         revoked_at=row.revoked_at,

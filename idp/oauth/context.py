@@ -35,6 +35,9 @@ class IdpContext:
     hash_key: bytes
     clock: Callable[[], datetime]
     lifetimes: Lifetimes = Lifetimes()
+    # whether a client's token for itself gets a row (settings.client_credentials_token_rows;
+    # false: idp.oauth.rowless_tokens)
+    client_credentials_token_rows: bool = True
 
     def digest(self, purpose: str, value: str) -> str:
         """Keyed hash of a code, token or session id: the only form that is stored."""

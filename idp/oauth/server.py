@@ -168,7 +168,12 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     ) -> dict[str, Any]:
         scope = scope or ""
         jkt = current_dpop_jkt.get()
-        issued = self.issuer.access_token(client.client, user, scope, jkt)
+        rowless = (
+            grant_type == "client_credentials"
+            and user is None
+            and not self.ctx.client_credentials_token_rows
+        )
+        issued = self.issuer.access_token(client.client, user, scope, jkt, rowless=rowless)
         token = issued.response(scope, jkt)
         refresh = None
         if include_refresh_token and user is not None:
@@ -176,8 +181,9 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             token["refresh_token"] = refresh
         session = db()
         grant_id = user.grant_id if user else None
-        record = AccessTokenRecord.of(issued, client.get_client_id(), scope, grant_id, jkt)
-        session.add(AccessTokenRow(**record.columns()))
+        if not issued.rowless:
+            record = AccessTokenRecord.of(issued, client.get_client_id(), scope, grant_id, jkt)
+            session.add(AccessTokenRow(**record.columns()))
         if refresh is not None and user is not None:
             session.add(
                 RefreshTokenRow(

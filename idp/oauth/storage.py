@@ -8,9 +8,11 @@ deleted, so that a replay is recognised and revokes the whole grant (RFC 9700 §
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db.base import Base
@@ -132,6 +134,39 @@ def revoke_grant(session: Session, grant_id: str, now: datetime, reason: str) ->
             .where(table.grant_id == grant_id, table.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+    session.flush()
+
+
+def revoke_access_token(
+    session: Session, claims: dict[str, Any], client_id: str, now: datetime
+) -> None:
+    """Revoke the access token with these (verified) claims (RFC 7009 §2). A token issued
+    without a row (:mod:`idp.oauth.rowless_tokens`) gets one here: written unrevoked, then
+    revoked by an ``UPDATE``, in one transaction, so that the same triggers and statement
+    watchers that see any other revocation see this one
+    (:mod:`idp.oauth.usable_token_memory`)."""
+    jti = claims["jti"]
+    if session.get(AccessTokenRow, jti) is None:
+        row = AccessTokenRow(
+            jti=jti,
+            grant_id=None,
+            client_id=client_id,
+            subject=str(claims.get("sub", "")),
+            scope=str(claims.get("scope", "")),
+            issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
+            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+            dpop_jkt=(claims.get("cnf") or {}).get("jkt"),
+        )
+        try:
+            with session.begin_nested():  # a concurrent revocation may write it first
+                session.add(row)
+        except IntegrityError:
+            pass
+    session.execute(
+        update(AccessTokenRow)
+        .where(AccessTokenRow.jti == jti, AccessTokenRow.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
     session.flush()
 
 

@@ -22,6 +22,7 @@ from idp.clients.models import Client
 from idp.oauth import jws
 from idp.oauth.context import IdpContext
 from idp.oauth.principal import Principal, pairwise_subject
+from idp.oauth.rowless_tokens import rowless_jti
 
 
 class ClaimsSource(Protocol):
@@ -44,6 +45,7 @@ class IssuedAccessToken:
     subject: str
     issued_at: datetime
     expires_at: datetime
+    rowless: bool = False  # no row is to be written (idp.oauth.rowless_tokens)
 
     def response(self, scope: str, dpop_jkt: str | None) -> dict[str, Any]:
         """The token response's members (RFC 6749 §5.1; ``DPoP`` type, RFC 9449 §5)."""
@@ -91,14 +93,16 @@ class TokenIssuer:
         dpop_jkt: str | None = None,
         actor: Mapping[str, Any] | None = None,
         signer: jws.JwsSigner | None = None,
+        rowless: bool = False,
     ) -> IssuedAccessToken:
         """``actor``: who acts for the subject (RFC 8693 §4.1 ``act``), e.g. the counter and
         its staff member of a CIBA request; nested inside a person's ``act`` when the person
         acts for an organisation. ``signer``: the token key, when the caller has it at hand
-        (the registry's active ``token`` key otherwise)."""
+        (the registry's active ``token`` key otherwise). ``rowless``: a client's token for
+        itself that gets no row, its ``jti`` vouching for it instead
+        (:mod:`idp.oauth.rowless_tokens`)."""
         now = self.ctx.clock()
         expires = now + self.ctx.lifetimes.access_token
-        jti = secrets.token_urlsafe(16)
         claims: dict[str, Any] = {
             "iss": self.ctx.issuer,
             "aud": self.ctx.issuer,
@@ -106,7 +110,6 @@ class TokenIssuer:
             "iat": _seconds(now),
             "nbf": _seconds(now),
             "exp": _seconds(expires),
-            "jti": jti,
             "scope": scope,
             **self._subject_claims(client, principal),
         }
@@ -124,8 +127,11 @@ class TokenIssuer:
                 claims["acr"] = principal.acr
             if principal.amr:
                 claims["amr"] = list(principal.amr)
+        # last: a rowless jti vouches for every other claim
+        jti = rowless_jti(self.ctx, claims) if rowless else secrets.token_urlsafe(16)
+        claims["jti"] = jti
         token = jws.sign(claims, signer or self.ctx.keys.signer("token"), typ="at+jwt")
-        return IssuedAccessToken(token, jti, claims["sub"], now, expires)
+        return IssuedAccessToken(token, jti, claims["sub"], now, expires, rowless)
 
     def id_token(
         self,

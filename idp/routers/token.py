@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from core.db.engine import transaction
@@ -22,7 +21,7 @@ from idp.oauth.access_tokens import verify_access_token
 from idp.oauth.context import current_dpop_jkt, current_session
 from idp.oauth.request_object import InvalidRequestObject
 from idp.oauth.requests import HttpRequest
-from idp.oauth.storage import AccessTokenRow, GrantRow, RefreshTokenRow, revoke_grant
+from idp.oauth.storage import GrantRow, RefreshTokenRow, revoke_access_token, revoke_grant
 from idp.provider import Provider
 from idp.routers.authorize import request_object_params
 
@@ -197,11 +196,7 @@ def _revoke(provider: Provider, http: HttpRequest) -> None:
             return
         claims = verify_access_token(ctx, session, token)
         if claims is not None and claims.get("client_id") == client.get_client_id():
-            row = session.scalars(
-                select(AccessTokenRow).where(AccessTokenRow.jti == claims["jti"])
-            ).first()
-            if row is not None:
-                row.revoked_at = now
+            revoke_access_token(session, claims, client.get_client_id(), now)
 
 
 @router.post("/revoke", summary="Token revocation (RFC 7009)")

@@ -130,8 +130,8 @@ def lookups(rows: _PostgresRows) -> list[list[str]]:
     return seen
 
 
-def usable(rows: _PostgresRows | _SqliteRows, jti: str) -> bool:
-    return asyncio.run(rows.usable(jti))
+def usable(rows: _PostgresRows | _SqliteRows, jti: str, rowless: bool = False) -> bool:
+    return asyncio.run(rows.usable(jti, rowless))
 
 
 def test_a_usable_token_is_looked_up_once(services: Services, rows: _PostgresRows) -> None:
