@@ -28,7 +28,7 @@ Each backend's rows go where they cost least (measured, ``bench/PROFILE.md``):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -128,6 +128,10 @@ def select_sql(placeholder: str, jtis: int) -> str:
     )
 
 
+# whether a token without a row was issued without one (asked only when needed)
+Rowless = Callable[[], bool]
+
+
 def usable_of(jtis: list[str], rows: Sequence[tuple[Any, ...]]) -> list[bool | None]:
     """For each of ``jtis``, whether its row (among ``rows``, :func:`select_sql`'s) says it
     may be used (:func:`~idp.oauth.storage.access_token_usable`); None: it has no row."""
@@ -143,10 +147,14 @@ def usable_of(jtis: list[str], rows: Sequence[tuple[Any, ...]]) -> list[bool | N
     return [usable.get(jti) for jti in jtis]
 
 
-def verdict(found: bool | None, rowless: bool) -> bool:
+def verdict(found: bool | None, rowless: Rowless) -> bool:
     """What a token's row, or its absence, says: no row, usable only if the token was
     issued without one (:mod:`idp.oauth.rowless_tokens`) and so not revoked since."""
-    return rowless if found is None else found
+    return rowless() if found is None else found
+
+
+def never() -> bool:
+    return False
 
 
 class AccessTokenLedger:
@@ -177,10 +185,11 @@ class AccessTokenLedger:
         """Store the row; returns once it is committed."""
         await self._backend.writes.submit(self._parameters(record))
 
-    async def usable(self, jti: str, *, rowless: bool = False) -> bool:
+    async def usable(self, jti: str, *, rowless: Rowless = never) -> bool:
         """Whether the token's row says it may still be used (its signature and times are
-        checked elsewhere): :func:`verdict`. ``rowless``: the token was issued without a
-        row (:func:`~idp.oauth.rowless_tokens.is_rowless`)."""
+        checked elsewhere): :func:`verdict`. ``rowless``: whether the token was issued
+        without a row (:func:`~idp.oauth.rowless_tokens.is_rowless`), asked only when the
+        row is looked up and not found."""
         return await self._backend.usable(jti, rowless)
 
     def _parameters(self, record: AccessTokenRecord) -> list[Any]:
@@ -215,7 +224,7 @@ class _SqliteRows:
             self._writer.execute(sql, [value for row in rows for value in row])
         return [None] * len(rows)
 
-    async def usable(self, jti: str, rowless: bool) -> bool:
+    async def usable(self, jti: str, rowless: Rowless) -> bool:
         if self._counter is not None:
             self._counter.check(self.reader)
             if self.memory.knows(jti):
@@ -278,7 +287,7 @@ class _PostgresRows:
         sql = select_sql(self.reader.placeholder, len(wanted))
         return usable_of(jtis, self.reader.execute(sql, wanted))
 
-    async def usable(self, jti: str, rowless: bool) -> bool:
+    async def usable(self, jti: str, rowless: Rowless) -> bool:
         if self.memory.knows(jti):
             return True
         if self._remember:

@@ -341,7 +341,7 @@ def test_a_database_error_in_introspection_leaves_the_answer_to_the_general_path
     assert introspect(paths.hot, world, access).status_code == 200  # fills the key cache
     paths.calls.clear()
 
-    async def locked(jti: str, *, rowless: bool) -> bool:
+    async def locked(jti: str, *, rowless: object) -> bool:
         raise OperationalError("SELECT", {}, Exception("database is locked"))
 
     monkeypatch.setattr(services.idp.access_tokens, "usable", locked)

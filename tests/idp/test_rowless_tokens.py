@@ -323,7 +323,14 @@ def test_an_expired_rowless_token_is_inactive(
     [(True, False, True), (False, True, False), (None, True, True), (None, False, False)],
 )
 def test_a_row_decides_when_there_is_one(found: bool | None, rowless: bool, usable: bool) -> None:
-    assert verdict(found, rowless) is usable
+    asked: list[bool] = []
+
+    def issued_rowless() -> bool:
+        asked.append(rowless)
+        return rowless
+
+    assert verdict(found, issued_rowless) is usable
+    assert asked == ([rowless] if found is None else [])  # asked only when there is no row
 
 
 def test_the_revocation_endpoint_answers_a_bad_request_as_oauth_json(

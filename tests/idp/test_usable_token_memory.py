@@ -32,6 +32,7 @@ from idp.oauth.access_token_ledger import (
     AccessTokenRecord,
     _PostgresRows,
     _SqliteRows,
+    never,
 )
 from idp.oauth.storage import AccessTokenRow, GrantRow
 from idp.oauth.usable_token_memory import UsableTokenMemory
@@ -130,8 +131,8 @@ def lookups(rows: _PostgresRows) -> list[list[str]]:
     return seen
 
 
-def usable(rows: _PostgresRows | _SqliteRows, jti: str, rowless: bool = False) -> bool:
-    return asyncio.run(rows.usable(jti, rowless))
+def usable(rows: _PostgresRows | _SqliteRows, jti: str) -> bool:
+    return asyncio.run(rows.usable(jti, never))
 
 
 def test_a_usable_token_is_looked_up_once(services: Services, rows: _PostgresRows) -> None:
