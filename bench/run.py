@@ -13,7 +13,10 @@ What it does:
    ``bench_govtrust_pg1``/``bench_govtrust_pg2``, Redis databases 11 and 12, emptied first);
    for the client-credentials scenario only, a third two-worker instance with
    ``GOVTRUST_ACCESS_TOKEN_ROWS_FLUSHED=false`` (what waiting for the disk costs; database
-   ``bench_govtrust_pg2u``, Redis 10); the peer ``bench/oidc_provider/server.mjs`` with the
+   ``bench_govtrust_pg2u``, Redis 10); for the client-credentials and introspection
+   scenarios, a two-worker instance with ``GOVTRUST_CLIENT_CREDENTIALS_TOKEN_ROWS=false``
+   (client-credentials tokens without a row, as the peer's; ``bench_govtrust_pg2r``,
+   Redis 9); the peer ``bench/oidc_provider/server.mjs`` with the
    embedded instance's demo client ids, secrets and user; a trivial Node HTTP server (the
    load generator's ceiling) and a bare ASGI app on uvicorn (``floor_app.py``, the Python
    floor).
@@ -319,13 +322,20 @@ def start_floor(scratch: Path) -> System:
     return system
 
 
-# govtrust with GOVTRUST_ACCESS_TOKEN_ROWS_FLUSHED=false: what waiting for the disk costs the
-# hot path's token rows; measured in the client-credentials scenario only
+# opt-in variants of govtrust on two workers, each measured in the scenarios it changes:
+# GOVTRUST_ACCESS_TOKEN_ROWS_FLUSHED=false, what waiting for the disk costs the hot path's
+# token rows; GOVTRUST_CLIENT_CREDENTIALS_TOKEN_ROWS=false, client-credentials tokens
+# without a row (idp/oauth/rowless_tokens.py), as the peer's JWT access tokens are
 UNFLUSHED = "gt_pg2u"
+ROWLESS = "gt_pg2r"
+VARIANTS = {
+    UNFLUSHED: ("client_credentials",),
+    ROWLESS: ("client_credentials", "introspection"),
+}
 
 
 def takes_part(key: str, scenario: str) -> bool:
-    return key != UNFLUSHED or scenario == "client_credentials"
+    return scenario in VARIANTS.get(key, (scenario,))
 
 
 def generator(scenario: str, choice: str) -> str:
@@ -926,7 +936,12 @@ def main(argv: list[str] | None = None) -> int:
         versions["wrk"] = wrk_load.version()
         versions["uvicorn"] = importlib.metadata.version("uvicorn")
     scratch = Path(tempfile.mkdtemp(prefix="govtrust-bench-"))
-    databases = ["bench_govtrust_pg1", "bench_govtrust_pg2", "bench_govtrust_pg2u"]
+    databases = [
+        "bench_govtrust_pg1",
+        "bench_govtrust_pg2",
+        "bench_govtrust_pg2u",
+        "bench_govtrust_pg2r",
+    ]
     systems: list[System] = []
     extras: list[System] = []
     try:
@@ -960,6 +975,19 @@ def main(argv: list[str] | None = None) -> int:
                     {
                         **fresh_backends(databases[2], 10),
                         "GOVTRUST_ACCESS_TOKEN_ROWS_FLUSHED": "false",
+                    },
+                )
+            )
+        if {"client_credentials", "introspection"} & set(scenarios):
+            systems.append(
+                start_govtrust(
+                    ROWLESS,
+                    "govtrust PG+Redis, 2 workers, client-credentials tokens without rows (opt-in)",
+                    2,
+                    scratch,
+                    {
+                        **fresh_backends(databases[3], 9),
+                        "GOVTRUST_CLIENT_CREDENTIALS_TOKEN_ROWS": "false",
                     },
                 )
             )
