@@ -6,7 +6,8 @@ By default every JWT access token gets a row before it is answered, and introspe
 has no grant that could be revoked with it; the only revocation that reaches it is the
 revocation of that token (RFC 7009 §2). A deployment may therefore choose
 (``settings.client_credentials_token_rows = false``) to issue such tokens without a row,
-as RFC 9068 §1 expects of self-contained tokens and as other providers do:
+to be validated from their content (RFC 9068 §4), as ``oidc-provider`` issues its JWT
+access tokens:
 
 - the token's ``jti`` is a random part and a tag: a MAC, under the provider's hash key
   (``IdpContext.hash_key``, not the signing key), of the random part and of every other
@@ -14,7 +15,7 @@ as RFC 9068 §1 expects of self-contained tokens and as other providers do:
   forged one, or a token of another kind whose row is missing) has no valid tag, and
   without a row it is inactive, as before;
 - a token with a valid tag is usable unless a row says otherwise: revoking it writes its
-  row, already revoked (:func:`idp.oauth.storage.revoke_access_token`).
+  row and revokes it (:func:`idp.oauth.storage.revoke_access_token`).
 
 Whether a token is rowless is read from the token alone, so a change of the setting
 affects only tokens issued afterwards; a change of the service secret makes every rowless

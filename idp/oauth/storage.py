@@ -137,9 +137,7 @@ def revoke_grant(session: Session, grant_id: str, now: datetime, reason: str) ->
     session.flush()
 
 
-def revoke_access_token(
-    session: Session, claims: dict[str, Any], client_id: str, now: datetime
-) -> None:
+def revoke_access_token(session: Session, claims: dict[str, Any], now: datetime) -> None:
     """Revoke the access token with these (verified) claims (RFC 7009 §2). A token issued
     without a row (:mod:`idp.oauth.rowless_tokens`) gets one here: written unrevoked, then
     revoked by an ``UPDATE``, in one transaction, so that the same triggers and statement
@@ -150,7 +148,7 @@ def revoke_access_token(
         row = AccessTokenRow(
             jti=jti,
             grant_id=None,
-            client_id=client_id,
+            client_id=str(claims["client_id"]),
             subject=str(claims.get("sub", "")),
             scope=str(claims.get("scope", "")),
             issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),

@@ -196,7 +196,7 @@ def _revoke(provider: Provider, http: HttpRequest) -> None:
             return
         claims = verify_access_token(ctx, session, token)
         if claims is not None and claims.get("client_id") == client.get_client_id():
-            revoke_access_token(session, claims, client.get_client_id(), now)
+            revoke_access_token(session, claims, now)
 
 
 @router.post("/revoke", summary="Token revocation (RFC 7009)")

@@ -213,7 +213,7 @@ def test_a_revocation_that_finds_its_row_written_meanwhile_still_revokes(
         session.add(
             GrantRow(id="kept", client_id=world.service_client_id, scope="", created_at=now)
         )
-        revoke_access_token(session, claims, world.service_client_id, now)
+        revoke_access_token(session, claims, now)
     row = row_of(services, token)
     assert row is not None and row.revoked_at == now
     with services.sessions() as session:
