@@ -31,7 +31,9 @@ What it does:
    httpx`` for ``loadgen.py`` instead), refresh and login (multi-step, stateful) always by
    ``loadgen.py`` (asyncio + httpx, its own process), whose ceiling is too low for the former.
 5. A short stress check at a higher concurrency (client credentials and introspection,
-   with the same load generator as their main runs).
+   with the same load generator as their main runs), right after the scenario's main
+   runs; then the opt-in variants done with their scenarios stop, so that their idle
+   connection pools leave PostgreSQL's connections to the systems still measured.
 6. Writes the "Identity provider" section of ``bench/RESULTS.md`` and the raw numbers to
    ``bench/results/idp.json``; then runs ``bench/stamping.py`` (skip: ``--skip-stamping``).
 
@@ -531,7 +533,9 @@ def log_errors(system: System) -> dict[str, int]:
     for form, text in events:
         kind = next((k for k, p in LOG_PATTERNS.items() if p in text), None)
         if kind is None:
-            match = re.search(r'(?:"message": "|^)([^"\\\n]{0,80})', text)
+            match = re.search(r'"message": "([^"\\\n]{0,80})', text) or re.match(
+                r"([^\n]{0,80})", text
+            )
             kind = match.group(1) if match else "other"
         if form != "json":
             kind += " [plain-text log line]"
@@ -1018,6 +1022,7 @@ def main(argv: list[str] | None = None) -> int:
                 floor_runs.append(result)
                 log(f"Python floor (bare ASGI app on uvicorn): {result.get('rps')} req/s")
         rounds: dict[str, list[dict[str, dict[str, Any]]]] = {}
+        stress: dict[str, dict[str, dict[str, Any]]] = {}
         for scenario in scenarios:
             concurrency = args.login_concurrency if scenario == "login" else args.concurrency
             rounds[scenario] = []
@@ -1040,11 +1045,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"p99 {result.get('p99_ms')} ms, errors {result.get('errors')}"
                     )
                 rounds[scenario].append(by_system)
-        stress: dict[str, dict[str, dict[str, Any]]] = {}
-        if not args.no_stress:
-            for scenario in ("client_credentials", "introspection"):
+            if not args.no_stress and scenario in WRK_SCENARIOS:
                 stress[scenario] = {}
-                for system in [s for s in systems if takes_part(s.key, scenario)]:
+                for system in taking_part:
                     result = run_loadgen(
                         system,
                         scenario,
@@ -1059,6 +1062,12 @@ def main(argv: list[str] | None = None) -> int:
                         f"stress {scenario} {system.key}: {result.get('rps')} req/s, "
                         f"errors {result.get('errors')}"
                     )
+            # a variant done with its scenarios stops: its idle pools would otherwise hold
+            # PostgreSQL connections (max_connections 100) the systems still measured need
+            later = scenarios[scenarios.index(scenario) + 1 :]
+            for system in systems:
+                if system.key in VARIANTS and not any(takes_part(system.key, s) for s in later):
+                    system.stop()
         log("ES256 limit (after)")
         limits.append(es256_limit(2.0))
         log_counts = {system.key: log_errors(system) for system in systems}
