@@ -4,6 +4,7 @@
     .venv/bin/python bench/profile.py                       # embedded, 1 worker
     .venv/bin/python bench/profile.py --backend pg          # PostgreSQL + Redis
     .venv/bin/python bench/profile.py --scenarios refresh --keep-raw /tmp/profiles
+    .venv/bin/python bench/profile.py --setting CLIENT_CREDENTIALS_TOKEN_ROWS=false
 
 Starts ``govtrust serve --demo`` as ``run.py`` does (one worker), then for each scenario
 samples the server with ``py-spy record --gil`` (only the thread holding the GIL, i.e. the
@@ -134,7 +135,16 @@ def main(argv: list[str] | None = None) -> int:
         help="sample every running thread, not only the one holding the GIL (shows where "
         "the thread pool's work waits, e.g. on SQLite's write turn)",
     )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a GOVTRUST_ setting for the server, e.g. CLIENT_CREDENTIALS_TOKEN_ROWS=false "
+        "(repeatable)",
+    )
     args = parser.parse_args(argv)
+    settings = dict(setting.split("=", 1) for setting in args.setting)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         raise SystemExit("py-spy is needed: pip install py-spy")
@@ -144,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.backend == "pg":
         check_backends()
         extra = fresh_backends(database, 13)
+    extra.update({f"GOVTRUST_{name.upper()}": value for name, value in settings.items()})
     system = start_govtrust("gt", f"govtrust {args.backend}, 1 worker", 1, scratch, extra)
     try:
         system.target_path = scratch / "target.json"
