@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -24,46 +22,21 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from core.app import SECURITY_HEADERS, create_app
+from core.app import SECURITY_HEADERS
 from core.services import Services
 from idp.clients.channels import Channel
 from idp.hotpath.client_auth import ClientLoader
 from idp.hotpath.signatures import VerifiedTokens
 from idp.oauth import jws
 from idp.oauth.storage import AccessTokenRow, revoke_grant
-from idp.routers import token as token_router
 from tests.conftest import FrozenClock
+from tests.idp.hot_paths import Paths, both_paths, claims_of
 from tests.idp.oidc_helpers import World, client_service, person_tokens
-
-ISSUER = "https://govtrust.test"
-
-
-@dataclasses.dataclass
-class Paths:
-    hot: TestClient
-    general: TestClient
-    calls: list[str]  # the general path's endpoints, in the order it answered
 
 
 @pytest.fixture
-def paths(services: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[Paths]:
-    calls: list[str] = []
-    for name in ("_token", "_introspect"):
-        original = getattr(token_router, name)
-
-        def spy(*args: Any, _original: Any = original, _name: str = name) -> Any:
-            calls.append(_name)
-            return _original(*args)
-
-        monkeypatch.setattr(token_router, name, spy)
-    without = dataclasses.replace(
-        services, settings=services.settings.model_copy(update={"oauth_hot_path": False})
-    )
-    yield Paths(
-        TestClient(create_app(services=services), base_url=ISSUER),
-        TestClient(create_app(services=without), base_url=ISSUER),
-        calls,
-    )
+def paths(services: Services, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    return both_paths(services, monkeypatch)
 
 
 def cc(client: TestClient, world: World, **extra: Any) -> httpx.Response:
@@ -76,10 +49,6 @@ def warm(paths: Paths, world: World) -> None:
     """The general path fills this process's client and key caches."""
     assert cc(paths.hot, world).status_code == 200
     paths.calls.clear()
-
-
-def claims_of(token: str) -> dict[str, Any]:
-    return dict(json.loads(jws.b64url_decode(token.split(".")[1])))
 
 
 def stored(services: Services, jti: str) -> AccessTokenRow | None:

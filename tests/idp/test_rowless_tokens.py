@@ -13,9 +13,6 @@ after it changed.
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -30,42 +27,17 @@ from idp.oauth.access_token_ledger import verdict
 from idp.oauth.access_tokens import verify_access_token
 from idp.oauth.rowless_tokens import SEPARATOR, TAG_LENGTH, is_rowless, rowless_jti
 from idp.oauth.storage import AccessTokenRow, GrantRow, revoke_access_token
-from idp.routers import token as token_router
 from tests.conftest import FrozenClock, make_settings
+from tests.idp.hot_paths import ISSUER, Paths, both_paths, claims_of, eventually
 from tests.idp.oidc_helpers import World, person_tokens
-
-ISSUER = "https://govtrust.test"
-
-
-@dataclasses.dataclass
-class Paths:
-    hot: TestClient
-    general: TestClient
-    calls: list[str]  # the general path's endpoints, in the order it answered
 
 
 @pytest.fixture
-def rowless(services: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[Paths]:
+def rowless(services: Services, monkeypatch: pytest.MonkeyPatch) -> Paths:
     """The deployment's choice (settings.client_credentials_token_rows = false), with an app
     that has the hot path and one that has not, and a spy on the general path."""
     monkeypatch.setattr(services.idp.ctx, "client_credentials_token_rows", False)
-    calls: list[str] = []
-    for name in ("_token", "_introspect"):
-        original = getattr(token_router, name)
-
-        def spy(*args: Any, _original: Any = original, _name: str = name) -> Any:
-            calls.append(_name)
-            return _original(*args)
-
-        monkeypatch.setattr(token_router, name, spy)
-    without = dataclasses.replace(
-        services, settings=services.settings.model_copy(update={"oauth_hot_path": False})
-    )
-    yield Paths(
-        TestClient(create_app(services=services), base_url=ISSUER),
-        TestClient(create_app(services=without), base_url=ISSUER),
-        calls,
-    )
+    return both_paths(services, monkeypatch)
 
 
 def cc(client: TestClient, world: World) -> str:
@@ -93,22 +65,9 @@ def revoke(client: TestClient, world: World, token: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def claims_of(token: str) -> dict[str, Any]:
-    return dict(json.loads(jws.b64url_decode(token.split(".")[1])))
-
-
 def row_of(services: Services, token: str) -> AccessTokenRow | None:
     with services.sessions() as session:
         return session.get(AccessTokenRow, claims_of(token)["jti"])
-
-
-def eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def remembered(services: Services, paths: Paths, world: World, token: str) -> None:

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -36,6 +35,7 @@ from idp.oauth.access_token_ledger import (
 )
 from idp.oauth.storage import AccessTokenRow, GrantRow
 from idp.oauth.usable_token_memory import UsableTokenMemory
+from tests.idp.hot_paths import eventually
 from tests.idp.oidc_helpers import REDIRECT, client_service
 
 Rows = TypeVar("Rows", _PostgresRows, _SqliteRows)
@@ -82,15 +82,6 @@ def ledger_rows(services: Services, kind: type[Rows], reason: str) -> Iterator[R
 @pytest.fixture
 def rows(services: Services) -> Iterator[_PostgresRows]:
     yield from ledger_rows(services, _PostgresRows, "the memory is PostgreSQL's (LISTEN/NOTIFY)")
-
-
-def eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def other_process(services: Services, sql: str, *parameters: Any) -> None:
