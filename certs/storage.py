@@ -234,7 +234,8 @@ class SqlLicenceStore:
         """(identifier, version, state, valid_until) of every version of one licence, oldest
         first: what a status check reads, without the holder's data."""
         parameters = {"type_code": type_code, "issuer": issuer, "serial": serial}
-        return list(session.execute(_CHAIN_STATES, parameters).tuples())
+        rows = session.execute(_CHAIN_STATES, parameters)
+        return [(identifier, version, state, until) for identifier, version, state, until in rows]
 
     def current_by_number(
         self, session: Session, number: str, type_code: str | None, issuer: str | None
