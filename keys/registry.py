@@ -16,13 +16,9 @@ like every other certificate. SM2 is never a choice for the other purposes.
 
 from __future__ import annotations
 
-import logging
 import secrets
-import threading
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -42,20 +38,12 @@ from keys.backends.software import SoftwareBackend
 from keys.certificates import Issuer, PkiUrls, build_certificate, subject_name
 from keys.managed import KeyInfo, ManagedSigner
 from keys.purposes import CA_PURPOSES, PURPOSES, Purpose, get_purpose
+from keys.read_cache import ReadCache
 from keys.sm2 import Sm2PublicKey
 from keys.sm2_certificates import Sm2Issuer, build_sm2_certificate
 from keys.storage import IssuedCertificateRow, KeyRow, SqlKeyStorage, serial_text
 
-_V = TypeVar("_V")
-log = logging.getLogger(__name__)
-
 __all__ = ["KeyInfo", "KeyRegistry", "KeyStateError", "ManagedSigner", "utc_now"]
-
-ACTIVE_CACHE_SECONDS = 5.0
-# what the event loop reads (``*_if_cached``) is renewed in the background once it is this
-# close to its end, so that under load it never lapses and sends every request of that
-# moment to the general path at once; how stale an entry may be does not change
-RENEW_AHEAD_SECONDS = ACTIVE_CACHE_SECONDS / 2
 
 
 class KeyStateError(DependencyUnavailable):
@@ -91,11 +79,8 @@ class KeyRegistry:
         self.clock = clock
         self.sm2_enabled = sm2_enabled
         self.storage = SqlKeyStorage()
-        self._lock = threading.Lock()
-        self._active: dict[tuple[str, str | None], tuple[float, ManagedSigner]] = {}
-        self._published: dict[str, tuple[float, list[KeyInfo]]] = {}
-        self.renewals: dict[Any, threading.Thread] = {}  # at most one per cache entry
-        self._generation = 0  # forget_cache's count
+        self._active: ReadCache[tuple[str, str | None], ManagedSigner] = ReadCache()
+        self._published: ReadCache[str, list[KeyInfo]] = ReadCache()
 
     # -- reading -----------------------------------------------------------------------
 
@@ -121,68 +106,17 @@ class KeyRegistry:
 
         Read at most every few seconds per process (every token check needs them); a
         rotation here clears the cache at once, one elsewhere is seen within seconds."""
-        keys = self._cached(self._published, purpose)
+        keys = self._published.get(purpose)
         if keys is None:
-            keys = self._load_published(purpose)
+            keys = self._published.load(purpose, lambda: self.list_keys(purpose))
         return self._still_published(keys)
-
-    def _load_published(self, purpose: str) -> list[KeyInfo]:
-        generation = self._generation
-        keys = self.list_keys(purpose)
-        self._store(self._published, purpose, keys, generation)
-        return keys
-
-    def _store(
-        self, cache: dict[Any, tuple[float, _V]], key: Any, value: _V, generation: int
-    ) -> None:
-        """Cache what was read, unless :meth:`forget_cache` ran meanwhile (a rotation here:
-        what was read before it must not answer after it)."""
-        with self._lock:
-            if generation == self._generation:
-                cache[key] = (time.monotonic() + ACTIVE_CACHE_SECONDS, value)
 
     def published_if_cached(self, purpose: str) -> list[KeyInfo] | None:
         """:meth:`published` if this process read them in the last few seconds, else None
         (never touches the database: for code on the event loop, ``idp.hotpath``); renewed
-        ahead of its end (:meth:`_renew_ahead`)."""
-        keys = self._cached(self._published, purpose)
-        if keys is None:
-            return None
-        self._renew_ahead(self._published, purpose, lambda: self._load_published(purpose))
-        return self._still_published(keys)
-
-    def _cached(self, cache: dict[Any, tuple[float, _V]], key: Any) -> _V | None:
-        with self._lock:
-            cached = cache.get(key)
-        if cached is None or cached[0] <= time.monotonic():
-            return None
-        return cached[1]
-
-    def _renew_ahead(
-        self, cache: dict[Any, tuple[float, Any]], key: Any, reload: Callable[[], object]
-    ) -> None:
-        """Start one reload of ``cache[key]`` in a thread of its own if the entry ends within
-        :data:`RENEW_AHEAD_SECONDS` and none is running; meanwhile the entry still answers.
-        A reload that fails leaves the entry to end as it would have."""
-        with self._lock:
-            cached = cache.get(key)
-            running = self.renewals.get((id(cache), key))
-            if cached is None or cached[0] - time.monotonic() > RENEW_AHEAD_SECONDS:
-                return
-            if running is not None and running.is_alive():
-                return
-            thread = threading.Thread(
-                target=self._renew, args=(reload,), name="key-cache-renewal", daemon=True
-            )
-            self.renewals[(id(cache), key)] = thread
-        thread.start()
-
-    @staticmethod
-    def _renew(reload: Callable[[], object]) -> None:
-        try:
-            reload()
-        except Exception:  # the database or a key backend: the entry ends as it would have
-            log.warning("renewing a cached key failed", exc_info=True)
+        ahead of its end (:meth:`keys.read_cache.ReadCache.get_renewing`)."""
+        keys = self._published.get_renewing(purpose, lambda: self.list_keys(purpose))
+        return None if keys is None else self._still_published(keys)
 
     def _still_published(self, keys: list[KeyInfo]) -> list[KeyInfo]:
         now = self.clock()
@@ -226,14 +160,14 @@ class KeyRegistry:
     def signer(self, purpose: str, issuer_kid: str | None = None) -> ManagedSigner:
         """The active key of ``purpose`` (for per-CA purposes, the one for ``issuer_kid``)."""
         self._require_family(get_purpose(purpose))
-        cache_key = (purpose, issuer_kid)
-        cached = self._cached(self._active, cache_key)
+        cached = self._active.get((purpose, issuer_kid))
         if cached is not None:
             return cached
-        return self._load_signer(purpose, issuer_kid)
+        return self._active.load(
+            (purpose, issuer_kid), lambda: self._read_signer(purpose, issuer_kid)
+        )
 
-    def _load_signer(self, purpose: str, issuer_kid: str | None = None) -> ManagedSigner:
-        generation = self._generation
+    def _read_signer(self, purpose: str, issuer_kid: str | None) -> ManagedSigner:
         with self.sessions() as session:
             rows = [
                 row
@@ -244,24 +178,17 @@ class KeyRegistry:
                 raise KeyStateError(
                     f"no active {purpose} key: run `govtrust keys init` (or start the service)"
                 )
-            managed = self._managed(session, rows[-1])
-        self._store(self._active, (purpose, issuer_kid), managed, generation)
-        return managed
+            return self._managed(session, rows[-1])
 
     def signer_if_cached(self, purpose: str) -> ManagedSigner | None:
         """:meth:`signer` if this process loaded it in the last few seconds, else None
         (never touches the database or a key backend); renewed ahead of its end
-        (:meth:`_renew_ahead`)."""
-        signer = self._cached(self._active, (purpose, None))
-        if signer is not None:
-            self._renew_ahead(self._active, (purpose, None), lambda: self._load_signer(purpose))
-        return signer
+        (:meth:`keys.read_cache.ReadCache.get_renewing`)."""
+        return self._active.get_renewing((purpose, None), lambda: self._read_signer(purpose, None))
 
     def forget_cache(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self._active.clear()
-            self._published.clear()
+        self._active.forget()
+        self._published.forget()
 
     # -- creating ----------------------------------------------------------------------
 

@@ -1,21 +1,24 @@
 """The key registry's cache as the event loop reads it (``signer_if_cached``,
-``published_if_cached``, keys/registry.py): an entry near its end is renewed once, in the
-background, while it still answers, so that under load it never lapses and sends every
-request of that moment to the general path; how stale an entry may be is unchanged; a
-rotation in this process wins over a renewal in flight; a renewal that fails leaves the
-entry to end as it would have.
+``published_if_cached``; keys/registry.py, keys/read_cache.py): an entry near its end is
+renewed once, in the background, while it still answers, so that under load it never
+lapses and sends every request of that moment to the general path; how stale an entry may
+be is unchanged; a rotation in this process wins over a renewal in flight; a renewal that
+fails leaves the entry to end as it would have.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 
 import pytest
 
 from core.services import Services, build_services
-from keys import registry as registry_module
-from keys.registry import ACTIVE_CACHE_SECONDS, RENEW_AHEAD_SECONDS, KeyRegistry
+from keys import read_cache
+from keys.read_cache import RENEW_AHEAD_SECONDS
+from keys.read_cache import SECONDS as ACTIVE_CACHE_SECONDS
+from keys.registry import KeyRegistry
 from tests.conftest import FrozenClock
 
 TOKEN = ("token", None)
@@ -34,7 +37,7 @@ class Monotonic:
 @pytest.fixture
 def monotonic(monkeypatch: pytest.MonkeyPatch) -> Monotonic:
     clock = Monotonic()
-    monkeypatch.setattr(registry_module.time, "monotonic", clock)
+    monkeypatch.setattr(read_cache.time, "monotonic", clock)
     return clock
 
 
@@ -51,8 +54,12 @@ def other(
         built.close()
 
 
+def renewals(registry: KeyRegistry) -> list[threading.Thread]:
+    return [*registry._active.renewals.values(), *registry._published.renewals.values()]
+
+
 def settle(registry: KeyRegistry) -> None:
-    for thread in list(registry.renewals.values()):
+    for thread in renewals(registry):
         thread.join(timeout=10)
 
 
@@ -62,7 +69,7 @@ def test_a_fresh_entry_is_not_renewed(services: Services, monotonic: Monotonic) 
     monotonic.now += ACTIVE_CACHE_SECONDS - RENEW_AHEAD_SECONDS - 0.1
     assert registry.signer_if_cached("token") is loaded
     assert registry.published_if_cached("token") is None  # never read: nothing to renew
-    assert registry.renewals == {}
+    assert renewals(registry) == []
 
 
 def test_an_entry_near_its_end_is_renewed_once_and_answers_meanwhile(
@@ -76,12 +83,12 @@ def test_an_entry_near_its_end_is_renewed_once_and_answers_meanwhile(
     assert registry.signer_if_cached("token") is loaded  # still answers
     assert registry.signer_if_cached("token") is loaded
     assert registry.published_if_cached("token") is not None
-    assert len(registry.renewals) == 2  # one per entry, however often it was read
+    assert len(renewals(registry)) == 2  # one per entry, however often it was read
     settle(registry)
 
     renewed = registry.signer_if_cached("token")
     assert renewed is not None and renewed.kid != loaded.kid  # the rotation, read again
-    assert registry._active[TOKEN][0] == monotonic.now + ACTIVE_CACHE_SECONDS
+    assert registry._active.ends_at(TOKEN) == monotonic.now + ACTIVE_CACHE_SECONDS
     published = registry.published_if_cached("token")
     assert published is not None and renewed.kid in {key.kid for key in published}
     monotonic.now += RENEW_AHEAD_SECONDS  # past where the first entry would have ended
@@ -94,7 +101,7 @@ def test_unread_entries_still_end_on_time(services: Services, monotonic: Monoton
     registry.signer("token")
     monotonic.now += ACTIVE_CACHE_SECONDS
     assert registry.signer_if_cached("token") is None
-    assert registry.renewals == {}
+    assert renewals(registry) == []
 
 
 def test_a_rotation_here_wins_over_a_renewal_in_flight(
@@ -102,9 +109,12 @@ def test_a_rotation_here_wins_over_a_renewal_in_flight(
 ) -> None:
     registry = services.keys
     old = registry.signer("token")
-    generation = registry._generation  # a renewal starts reading here
-    registry.rotate("token")  # and this process rotates meanwhile
-    registry._store(registry._active, TOKEN, old, generation)  # the renewal ends
+
+    def read_while_rotated() -> object:  # a renewal reads; this process rotates meanwhile
+        registry.rotate("token")
+        return old
+
+    registry._active.load(TOKEN, read_while_rotated)  # type: ignore[arg-type]
     current = registry.signer_if_cached("token")
     assert current is None or current.kid != old.kid
     assert registry.signer("token").kid != old.kid
@@ -122,9 +132,9 @@ def test_a_failed_renewal_leaves_the_entry_to_end(
     def unreachable(*args: object) -> None:
         raise ConnectionError("the database is down")
 
-    monkeypatch.setattr(registry, "_load_signer", unreachable)
+    monkeypatch.setattr(registry, "_read_signer", unreachable)
     monotonic.now += ACTIVE_CACHE_SECONDS - 0.1
-    with caplog.at_level(logging.WARNING, logger="keys.registry"):
+    with caplog.at_level(logging.WARNING, logger="keys.read_cache"):
         assert registry.signer_if_cached("token") is loaded
         settle(registry)
     assert "renewing a cached key failed" in caplog.text
