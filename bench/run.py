@@ -632,7 +632,7 @@ def render(
         f"`argon2` {versions.get('argon2', '?')}) with govtrust's parameters; storage is "
         "its in-memory adapter (an LRU of 1,000 entries: nothing durable, nothing shared).",
         "- govtrust: `govtrust serve --demo` as shipped (development environment: production "
-        "argon2id cost t=3, 64 MiB, p=4; JSON access log at INFO to a file).",
+        "argon2id cost t=3, 64 MiB, p=4; its JSON access log, one line per request, to a file).",
         f"- Physical limit: ES256 (ECDSA P-256, SHA-256) in `cryptography` on one core, "
         f"measured before and after the load runs: **{fmt(sign)} signatures/s** and "
         f"{fmt(verify)} verifications/s (runs: "

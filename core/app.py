@@ -15,10 +15,11 @@ from certs import sharing_router as licence_sharing_router
 from certs import wallet_router as licence_wallet_router
 from console.app import mount_console
 from core import health
+from core.access_log import AccessLog, Write
 from core.audit import router as audit_router
 from core.errors.handlers import install_error_handlers
 from core.identifiers import router as identifiers_router
-from core.log import configure_logging
+from core.log import access_log_writer, configure_logging
 from core.metrics import HttpMetrics, install_metrics
 from core.openapi_schema import install_problem_openapi
 from core.services import Services, build_services
@@ -98,14 +99,22 @@ class GovtrustApp(FastAPI):
 
 
 def app_from_environment() -> FastAPI:
-    """The factory each uvicorn worker process calls: its own JSON logging, then the app."""
+    """The factory each uvicorn worker process calls: its own JSON logging and access log
+    (uvicorn's is off: ``core.cli.serve``), then the app."""
     settings = Settings()
-    configure_logging(settings.log_level)
-    return create_app(settings)
+    handler = configure_logging(settings.log_level)
+    return create_app(settings, access_log=access_log_writer(handler))
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """Build the app. ``services`` may be given (tests); otherwise built from ``settings``."""
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    *,
+    access_log: Write | None = None,
+) -> FastAPI:
+    """Build the app. ``services`` may be given (tests); otherwise built from ``settings``.
+    ``access_log``: where each request's access line is written (``core.access_log``);
+    None, no access log."""
     if services is None:
         services = build_services(settings or Settings())
     owned = services
@@ -129,15 +138,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     app.state.metrics = HttpMetrics()
     install_error_handlers(app, OAUTH_ERROR_PATHS)
+    fastapi: ASGIApp = partial(FastAPI.__call__, app)
     if services.settings.oauth_hot_path:
         # in front of all the middleware; what it answers carries the security headers and
         # is counted by the metrics, as the general path's answers are
         app.front = OAuthHotPath(
-            partial(FastAPI.__call__, app),
+            fastapi,
             services.idp,
             headers=SecurityHeaders.headers,
             note=app.state.metrics.note,
         )
+    if access_log is not None:  # every request, the hot path's answers too
+        app.front = AccessLog(app.front or fastapi, access_log)
     install_metrics(app, app.state.metrics)
 
     app.add_middleware(SecurityHeaders)

@@ -11,7 +11,8 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from core.identifiers.resident_id import redact_resident_ids
 
@@ -37,6 +38,9 @@ def _redact(value: Any) -> Any:
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+# the access log's lines (core.access_log) hold only strings, numbers and None
+JSON_LINE = json.JSONEncoder(ensure_ascii=False)
+ACCESS_LOGGER = "govtrust.access"
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
 
 
@@ -75,18 +79,46 @@ class JsonFormatter(logging.Formatter):
         return _ENCODER.encode(entry)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send the root, uvicorn and govtrust loggers to stderr as redacted JSON lines."""
+def configure_logging(
+    level: str = "INFO", stream: TextIO | None = None
+) -> logging.StreamHandler[TextIO]:
+    """Send the root, uvicorn and govtrust loggers to ``stream`` (stderr) as redacted JSON
+    lines, uvicorn's access log excepted; the handler, for :func:`access_log_writer`."""
     # where each call was made from is not in the JSON line: not looking it up saves a
     # stack walk per record (the logging HOWTO, "Optimization")
     logging._srcfile = None
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.captureWarnings(True)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # the app writes its own access log (core.access_log); uvicorn writes one only when
+    # its access logger has a handler, its own or by propagation
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers[:] = []
+    uvicorn_access.propagate = False
+    return handler
+
+
+def access_log_writer(handler: logging.StreamHandler[TextIO]) -> Callable[[str], None] | None:
+    """What writes the access log's ready-made lines (``core.access_log``): to the stream
+    of ``handler`` (as :func:`configure_logging` returns it), under the handler's lock as
+    its records are, so that no line is cut by another; None when :data:`ACCESS_LOGGER` is
+    below INFO (``GOVTRUST_LOG_LEVEL=WARNING`` turns the access log off)."""
+    if not logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
+        return None
+
+    def write(line: str) -> None:
+        handler.acquire()
+        try:
+            handler.stream.write(line + "\n")
+            handler.stream.flush()
+        finally:
+            handler.release()
+
+    return write

@@ -46,7 +46,7 @@ def test_serve_demo_answers_health_and_readiness(tmp_path: Path) -> None:
             time.sleep(0.2)
         ready = httpx.get(f"{base}/readyz", timeout=5)
         assert ready.status_code == 200 and ready.json()["status"] == "ok"
-        assert httpx.get(f"{base}/nope", timeout=5).headers["content-type"] == (
+        assert httpx.get(f"{base}/nope?state=s3cret", timeout=5).headers["content-type"] == (
             "application/problem+json"
         )
     finally:
@@ -56,6 +56,11 @@ def test_serve_demo_answers_health_and_readiness(tmp_path: Path) -> None:
     demo = json.loads((tmp_path / "var" / "demo.json").read_text())
     assert demo["service"]["health"].endswith("/healthz")
     assert oct((tmp_path / "var" / "demo.json").stat().st_mode & 0o777) == "0o600"
-    for line in output.splitlines():
-        if line.startswith("{"):
-            json.loads(line)  # every log line is JSON
+    entries = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    # one access line per request, the service's own (core.access_log), not uvicorn's
+    access = [
+        (e["method"], e["path"], e["status"]) for e in entries if e["logger"] == "govtrust.access"
+    ]
+    assert access.count(("GET", "/readyz", 200)) == access.count(("GET", "/nope", 404)) == 1
+    assert not [e for e in entries if e["logger"] == "uvicorn.access"]
+    assert "s3cret" not in output

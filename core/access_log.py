@@ -1,0 +1,100 @@
+"""The access log: one JSON line per HTTP request, written by the service itself.
+
+``govtrust serve`` turns uvicorn's access logger off and puts :class:`AccessLog` in front
+of the whole application instead (the OAuth hot path and FastAPI's middleware included),
+so every request is written once, with what an operator or an auditor reads an access log
+for: the method, the path, the status, how long the answer took and who asked.
+
+What it leaves out, and why:
+
+* the query string. ``/authorize``'s carries ``state``, ``nonce``, the PKCE challenge and
+  login hints, and a query string is where a mistaken client puts a bearer token; web
+  server logs are where such values leak from (RFC 6750 §5.3, the OWASP Logging Cheat
+  Sheet's "data to exclude").
+* an ID number in the path: the path is masked as every log line's message is
+  (:func:`core.identifiers.resident_id.redact_resident_ids`).
+
+The line has the four fields of :class:`core.log.JsonFormatter`'s lines (time, level,
+logger, message) and then its own. It is built here and handed to a writer
+(:func:`core.log.access_log_writer`), not sent through ``logging``: a record, its handler
+chain and the formatter cost a busy token endpoint about a tenth of its CPU per request
+(``bench/PROFILE.md``, seventh pass).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.identifiers.resident_id import redact_resident_ids
+from core.log import ACCESS_LOGGER, JSON_LINE, utc_time
+
+Write = Callable[[str], object]
+
+
+def access_line(
+    method: str,
+    path: str,
+    status: int | None,
+    seconds: float,
+    client: tuple[str, int] | None,
+    at: float,
+) -> str:
+    """One request's line. ``status`` None: no answer was started (the client left);
+    ``at``: when the answer ended, in seconds since the epoch."""
+    path = redact_resident_ids(path)
+    return JSON_LINE.encode(
+        {
+            "time": utc_time(at),
+            "level": "INFO",
+            "logger": ACCESS_LOGGER,
+            "message": f"{method} {path} {'-' if status is None else status}",
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+            "client": client[0] if client else None,
+        }
+    )
+
+
+class AccessLog:
+    """ASGI middleware writing :func:`access_line` once each HTTP request has ended."""
+
+    def __init__(self, app: ASGIApp, write: Write) -> None:
+        self.app = app
+        self.write = write
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: int | None = None
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        except Exception:
+            # the server answers 500 to an exception escaping before the answer started
+            status = 500 if status is None else status
+            raise
+        finally:
+            ended = time.time()
+            self.write(
+                access_line(
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    time.perf_counter() - started,
+                    scope.get("client"),
+                    ended,
+                )
+            )
