@@ -93,6 +93,7 @@ def serve(host: str, port: int, workers: int, demo: bool, no_migrate: bool) -> N
         workers=workers,
         log_config=None,
         proxy_headers=True,
+        http="core.http_protocol:CorkedHttpToolsProtocol",  # one write per answer
     )
 
 
