@@ -15,23 +15,29 @@ What it leaves out, and why:
   (:func:`core.identifiers.resident_id.redact_resident_ids`).
 
 The line has the four fields of :class:`core.log.JsonFormatter`'s lines (time, level,
-logger, message) and then its own. It is built here and handed to a writer
-(:func:`core.log.access_log_writer`), not sent through ``logging``: a record, its handler
-chain and the formatter cost a busy token endpoint about a tenth of its CPU per request
-(``bench/PROFILE.md``, seventh pass).
+logger, message) and then its own. It is built here and handed to a :class:`LineSink`
+(:class:`core.log.JsonLinesHandler`, which writes such lines in batches), not sent through
+``logging``: a record, its handler chain and the formatter cost a busy token endpoint
+about a tenth of its CPU per request (``bench/PROFILE.md``, seventh pass).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.identifiers.resident_id import redact_resident_ids
 from core.log import ACCESS_LOGGER, JSON_LINE, utc_time
 
-Write = Callable[[str], object]
+
+class LineSink(Protocol):
+    def write_line(self, line: str) -> None:
+        """Write one line (a JSON object, without its newline)."""
+
+    def flush(self) -> None:
+        """Write what waits (at shutdown)."""
 
 
 def access_line(
@@ -63,9 +69,9 @@ def access_line(
 class AccessLog:
     """ASGI middleware writing :func:`access_line` once each HTTP request has ended."""
 
-    def __init__(self, app: ASGIApp, write: Write) -> None:
+    def __init__(self, app: ASGIApp, sink: LineSink) -> None:
         self.app = app
-        self.write = write
+        self.write = sink.write_line
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -15,11 +15,11 @@ from certs import sharing_router as licence_sharing_router
 from certs import wallet_router as licence_wallet_router
 from console.app import mount_console
 from core import health
-from core.access_log import AccessLog, Write
+from core.access_log import AccessLog, LineSink
 from core.audit import router as audit_router
 from core.errors.handlers import install_error_handlers
 from core.identifiers import router as identifiers_router
-from core.log import access_log_writer, configure_logging
+from core.log import access_log_sink, configure_logging
 from core.metrics import HttpMetrics, install_metrics
 from core.openapi_schema import install_problem_openapi
 from core.services import Services, build_services
@@ -103,18 +103,18 @@ def app_from_environment() -> FastAPI:
     (uvicorn's is off: ``core.cli.serve``), then the app."""
     settings = Settings()
     handler = configure_logging(settings.log_level)
-    return create_app(settings, access_log=access_log_writer(handler))
+    return create_app(settings, access_log=access_log_sink(handler))
 
 
 def create_app(
     settings: Settings | None = None,
     services: Services | None = None,
     *,
-    access_log: Write | None = None,
+    access_log: LineSink | None = None,
 ) -> FastAPI:
     """Build the app. ``services`` may be given (tests); otherwise built from ``settings``.
-    ``access_log``: where each request's access line is written (``core.access_log``);
-    None, no access log."""
+    ``access_log``: where each request's access line is written (``core.access_log``),
+    flushed at shutdown; None, no access log."""
     if services is None:
         services = build_services(settings or Settings())
     owned = services
@@ -123,6 +123,8 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         owned.close()
+        if access_log is not None:
+            access_log.flush()  # a uvicorn worker process ends without logging.shutdown
 
     app = GovtrustApp(
         title="govtrust",

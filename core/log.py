@@ -7,11 +7,11 @@ shape, so a mistyped number (bad check digit) is masked too.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
 import time
-from collections.abc import Callable
 from typing import Any, TextIO
 
 from core.identifiers.resident_id import redact_resident_ids
@@ -79,15 +79,67 @@ class JsonFormatter(logging.Formatter):
         return _ENCODER.encode(entry)
 
 
-def configure_logging(
-    level: str = "INFO", stream: TextIO | None = None
-) -> logging.StreamHandler[TextIO]:
+class JsonLinesHandler(logging.StreamHandler[TextIO]):
+    """The handler :func:`configure_logging` installs: records as JSON lines, and
+    ready-made lines (:meth:`write_line`, the access log of ``core.access_log``).
+
+    A ready-made line waits at most :attr:`LINGER_SECONDS` (a timer on the event loop that
+    wrote it; at once from a thread without one), so that a busy server writes its access
+    lines a batch at a time and not with one system call per request (``bench/PROFILE.md``,
+    seventh pass). What waits is written before any record, so the stream keeps the order
+    in which things were logged, and by :meth:`flush`, which ``logging.shutdown`` and the
+    app's shutdown (``core.app``) call. A process killed outright loses at most
+    :attr:`LINGER_SECONDS` of access lines, never a record.
+    """
+
+    LINGER_SECONDS = 0.1
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+
+    def write_line(self, line: str) -> None:
+        """Write ``line`` (one JSON object, no newline) within :attr:`LINGER_SECONDS`."""
+        self.acquire()
+        try:
+            self._pending.append(line)
+            first = len(self._pending) == 1
+        finally:
+            self.release()
+        if not first:
+            return  # a timer is already set
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+        else:
+            loop.call_later(self.LINGER_SECONDS, self.flush)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._write_pending()  # logging.Handler.handle holds the lock
+        super().emit(record)
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            self._write_pending()
+            super().flush()
+        finally:
+            self.release()
+
+    def _write_pending(self) -> None:
+        if self._pending:
+            lines, self._pending = self._pending, []  # a failed write is not retried forever
+            self.stream.write("\n".join(lines) + "\n")
+
+
+def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> JsonLinesHandler:
     """Send the root, uvicorn and govtrust loggers to ``stream`` (stderr) as redacted JSON
-    lines, uvicorn's access log excepted; the handler, for :func:`access_log_writer`."""
+    lines, uvicorn's access log excepted; the handler, for :func:`access_log_sink`."""
     # where each call was made from is not in the JSON line: not looking it up saves a
     # stack walk per record (the logging HOWTO, "Optimization")
     logging._srcfile = None
-    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
+    handler = JsonLinesHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -105,20 +157,8 @@ def configure_logging(
     return handler
 
 
-def access_log_writer(handler: logging.StreamHandler[TextIO]) -> Callable[[str], None] | None:
-    """What writes the access log's ready-made lines (``core.access_log``): to the stream
-    of ``handler`` (as :func:`configure_logging` returns it), under the handler's lock as
-    its records are, so that no line is cut by another; None when :data:`ACCESS_LOGGER` is
-    below INFO (``GOVTRUST_LOG_LEVEL=WARNING`` turns the access log off)."""
-    if not logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
-        return None
-
-    def write(line: str) -> None:
-        handler.acquire()
-        try:
-            handler.stream.write(line + "\n")
-            handler.stream.flush()
-        finally:
-            handler.release()
-
-    return write
+def access_log_sink(handler: JsonLinesHandler) -> JsonLinesHandler | None:
+    """Where the access log's lines go (``core.access_log``): ``handler``, as
+    :func:`configure_logging` returns it; None when :data:`ACCESS_LOGGER` is below INFO
+    (``GOVTRUST_LOG_LEVEL=WARNING`` turns the access log off)."""
+    return handler if logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO) else None

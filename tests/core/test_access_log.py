@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from core.access_log import AccessLog, access_line
 from core.app import create_app
-from core.log import ACCESS_LOGGER, access_log_writer, configure_logging
+from core.log import ACCESS_LOGGER, JsonLinesHandler, access_log_sink, configure_logging
 from core.services import Services
 from tests.idp.oidc_helpers import build_world
 
@@ -42,20 +42,32 @@ def restore_logging() -> Iterator[None]:
         logging.getLogger(name).propagate = propagate
 
 
-def logged_app(services: Services, level: str = "INFO") -> tuple[TestClient, io.StringIO]:
-    stream = io.StringIO()
-    handler = configure_logging(level, stream)
-    app = create_app(services=services, access_log=access_log_writer(handler))
-    return TestClient(app), stream
+class Logged:
+    """An app whose logs and access log go to a string."""
+
+    def __init__(self, services: Services, level: str = "INFO") -> None:
+        self.stream = io.StringIO()
+        self.handler = configure_logging(level, self.stream)
+        app = create_app(services=services, access_log=access_log_sink(self.handler))
+        self.client = TestClient(app)
+
+    def getvalue(self) -> str:
+        self.handler.flush()  # access lines wait up to LINGER_SECONDS
+        return self.stream.getvalue()
 
 
-def server_lines(stream: io.StringIO) -> list[dict[str, Any]]:
+def logged_app(services: Services, level: str = "INFO") -> tuple[TestClient, Logged]:
+    logged = Logged(services, level)
+    return logged.client, logged
+
+
+def server_lines(stream: Logged | io.StringIO) -> list[dict[str, Any]]:
     """What the service wrote (the test client, httpx, logs its requests too)."""
     entries = [json.loads(line) for line in stream.getvalue().splitlines()]
     return [entry for entry in entries if entry["logger"] != "httpx"]
 
 
-def access_lines(stream: io.StringIO) -> list[dict[str, Any]]:
+def access_lines(stream: Logged | io.StringIO) -> list[dict[str, Any]]:
     return [entry for entry in server_lines(stream) if entry["logger"] == ACCESS_LOGGER]
 
 
@@ -109,7 +121,7 @@ def test_the_hot_path_s_answers_are_written_too(services: Services, restore_logg
 
 def test_below_info_there_is_no_access_log(services: Services, restore_logging: None) -> None:
     handler = configure_logging("WARNING", io.StringIO())
-    assert access_log_writer(handler) is None
+    assert access_log_sink(handler) is None
     client, stream = logged_app(services, "WARNING")
     client.get("/healthz")
     assert server_lines(stream) == []
@@ -122,15 +134,23 @@ def test_uvicorn_s_own_access_log_is_off(restore_logging: None) -> None:
     assert logging.getLogger("uvicorn.error").hasHandlers()
 
 
+class Lines(list[str]):
+    def write_line(self, line: str) -> None:
+        self.append(line)
+
+    def flush(self) -> None:
+        pass
+
+
 def test_an_exception_before_the_answer_is_written_as_500() -> None:
-    lines: list[str] = []
+    lines = Lines()
 
     async def failing(scope: Any, receive: Any, send: Any) -> None:
         raise RuntimeError("boom")
 
     scope = {"type": "http", "method": "POST", "path": "/token", "client": ("10.0.0.7", 4431)}
     with pytest.raises(RuntimeError):
-        asyncio.run(AccessLog(failing, lines.append)(scope, _no_body, _discard))
+        asyncio.run(AccessLog(failing, lines)(scope, _no_body, _discard))
     entry = json.loads(lines[0])
     assert (entry["status"], entry["client"], entry["message"]) == (
         500,
@@ -140,25 +160,25 @@ def test_an_exception_before_the_answer_is_written_as_500() -> None:
 
 
 def test_a_request_left_before_its_answer_has_no_status() -> None:
-    lines: list[str] = []
+    lines = Lines()
 
     async def silent(scope: Any, receive: Any, send: Any) -> None:
         return None
 
     scope = {"type": "http", "method": "GET", "path": "/"}
-    asyncio.run(AccessLog(silent, lines.append)(scope, _no_body, _discard))
+    asyncio.run(AccessLog(silent, lines)(scope, _no_body, _discard))
     entry = json.loads(lines[0])
     assert entry["status"] is None and entry["client"] is None and entry["message"] == "GET / -"
 
 
 def test_other_scopes_are_not_written() -> None:
-    lines: list[str] = []
+    lines = Lines()
     seen: list[str] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         seen.append(scope["type"])
 
-    asyncio.run(AccessLog(app, lines.append)({"type": "lifespan"}, _no_body, _discard))
+    asyncio.run(AccessLog(app, lines)({"type": "lifespan"}, _no_body, _discard))
     assert seen == ["lifespan"] and lines == []
 
 
@@ -176,3 +196,53 @@ async def _no_body() -> dict[str, Any]:
 
 async def _discard(message: Any) -> None:
     return None
+
+
+# --- the handler's batches (core.log.JsonLinesHandler) --------------------------------
+
+
+def test_lines_written_on_the_loop_wait_then_leave_together(restore_logging: None) -> None:
+    stream = io.StringIO()
+    handler = configure_logging("INFO", stream)
+
+    async def main() -> None:
+        handler.write_line('{"n":1}')
+        handler.write_line('{"n":2}')
+        assert stream.getvalue() == ""  # waiting
+        await asyncio.sleep(JsonLinesHandler.LINGER_SECONDS + 0.1)
+
+    asyncio.run(main())
+    assert stream.getvalue() == '{"n":1}\n{"n":2}\n'
+
+
+def test_a_record_follows_the_lines_written_before_it(restore_logging: None) -> None:
+    stream = io.StringIO()
+    handler = configure_logging("INFO", stream)
+
+    async def main() -> None:
+        handler.write_line('{"n":1}')
+        logging.getLogger("govtrust.test").warning("after the line")
+
+    asyncio.run(main())
+    first, second = stream.getvalue().splitlines()
+    assert first == '{"n":1}' and json.loads(second)["message"] == "after the line"
+
+
+def test_a_line_written_off_the_loop_is_written_at_once(restore_logging: None) -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", stream).write_line('{"n":1}')
+    assert stream.getvalue() == '{"n":1}\n'
+
+
+def test_the_app_s_shutdown_writes_what_waits(
+    services: Services, restore_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A uvicorn worker process ends without logging.shutdown: the lifespan flushes."""
+    monkeypatch.setattr(JsonLinesHandler, "LINGER_SECONDS", 3600.0)
+    stream = io.StringIO()
+    handler = configure_logging("INFO", stream)
+    app = create_app(services=services, access_log=access_log_sink(handler))
+    with TestClient(app) as client:
+        client.get("/healthz")
+        assert ACCESS_LOGGER not in stream.getvalue()
+    assert [e["path"] for e in access_lines(stream)] == ["/healthz"]
