@@ -24,12 +24,13 @@ about a tenth of its CPU per request (``bench/PROFILE.md``, seventh pass).
 from __future__ import annotations
 
 import time
+from json.encoder import encode_basestring
 from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.identifiers.resident_id import redact_resident_ids
-from core.log import ACCESS_LOGGER, JSON_LINE, utc_time
+from core.log import ACCESS_LOGGER, utc_time
 
 
 class LineSink(Protocol):
@@ -51,19 +52,25 @@ def access_line(
     """One request's line. ``status`` None: no answer was started (the client left);
     ``at``: when the answer ended, in seconds since the epoch."""
     path = redact_resident_ids(path)
-    return JSON_LINE.encode(
-        {
-            "time": utc_time(at),
-            "level": "INFO",
-            "logger": ACCESS_LOGGER,
-            "message": f"{method} {path} {'-' if status is None else status}",
-            "method": method,
-            "path": path,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 3),
-            "client": client[0] if client else None,
-        }
+    # the JSON object a json.JSONEncoder writes for these fields, in this order, with the
+    # separators of the other lines; built by hand, it costs half as much per request
+    message = f"{method} {path} {'-' if status is None else status}"
+    return _LINE % (
+        utc_time(at),  # digits, "-", ":", "." and "+" only
+        _string(message),
+        _string(method),
+        _string(path),
+        "null" if status is None else int(status),
+        round(seconds * 1000, 3),  # a float's repr is a JSON number (never inf or nan here)
+        _string(client[0]) if client else "null",
     )
+
+
+_LINE = (
+    '{"time": "%s", "level": "INFO", "logger": "' + ACCESS_LOGGER + '", "message": %s, '
+    '"method": %s, "path": %s, "status": %s, "duration_ms": %r, "client": %s}'
+)
+_string = encode_basestring  # a JSON string, quotes and escapes included, not ASCII-only
 
 
 class AccessLog:

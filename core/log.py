@@ -38,8 +38,6 @@ def _redact(value: Any) -> Any:
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
-# the access log's lines (core.access_log) hold only strings, numbers and None
-JSON_LINE = json.JSONEncoder(ensure_ascii=False)
 ACCESS_LOGGER = "govtrust.access"
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
 

@@ -35,10 +35,23 @@ class HttpMetrics:
             registry=self.registry,
         )
 
+        # (method, route, status): the two series a request counts in. prometheus_client's
+        # labels() builds, checks and looks up its label tuple under a lock on every call,
+        # a few µs a request on the token endpoint (bench/PROFILE.md, seventh pass); the
+        # keys are as bounded as the labels themselves (route templates, never raw paths)
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
     def note(self, method: str, route: str, status: int, seconds: float) -> None:
         """One answered request."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

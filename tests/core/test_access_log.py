@@ -14,10 +14,19 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.access_log import AccessLog, access_line
 from core.app import create_app
-from core.log import ACCESS_LOGGER, JsonLinesHandler, access_log_sink, configure_logging
+from core.identifiers.resident_id import redact_resident_ids
+from core.log import (
+    ACCESS_LOGGER,
+    JsonLinesHandler,
+    access_log_sink,
+    configure_logging,
+    utc_time,
+)
 from core.services import Services
 from tests.idp.oidc_helpers import build_world
 
@@ -180,6 +189,34 @@ def test_other_scopes_are_not_written() -> None:
 
     asyncio.run(AccessLog(app, lines)({"type": "lifespan"}, _no_body, _discard))
     assert seen == ["lifespan"] and lines == []
+
+
+@given(
+    method=st.sampled_from(["GET", "POST", "HEAD", "M-SEARCH"]),
+    path=st.text(),
+    status=st.none() | st.integers(100, 599),
+    seconds=st.floats(0, 3600, allow_nan=False),
+    client=st.none() | st.tuples(st.text(), st.integers(0, 65535)),
+)
+def test_the_line_is_what_a_json_encoder_writes(
+    method: str, path: str, status: int | None, seconds: float, client: tuple[str, int] | None
+) -> None:
+    """Built by hand for speed, the line is json.dumps's to the character."""
+    masked = redact_resident_ids(path)
+    expected = {
+        "time": utc_time(1_700_000_000.25),
+        "level": "INFO",
+        "logger": ACCESS_LOGGER,
+        "message": f"{method} {masked} {'-' if status is None else status}",
+        "method": method,
+        "path": masked,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 3),
+        "client": client[0] if client else None,
+    }
+    line = access_line(method, path, status, seconds, client, 1_700_000_000.25)
+    assert line == json.dumps(expected, ensure_ascii=False)
+    assert json.loads(line) == expected and "\n" not in line
 
 
 def test_a_line_is_one_json_object_on_one_line() -> None:
