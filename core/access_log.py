@@ -1,8 +1,9 @@
 """The access log: one JSON line per HTTP request, written by the service itself.
 
-``govtrust serve`` turns uvicorn's access logger off and puts :class:`AccessLog` in front
-of the whole application instead (the OAuth hot path and FastAPI's middleware included),
-so every request is written once, with what an operator or an auditor reads an access log
+:func:`core.log.configure_logging` turns uvicorn's access logger off, and the app of each
+worker (``core.app.app_from_environment``) puts :class:`AccessLog` in front of everything
+instead (the OAuth hot path and FastAPI's middleware included), so every request is
+written once, with what an operator or an auditor reads an access log
 for: the method, the path, the status, how long the answer took and who asked.
 
 What it leaves out, and why:

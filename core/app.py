@@ -100,7 +100,7 @@ class GovtrustApp(FastAPI):
 
 def app_from_environment() -> FastAPI:
     """The factory each uvicorn worker process calls: its own JSON logging and access log
-    (uvicorn's is off: ``core.cli.serve``), then the app."""
+    (uvicorn's own access log is off: ``core.log.configure_logging``), then the app."""
     settings = Settings()
     handler = configure_logging(settings.log_level)
     return create_app(settings, access_log=access_log_sink(handler))
