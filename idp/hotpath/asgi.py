@@ -27,6 +27,7 @@ from idp.hotpath.client_auth import ClientLoader
 from idp.hotpath.client_credentials import client_credentials_token
 from idp.hotpath.form import HotRequest, hot_request
 from idp.hotpath.introspection import introspect
+from idp.hotpath.key_loader import KeyLoader
 from idp.hotpath.signatures import VerifiedTokens
 from idp.provider import Provider
 
@@ -55,9 +56,10 @@ class OAuthHotPath:
     ) -> None:
         self.app = app
         clients = ClientLoader(provider.server)
+        keys = KeyLoader(provider.ctx.keys)
         self.handlers: dict[str, Handler] = {
-            "/token": partial(client_credentials_token, provider, clients),
-            "/introspect": partial(introspect, provider, VerifiedTokens(), clients),
+            "/token": partial(client_credentials_token, provider, clients, keys),
+            "/introspect": partial(introspect, provider, VerifiedTokens(), clients, keys),
         }
         self.extra_headers = list(headers)
         self.note = note

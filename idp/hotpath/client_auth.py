@@ -15,12 +15,12 @@ general path authenticates the client again and answers ``invalid_client`` where
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 from urllib.parse import unquote
 
 from idp.hotpath.form import HotRequest
+from idp.hotpath.single_flight import SingleFlight
 from idp.oauth.models import OAuthClient
 from idp.oauth.server import GovtrustAuthorizationServer
 
@@ -44,26 +44,17 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
 
 class ClientLoader:
     """Clients for the hot path: from the cache, or loaded on a thread, one load per client
-    and event loop at a time."""
+    and event loop at a time (:class:`~idp.hotpath.single_flight.SingleFlight`)."""
 
     def __init__(self, server: GovtrustAuthorizationServer) -> None:
         self.server = server
-        self._loading: dict[
-            tuple[asyncio.AbstractEventLoop, str], asyncio.Task[OAuthClient | None]
-        ] = {}
+        self._loads: SingleFlight[OAuthClient | None] = SingleFlight()
 
     async def client(self, client_id: str) -> OAuthClient | None:
         client = self.server.cached_client(client_id)
         if client is not None:
             return client
-        loop = asyncio.get_running_loop()
-        key = (loop, client_id)
-        load = self._loading.get(key)
-        if load is None:
-            load = loop.create_task(asyncio.to_thread(self.server.load_client, client_id))
-            self._loading[key] = load
-            load.add_done_callback(lambda _: self._loading.pop(key, None))
-        return await asyncio.shield(load)  # one waiter cancelled leaves the load to the rest
+        return await self._loads.get(client_id, lambda: self.server.load_client(client_id))
 
 
 async def authenticated_client(

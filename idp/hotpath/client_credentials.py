@@ -16,6 +16,7 @@ from typing import Any
 from idp.grants.client_credentials import ServiceClientCredentials, scope_to_issue
 from idp.hotpath.client_auth import ClientLoader, authenticated_client
 from idp.hotpath.form import HotRequest
+from idp.hotpath.key_loader import KeyLoader
 from idp.oauth.access_token_ledger import AccessTokenRecord
 from idp.provider import Provider
 from keys.backends.software import SoftwareBackend
@@ -25,7 +26,7 @@ PARAMETERS = frozenset({"grant_type", "scope", "client_id", "client_secret"})
 
 
 async def client_credentials_token(
-    provider: Provider, clients: ClientLoader, request: HotRequest
+    provider: Provider, clients: ClientLoader, keys: KeyLoader, request: HotRequest
 ) -> dict[str, Any] | None:
     """The token response (RFC 6749 §5.1), or None: the general path answers."""
     form = request.form
@@ -33,9 +34,9 @@ async def client_credentials_token(
         return None
     if "dpop" in request.headers:
         return None
-    signer = provider.ctx.keys.signer_if_cached("token")
-    if signer is None or signer.info.backend != SoftwareBackend.name:
-        return None  # not in memory, or in a hardware module: not on the event loop
+    signer = await keys.signer("token")
+    if signer.info.backend != SoftwareBackend.name:
+        return None  # in a hardware module: not on the event loop
     server = provider.server
     client = await authenticated_client(clients, request, "token")
     if client is None or not client.check_grant_type(GRANT_TYPE):

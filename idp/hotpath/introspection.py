@@ -16,6 +16,7 @@ from typing import Any
 
 from idp.hotpath.client_auth import ClientLoader, authenticated_client
 from idp.hotpath.form import HotRequest
+from idp.hotpath.key_loader import KeyLoader
 from idp.hotpath.signatures import VerifiedTokens
 from idp.oauth.access_tokens import claims_acceptable, keys_by_kid
 from idp.oauth.rowless_tokens import is_rowless
@@ -25,16 +26,18 @@ PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"
 
 
 async def introspect(
-    provider: Provider, verified: VerifiedTokens, clients: ClientLoader, request: HotRequest
+    provider: Provider,
+    verified: VerifiedTokens,
+    clients: ClientLoader,
+    keys: KeyLoader,
+    request: HotRequest,
 ) -> dict[str, Any] | None:
     """The introspection response (RFC 7662 §2.2), or None: the general path answers."""
     form = request.form
     token = form.get("token", "")
     if token.count(".") != 2 or not form.keys() <= PARAMETERS:
         return None
-    published = provider.ctx.keys.published_if_cached("token")
-    if published is None:
-        return None
+    published = await keys.published("token")
     if await authenticated_client(clients, request, "introspection") is None:
         return None
     claims = verified.claims(token, keys_by_kid(published))
