@@ -124,7 +124,7 @@ class Settings(BaseSettings):
         "names it, and revoking one (RFC 7009) writes that row. What changes: there is no "
         "stored record of each such token; a stolen signing key alone still cannot mint a "
         "token introspection accepts, but a stolen signing key and service secret can; "
-        "changing the service secret makes such tokens inactive. 1.6-2x the tokens per "
+        "changing the service secret makes such tokens inactive. 1.6-2.4x the tokens per "
         "second of the default on two PostgreSQL workers (bench/RESULTS.md, PROFILE.md). "
         "Tokens of every other grant keep their rows.",
     )
