@@ -57,7 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -578,34 +578,32 @@ def interleaved(scenarios: list[str]) -> list[list[str]]:
     return batches
 
 
+def spread(pairs: Iterable[tuple[Any, Any]]) -> tuple[float | None, float | None, float | None]:
+    """Median, least and greatest of ``mine ÷ theirs`` over the pairs where both are known."""
+    values = [mine / theirs for mine, theirs in pairs if mine and theirs]
+    if not values:
+        return None, None, None
+    return median(values), min(values), max(values)
+
+
 def round_ratios(
     numerator: list[dict[str, dict[str, Any]]],
     denominator: list[dict[str, dict[str, Any]]],
     key: str,
     field_: str = "rps",
 ) -> tuple[float | None, float | None, float | None]:
-    """Median, least and greatest of ``key``'s per-round ratio between two scenarios."""
-    values = []
-    for top, bottom in zip(numerator, denominator, strict=False):
-        mine, theirs = top.get(key, {}).get(field_), bottom.get(key, {}).get(field_)
-        if mine and theirs:
-            values.append(mine / theirs)
-    if not values:
-        return None, None, None
-    return median(values), min(values), max(values)
+    """``key``'s per-round ratio between two scenarios (:func:`spread`)."""
+    pairs = zip(numerator, denominator, strict=False)
+    return spread(
+        (top.get(key, {}).get(field_), low.get(key, {}).get(field_)) for top, low in pairs
+    )
 
 
 def ratios(
     rounds: list[dict[str, dict[str, Any]]], key: str, peer: str = "peer", field_: str = "rps"
 ) -> tuple[float | None, float | None, float | None]:
-    values = []
-    for by_system in rounds:
-        mine, theirs = by_system.get(key, {}).get(field_), by_system.get(peer, {}).get(field_)
-        if mine and theirs:
-            values.append(mine / theirs)
-    if not values:
-        return None, None, None
-    return median(values), min(values), max(values)
+    """``key`` against ``peer`` within each round (:func:`spread`)."""
+    return spread((by.get(key, {}).get(field_), by.get(peer, {}).get(field_)) for by in rounds)
 
 
 def render(
