@@ -404,6 +404,32 @@ def run_loadgen(
     return {**result, "loadgen": "httpx"}
 
 
+def measure_round(
+    systems: list[System], scenario: str, index: int, args: argparse.Namespace
+) -> dict[str, dict[str, Any]]:
+    """One run of ``scenario`` against each system taking part, by key; the order reversed
+    every other round (``index``)."""
+    concurrency = args.login_concurrency if scenario == "login" else args.concurrency
+    taking_part = [s for s in systems if takes_part(s.key, scenario)]
+    order = taking_part if index % 2 == 0 else list(reversed(taking_part))
+    by_system: dict[str, dict[str, Any]] = {}
+    for system in order:
+        result = run_loadgen(
+            system,
+            scenario,
+            concurrency,
+            args.duration,
+            args.warmup,
+            generator(scenario, args.loadgen),
+        )
+        by_system[system.key] = result
+        log(
+            f"{scenario} run {index + 1} {system.key}: {result.get('rps')} req/s, "
+            f"p99 {result.get('p99_ms')} ms, errors {result.get('errors')}"
+        )
+    return by_system
+
+
 def probe(system: System) -> dict[str, Any]:
     """One client-credentials request (60 s timeout): status and seconds to the answer."""
     target = system.target
@@ -1072,27 +1098,7 @@ def main(argv: list[str] | None = None) -> int:
                 rounds[scenario] = []
             for index in range(args.runs):
                 for scenario in batch:
-                    concurrency = (
-                        args.login_concurrency if scenario == "login" else args.concurrency
-                    )
-                    taking_part = [s for s in systems if takes_part(s.key, scenario)]
-                    order = taking_part if index % 2 == 0 else list(reversed(taking_part))
-                    by_system: dict[str, dict[str, Any]] = {}
-                    for system in order:
-                        result = run_loadgen(
-                            system,
-                            scenario,
-                            concurrency,
-                            args.duration,
-                            args.warmup,
-                            generator(scenario, args.loadgen),
-                        )
-                        by_system[system.key] = result
-                        log(
-                            f"{scenario} run {index + 1} {system.key}: {result.get('rps')} "
-                            f"req/s, p99 {result.get('p99_ms')} ms, errors {result.get('errors')}"
-                        )
-                    rounds[scenario].append(by_system)
+                    rounds[scenario].append(measure_round(systems, scenario, index, args))
             for scenario in batch:
                 if args.no_stress or scenario not in WRK_SCENARIOS:
                     continue
