@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 
 from core.http_protocol import CorkedHttpToolsProtocol, CorkedTransport
+from tests.security.faults import free_port
 
 
 class RecordingTransport:
@@ -179,9 +180,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, http=Recorded, log_config=None, access_log=False
     )
