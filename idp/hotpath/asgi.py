@@ -1,13 +1,13 @@
 """Where the hot path sits: an ASGI wrapper in front of the whole application.
 
-For ``POST /token`` and ``POST /introspect`` it reads the body (at most :data:`MAX_BODY`
-bytes), lets the hot path try, and sends its answer; when the hot path declines (None) or
-fails, the request goes on to the application with its body replayed, so the general path
-answers exactly as without this wrapper. ``core.app`` puts it in front of FastAPI's own
-middleware stack, which costs a hot request more than its own work (``bench/PROFILE.md``);
-an answer from here therefore carries the headers the application's middleware would have
-added (``headers``) and is counted by the same metrics (``note``), with the route's own
-label.
+For ``POST /token`` (client credentials and refresh) and ``POST /introspect`` it reads
+the body (at most :data:`MAX_BODY` bytes), lets the hot path try, and sends its answer;
+when the hot path declines (None) or fails, the request goes on to the application with its
+body replayed, so the general path answers exactly as without this wrapper. ``core.app``
+puts it in front of FastAPI's own middleware stack, which costs a hot request more than its
+own work (``bench/PROFILE.md``); an answer from here therefore carries the headers the
+application's middleware would have added (``headers``) and is counted by the same
+metrics (``note``), with the route's own label.
 """
 
 from __future__ import annotations
@@ -19,15 +19,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.db.batching import BatchRunnerClosed
 from idp.hotpath.client_auth import ClientLoader
+from idp.hotpath.client_credentials import GRANT_TYPE as CLIENT_CREDENTIALS
 from idp.hotpath.client_credentials import client_credentials_token
 from idp.hotpath.form import HotRequest, hot_request
 from idp.hotpath.introspection import introspect
 from idp.hotpath.key_loader import KeyLoader
+from idp.hotpath.refresh import GRANT_TYPE as REFRESH_TOKEN
+from idp.hotpath.refresh import refresh_token
 from idp.hotpath.signatures import VerifiedTokens
 from idp.provider import Provider
 
@@ -57,8 +61,13 @@ class OAuthHotPath:
         self.app = app
         clients = ClientLoader(provider.server)
         keys = KeyLoader(provider.ctx.keys)
+        engine: Engine = provider.ctx.sessions.kw["bind"]
+        grants: dict[str, Handler] = {
+            CLIENT_CREDENTIALS: partial(client_credentials_token, provider, clients, keys),
+            REFRESH_TOKEN: partial(refresh_token, provider, engine, clients, keys),
+        }
         self.handlers: dict[str, Handler] = {
-            "/token": partial(client_credentials_token, provider, clients, keys),
+            "/token": partial(_by_grant_type, grants),
             "/introspect": partial(introspect, provider, VerifiedTokens(), clients, keys),
         }
         self.extra_headers = list(headers)
@@ -86,6 +95,11 @@ class OAuthHotPath:
         await send({"type": "http.response.body", "body": payload})
         if self.note is not None:
             self.note("POST", path, 200, time.perf_counter() - started)
+
+
+async def _by_grant_type(grants: dict[str, Handler], request: HotRequest) -> dict[str, Any] | None:
+    handler = grants.get(request.form.get("grant_type", ""))
+    return None if handler is None else await handler(request)
 
 
 async def _try(handler: Handler, scope: Scope, body: bytes) -> dict[str, Any] | None:

@@ -20,6 +20,15 @@ from idp.identities.storage import PHONE_KIND, PersonRow, SqlIdentityStore
 from idp.oauth.context import IdpContext
 from idp.oauth.principal import Principal
 
+# the scopes whose claims need more than the person's row: a decryption, the organisation
+# and its representations (a caller holding only the row leaves them to IdentityClaims)
+SCOPES_BEYOND_THE_PERSON_ROW = frozenset({"phone", "id_number", "organisation"})
+
+
+def profile_claims(name: str, id_number_masked: str) -> dict[str, Any]:
+    """The ``profile`` scope's claims: the name and the masked ID number, never the number."""
+    return {"name": name, "id_number_masked": id_number_masked}
+
 
 class IdentityClaims:
     def __init__(
@@ -49,8 +58,7 @@ class IdentityClaims:
         if row is None:
             return released
         if "profile" in scopes:
-            released["name"] = row.name
-            released["id_number_masked"] = row.id_number_masked
+            released.update(profile_claims(row.name, row.id_number_masked))
         if "phone" in scopes and row.phone_encrypted is not None:
             released["phone_number"] = "+86" + self.protector.decrypt(
                 PHONE_KIND, bytes(row.phone_encrypted)

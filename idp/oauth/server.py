@@ -32,7 +32,8 @@ from idp.oauth.access_token_ledger import AccessTokenRecord
 from idp.oauth.context import IdpContext, current_dpop_jkt, db
 from idp.oauth.device import DeviceCodeStore
 from idp.oauth.models import OAuthClient
-from idp.oauth.principal import Principal
+from idp.oauth.principal import Principal, principal_of_grant
+from idp.oauth.refresh_rotation import refresh_token_columns
 from idp.oauth.requests import HttpRequest, StarletteOAuth2Request
 from idp.oauth.storage import AccessTokenRow, GrantRow, RefreshTokenRow
 from idp.oauth.tokens import ClaimsSource, TokenIssuer
@@ -143,19 +144,7 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
 
     @staticmethod
     def principal_for_grant_row(grant: GrantRow) -> Principal | None:
-        if not grant.person_id:
-            return None
-        return Principal(
-            person_id=grant.person_id,
-            subject=grant.subject or "",
-            grant_id=grant.id,
-            auth_time=grant.auth_time,
-            acr=grant.acr,
-            amr=tuple(grant.amr.split()) if grant.amr else (),
-            organisation_id=grant.organisation_id,
-            organisation_subject=grant.organisation_subject,
-            session_id=grant.session_id,
-        )
+        return principal_of_grant(grant)
 
     def generate_token(
         self,
@@ -185,18 +174,17 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             record = AccessTokenRecord.of(issued, client.get_client_id(), scope, grant_id, jkt)
             session.add(AccessTokenRow(**record.columns()))
         if refresh is not None and user is not None:
-            session.add(
-                RefreshTokenRow(
-                    token_hash=self.ctx.digest("refresh", refresh),
-                    grant_id=user.grant_id,
-                    client_id=client.get_client_id(),
-                    scope=scope,
-                    issued_at=issued.issued_at,
-                    expires_at=issued.issued_at + self.ctx.lifetimes.refresh_token,
-                    # RFC 9449 §5.2: a public client's refresh token is bound to its key
-                    dpop_jkt=jkt if client.client.is_public else None,
-                )
+            columns = refresh_token_columns(
+                self.ctx.digest("refresh", refresh),
+                user.grant_id,
+                client.get_client_id(),
+                scope,
+                issued.issued_at,
+                self.ctx.lifetimes.refresh_token,
+                # RFC 9449 §5.2: a public client's refresh token is bound to its key
+                jkt if client.client.is_public else None,
             )
+            session.add(RefreshTokenRow(**columns))
         session.flush()
         return token
 

@@ -141,7 +141,10 @@ class TokenIssuer:
         nonce: str | None,
         access_token: str | None,
         identity_claims: Mapping[str, Any],
+        signer: jws.JwsSigner | None = None,
     ) -> str:
+        """``signer``: the token key, when the caller has it at hand (the registry's active
+        ``token`` key otherwise)."""
         now = self.ctx.clock()
         claims: dict[str, Any] = {
             **identity_claims,
@@ -164,7 +167,7 @@ class TokenIssuer:
             claims["nonce"] = nonce
         if access_token:
             claims["at_hash"] = half_hash(access_token)
-        return jws.sign(claims, self.ctx.keys.signer("token"), typ="JWT")
+        return jws.sign(claims, signer or self.ctx.keys.signer("token"), typ="JWT")
 
     @staticmethod
     def new_refresh_token() -> str:

@@ -4,6 +4,7 @@ the provider, ID-token claims read in the request's unit of work, no OpenTelemet
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any
 
@@ -78,9 +79,20 @@ def test_no_opentelemetry_work_per_request(services: Services) -> None:
     assert app._native_telemetry.enabled() is False
 
 
+@pytest.fixture
+def general(services: Services) -> TestClient:
+    """The app without the OAuth hot path: the general path answers every refresh (the hot
+    path's own refresh: tests/idp/test_refresh_hot_path.py)."""
+    without = dataclasses.replace(
+        services, settings=services.settings.model_copy(update={"oauth_hot_path": False})
+    )
+    return TestClient(create_app(services=without), base_url="https://govtrust.test")
+
+
 def test_id_token_claims_are_read_in_the_request_s_unit_of_work(
-    services: Services, client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+    services: Services, general: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    client = general
     tokens = person_tokens(client, world)
     ctx = services.idp.ctx
     sessions = ctx.sessions
@@ -102,10 +114,11 @@ def test_id_token_claims_are_read_in_the_request_s_unit_of_work(
 
 
 def test_a_refresh_reads_its_grant_once(
-    services: Services, client: TestClient, world: World
+    services: Services, general: TestClient, world: World
 ) -> None:
     """The grant checked with the refresh token is the one the new tokens name: read once
     (the session keeps a row only while something refers to it)."""
+    client = general
     tokens = person_tokens(client, world)
     grant_reads: list[str] = []
 

@@ -1,0 +1,113 @@
+"""Refresh (RFC 6749 §6) with rotation on the hot path.
+
+The general path's grant is :class:`idp.grants.refresh.RotatingRefreshGrant`; this answers
+the same valid requests with the same checks and writes: a confidential client of a channel
+that may refresh, authenticated by its secret (§2.3.1), presenting a refresh token of its own
+that is neither revoked, expired nor rotated, of a grant that is not revoked, for an active
+person, with no ``scope`` parameter (the token's own scope) and no DPoP proof (RFC 9449).
+The token is claimed by the same conditional ``UPDATE`` (RFC 9700 §4.14.2), and the new
+access token's and refresh token's rows are committed before the answer, in one transaction
+of Core statements on a thread (:mod:`idp.oauth.refresh_rotation`); an ID token comes with
+them when the scope has ``openid`` and asks only for claims of the person's row.
+
+Everything else goes to the general path, which answers as it always has. In particular a
+token that was already rotated: there the general path revokes the whole grant and records
+the reuse. Nothing is written before the commit, and nothing can fail after it, so a
+request declined here (by a check or by a database error) has changed nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import Engine
+
+from core.db.engine import core_transaction
+from idp.grants.refresh import RotatingRefreshGrant
+from idp.hotpath.client_auth import ClientLoader, authenticated_client
+from idp.hotpath.form import HotRequest
+from idp.hotpath.key_loader import KeyLoader
+from idp.oauth import jws, refresh_rotation
+from idp.oauth.access_token_ledger import AccessTokenRecord
+from idp.oauth.claims import SCOPES_BEYOND_THE_PERSON_ROW, profile_claims
+from idp.oauth.models import OAuthClient
+from idp.provider import Provider
+
+GRANT_TYPE = RotatingRefreshGrant.GRANT_TYPE
+PARAMETERS = frozenset({"grant_type", "refresh_token", "client_id", "client_secret"})
+
+
+async def refresh_token(
+    provider: Provider,
+    engine: Engine,
+    clients: ClientLoader,
+    keys: KeyLoader,
+    request: HotRequest,
+) -> dict[str, Any] | None:
+    """The token response (RFC 6749 §5.1), or None: the general path answers."""
+    form = request.form
+    presented = form.get("refresh_token")
+    if form.get("grant_type") != GRANT_TYPE or not presented or not form.keys() <= PARAMETERS:
+        return None
+    if "dpop" in request.headers:
+        return None
+    signer = await keys.signer("token")
+    client = await authenticated_client(clients, request, "token")
+    if client is None or not client.check_grant_type(GRANT_TYPE):
+        return None
+    return await asyncio.to_thread(rotate, provider, engine, client, presented, signer)
+
+
+def rotate(
+    provider: Provider,
+    engine: Engine,
+    client: OAuthClient,
+    presented: str,
+    signer: jws.JwsSigner,
+) -> dict[str, Any] | None:
+    """Claim ``presented`` and issue its successors, in one transaction (on a thread)."""
+    ctx = provider.ctx
+    issuer = provider.server.issuer
+    client_id = client.get_client_id()
+    token_hash = ctx.digest("refresh", presented)
+    with core_transaction(engine) as connection:
+        now = ctx.clock()
+        found = refresh_rotation.read(connection, token_hash, client_id, now)
+        if found is None:
+            return None
+        scopes = set(found.scope.split())
+        openid = "openid" in scopes
+        if openid and scopes & SCOPES_BEYOND_THE_PERSON_ROW:
+            return None
+        if not refresh_rotation.claim(connection, token_hash, now):
+            return None  # another request rotated it meanwhile: the general path judges
+        principal = found.principal
+        issued = issuer.access_token(client.client, principal, found.scope, signer=signer)
+        token = issued.response(found.scope, None)
+        refresh = issuer.new_refresh_token()
+        token["refresh_token"] = refresh
+        if openid:  # OpenID Connect Core §12.2
+            claims = profile_claims(found.person_name, found.person_id_number_masked)
+            token["id_token"] = issuer.id_token(
+                client.client,
+                principal,
+                nonce=None,
+                access_token=issued.token,
+                identity_claims=claims if "profile" in scopes else {},
+                signer=signer,
+            )
+        refresh_rotation.store(
+            connection,
+            AccessTokenRecord.of(issued, client_id, found.scope, principal.grant_id).columns(),
+            refresh_rotation.refresh_token_columns(
+                ctx.digest("refresh", refresh),
+                principal.grant_id,
+                client_id,
+                found.scope,
+                issued.issued_at,
+                ctx.lifetimes.refresh_token,
+                None,  # a confidential client's token is not bound to a DPoP key
+            ),
+        )
+    return token

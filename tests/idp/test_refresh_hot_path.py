@@ -1,0 +1,303 @@
+"""The hot path's refresh (idp/hotpath/refresh.py) answers a valid refresh (RFC 6749 §6)
+exactly as the general path does, rotates the token with the same conditional claim, stores
+the same rows before answering, and leaves every other request, a reused token above all
+(RFC 9700 §4.14.2: the whole grant is revoked), to the general path.
+
+Each request goes to two apps over the same services, one with the hot path and one
+without (tests/idp/hot_paths.py); a spy on the general path tells which one answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event, select, update
+from sqlalchemy.exc import OperationalError
+
+from core.app import SECURITY_HEADERS
+from core.services import Services
+from idp.identities.storage import PersonRow
+from idp.oauth import jws, refresh_rotation
+from idp.oauth.storage import AccessTokenRow, GrantRow, RefreshTokenRow, revoke_grant
+from tests.conftest import FrozenClock
+from tests.idp.hot_paths import ISSUER, Paths, both_paths, claims_of
+from tests.idp.oidc_helpers import World, person_tokens
+
+
+@pytest.fixture
+def paths(services: Services, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    return both_paths(services, monkeypatch)
+
+
+def refresh(client: TestClient, world: World, token: str, **extra: Any) -> httpx.Response:
+    data = {"grant_type": "refresh_token", "refresh_token": token, **extra.pop("data", {})}
+    auth = extra.pop("auth", (world.web_client_id, world.web_secret))
+    return client.post("/token", data=data, auth=auth, **extra)
+
+
+def fresh_tokens(paths: Paths, world: World, scope: str | None = None) -> dict[str, Any]:
+    """A person's tokens from the code flow (the general path), the spy cleared after."""
+    tokens = person_tokens(paths.general, world, **({"scope": scope} if scope else {}))
+    paths.calls.clear()
+    return tokens
+
+
+def refresh_row(services: Services, token: str) -> RefreshTokenRow | None:
+    digest = services.idp.ctx.digest("refresh", token)
+    with services.sessions() as session:
+        return session.get(RefreshTokenRow, digest)
+
+
+def grant_revoked(services: Services, grant_id: str) -> bool:
+    with services.sessions() as session:
+        grant = session.get(GrantRow, grant_id)
+        return grant is not None and grant.revoked_at is not None
+
+
+def test_a_refresh_from_the_hot_path_is_the_general_path_s(
+    services: Services, paths: Paths, world: World
+) -> None:
+    first, second = fresh_tokens(paths, world), fresh_tokens(paths, world)
+    hot = refresh(paths.hot, world, first["refresh_token"])
+    assert hot.status_code == 200, hot.text
+    assert paths.calls == []  # answered without the general path
+    general = refresh(paths.general, world, second["refresh_token"])
+    assert general.status_code == 200 and paths.calls == ["_token"]
+
+    for name in ("content-type", "cache-control", "pragma", *SECURITY_HEADERS):
+        assert hot.headers[name] == general.headers[name], name
+    body, expected = hot.json(), general.json()
+    assert list(body) == list(expected)  # the same members, in the same order
+    assert set(body) == {
+        "access_token",
+        "token_type",
+        "expires_in",
+        "scope",
+        "refresh_token",
+        "id_token",
+    }
+    for name in ("token_type", "expires_in", "scope"):
+        assert body[name] == expected[name], name
+    for kind in ("access_token", "id_token"):
+        claims, general_claims = claims_of(body[kind]), claims_of(expected[kind])
+        assert claims.keys() == general_claims.keys(), kind
+        for name in claims.keys() - {"jti", "iat", "nbf", "exp", "at_hash", "auth_time"}:
+            assert claims[name] == general_claims[name], (kind, name)
+        assert jws.unverified_header(body[kind]) == jws.unverified_header(expected[kind])
+    id_claims = claims_of(body["id_token"])
+    assert id_claims["name"] == "张三" and id_claims["id_number_masked"].count("*") == 8
+    assert "id_number" not in id_claims
+
+    # the old token is spent, the new rows were committed before the answer, as the
+    # general path stores them
+    old = refresh_row(services, first["refresh_token"])
+    assert old is not None and old.rotated_at is not None
+    new, general_new = (
+        refresh_row(services, body["refresh_token"]),
+        refresh_row(services, expected["refresh_token"]),
+    )
+    assert new is not None and general_new is not None
+    for column in ("grant_id", "client_id", "scope", "dpop_jkt", "rotated_at", "revoked_at"):
+        if column != "grant_id":
+            assert getattr(new, column) == getattr(general_new, column), column
+    assert new.grant_id == old.grant_id
+    assert new.expires_at - new.issued_at == general_new.expires_at - general_new.issued_at
+    with services.sessions() as session:
+        row = session.get(AccessTokenRow, claims_of(body["access_token"])["jti"])
+    assert row is not None and row.grant_id == old.grant_id and row.revoked_at is None
+
+
+def test_the_new_token_refreshes_again_and_a_reused_one_revokes_the_grant(
+    services: Services, paths: Paths, world: World
+) -> None:
+    tokens = fresh_tokens(paths, world)
+    grant_id = refresh_row(services, tokens["refresh_token"]).grant_id  # type: ignore[union-attr]
+    second = refresh(paths.hot, world, tokens["refresh_token"]).json()
+    third = refresh(paths.hot, world, second["refresh_token"]).json()
+    assert paths.calls == [] and "refresh_token" in third
+
+    # the first token again: a reuse, which the hot path leaves to the general path
+    reused = refresh(paths.hot, world, tokens["refresh_token"])
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+    assert paths.calls == ["_token"]
+    assert grant_revoked(services, grant_id)
+    # so the latest token is worth nothing now, and its access token is inactive
+    latest = refresh(paths.hot, world, third["refresh_token"])
+    assert latest.status_code == 400 and latest.json()["error"] == "invalid_grant"
+    introspected = paths.hot.post(
+        "/introspect",
+        data={"token": third["access_token"]},
+        auth=(world.web_client_id, world.web_secret),
+    )
+    assert introspected.json() == {"active": False}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "narrower scope",
+        "wrong secret",
+        "another client's token",
+        "unknown token",
+        "expired token",
+        "revoked grant",
+        "DPoP proof",
+        "repeated parameter",
+        "disabled person",
+    ],
+)
+def test_what_the_hot_path_declines_the_general_path_answers_as_always(
+    services: Services, paths: Paths, world: World, clock: FrozenClock, case: str
+) -> None:
+    hot_tokens, general_tokens = fresh_tokens(paths, world), fresh_tokens(paths, world)
+    answers = []
+    for client, tokens in ((paths.hot, hot_tokens), (paths.general, general_tokens)):
+        token = tokens["refresh_token"]
+        data: dict[str, str] = {}
+        auth = (world.web_client_id, world.web_secret)
+        headers: dict[str, str] = {}
+        if case == "narrower scope":
+            data["scope"] = "openid offline_access"
+        elif case == "wrong secret":
+            auth = (world.web_client_id, "x" + world.web_secret)
+        elif case == "another client's token":
+            auth = (world.service_client_id, world.service_secret)
+        elif case == "unknown token":
+            token = "x" + token
+        elif case == "revoked grant":
+            row = refresh_row(services, token)
+            assert row is not None
+            with services.sessions() as session, session.begin():
+                revoke_grant(session, row.grant_id, clock(), "test")
+        elif case == "DPoP proof":
+            headers["DPoP"] = "not-a-proof"
+        elif case == "disabled person":
+            with services.sessions() as session, session.begin():
+                session.execute(update(PersonRow).values(status="disabled"))
+        body = {"grant_type": "refresh_token", "refresh_token": token, **data}
+        if case == "repeated parameter":
+            body = {**body, "grant_type": ["refresh_token", "refresh_token"]}  # type: ignore[dict-item]
+        lifetime = services.idp.ctx.lifetimes.refresh_token.total_seconds()
+        if case == "expired token":
+            clock.advance(seconds=lifetime + 1)
+        response = client.post("/token", data=body, auth=auth, headers=headers)
+        if case == "expired token":
+            clock.advance(seconds=-(lifetime + 1))
+        if case == "disabled person":
+            with services.sessions() as session, session.begin():
+                session.execute(update(PersonRow).values(status="active"))
+        answer = response.json()
+        for name in ("access_token", "refresh_token", "id_token"):
+            answer.pop(name, None)
+        answers.append((response.status_code, answer))
+    assert answers[0] == answers[1]
+    if answers[0][0] == 200:  # the hot path answers no error; it declined this success too
+        assert paths.calls == ["_token", "_token"]
+
+
+def test_claims_beyond_the_person_s_row_go_to_the_general_path(paths: Paths, world: World) -> None:
+    tokens = fresh_tokens(paths, world, scope="openid phone offline_access")
+    response = refresh(paths.hot, world, tokens["refresh_token"])
+    assert response.status_code == 200 and paths.calls == ["_token"]
+    assert claims_of(response.json()["id_token"])["phone_number"] == "+8613800138000"
+
+
+def test_without_openid_there_is_no_id_token(paths: Paths, world: World) -> None:
+    tokens = fresh_tokens(paths, world, scope="offline_access account")
+    response = refresh(paths.hot, world, tokens["refresh_token"])
+    assert response.status_code == 200 and paths.calls == []
+    assert set(response.json()) == {
+        "access_token",
+        "token_type",
+        "expires_in",
+        "scope",
+        "refresh_token",
+    }
+
+
+def test_one_statement_reads_the_token_its_grant_and_person(
+    services: Services, paths: Paths, world: World
+) -> None:
+    tokens = fresh_tokens(paths, world)
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(" ".join(statement.split()).upper())
+
+    event.listen(services.engine, "before_cursor_execute", note)
+    try:
+        assert refresh(paths.hot, world, tokens["refresh_token"]).status_code == 200
+    finally:
+        event.remove(services.engine, "before_cursor_execute", note)
+    assert paths.calls == []
+    reads = [s for s in statements if s.startswith("SELECT")]
+    assert len(reads) == 1
+    for table in ("OAUTH_REFRESH_TOKENS", "OAUTH_GRANTS", "PERSONS"):
+        assert table in reads[0], table
+    writes = [s.split()[0] for s in statements if s.split()[0] in {"UPDATE", "INSERT"}]
+    assert sorted(writes) == ["INSERT", "INSERT", "UPDATE"]
+
+
+def test_a_database_error_leaves_the_refresh_to_the_general_path_with_nothing_written(
+    services: Services, paths: Paths, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim was rolled back with the failed write: had it stayed, the general path
+    would have taken the same token for a reuse and revoked the grant."""
+    tokens = fresh_tokens(paths, world)
+
+    def fail(*_: Any) -> None:
+        raise OperationalError("INSERT", None, Exception("connection lost"))
+
+    monkeypatch.setattr(refresh_rotation, "store", fail)
+    response = refresh(paths.hot, world, tokens["refresh_token"])
+    assert response.status_code == 200, response.text
+    assert paths.calls == ["_token"]
+    row = refresh_row(services, tokens["refresh_token"])
+    assert row is not None and not grant_revoked(services, row.grant_id)
+    monkeypatch.undo()
+    assert refresh(paths.hot, world, response.json()["refresh_token"]).status_code == 200
+
+
+def test_concurrent_refreshes_with_one_token_give_at_most_one_success(
+    services: Services, paths: Paths, world: World
+) -> None:
+    """RFC 9700 §4.14.2 without a grace period: one request wins the claim; each other one
+    is a reuse, which the general path answers by revoking the grant (so in the end even
+    the winner's new token is refused)."""
+    tokens = fresh_tokens(paths, world)
+    grant_id = refresh_row(services, tokens["refresh_token"]).grant_id  # type: ignore[union-attr]
+    app = paths.hot.app
+
+    async def race() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post(
+                        "/token",
+                        data={
+                            "grant_type": "refresh_token",
+                            "refresh_token": tokens["refresh_token"],
+                        },
+                        auth=(world.web_client_id, world.web_secret),
+                    )
+                    for _ in range(6)
+                )
+            )
+        return [r.status_code for r in responses]
+
+    statuses = asyncio.run(race())
+    assert statuses.count(200) <= 1
+    assert statuses.count(400) >= 5
+    assert grant_revoked(services, grant_id)
+    with services.sessions() as session:
+        live = session.scalars(
+            select(RefreshTokenRow).where(
+                RefreshTokenRow.grant_id == grant_id, RefreshTokenRow.rotated_at.is_(None)
+            )
+        ).all()
+    assert len(live) <= 1  # the winner's, if any, of a grant that is revoked
