@@ -19,8 +19,9 @@ sleep. In WAL mode a reader does not wait for writers, so that is rare.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from sqlalchemy import Engine, Table
@@ -36,6 +37,7 @@ class DriverConnection:
         self._wait_when_busy = wait_when_busy
         self._connection: PoolProxiedConnection | None = None
         self.opened = 0  # how many connections this has opened: a new one is a new session
+        self._begin = "BEGIN IMMEDIATE" if engine.dialect.name == "sqlite" else "BEGIN"
         try:
             self.placeholder = PLACEHOLDERS[engine.dialect.paramstyle]
         except KeyError as exc:
@@ -45,16 +47,47 @@ class DriverConnection:
         return ", ".join([self.placeholder] * count)
 
     def execute(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """Run one statement (committed on its own); the rows it returns, if any. The
-        driver's errors are raised as SQLAlchemy's (``OperationalError``, ...), as
-        everywhere else in the service."""
+        """Run one statement (committed on its own, outside :meth:`transaction`); the rows
+        it returns, if any. The driver's errors are raised as SQLAlchemy's
+        (``OperationalError``, ...), as everywhere else in the service."""
+        return self._run(sql, parameters, None)[0]
+
+    def query(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """:meth:`execute` for a statement known to return rows: their values only, without
+        the cursor's description (psycopg builds a column object per column for it)."""
+        return self._run(sql, parameters, True)[0]
+
+    def execute_count(self, sql: str, parameters: Sequence[Any]) -> int:
+        """:meth:`execute` for a statement that returns no rows: how many it changed."""
+        return self._run(sql, parameters, False)[1]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The statements run inside are one transaction: ``BEGIN`` (``BEGIN IMMEDIATE`` on
+        SQLite, so that a writer takes the write lock first; its caller takes its turn
+        among this process's writers first, :func:`core.db.engine.write_turn`), then
+        ``COMMIT``. On any exception the connection is discarded, which rolls back."""
+        self.execute_count(self._begin, ())
+        try:
+            yield
+        except BaseException:
+            self.close()
+            raise
+        self.execute_count("COMMIT", ())
+
+    def _run(
+        self, sql: str, parameters: Sequence[Any], rows: bool | None
+    ) -> tuple[list[tuple[Any, ...]], int]:
+        """``rows``: whether the statement returns rows (None: ask the cursor)."""
         dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
         try:
             connection = self._open()
             cursor = connection.cursor()
             try:
                 cursor.execute(sql, parameters)
-                return list(cursor.fetchall()) if cursor.description else []
+                if rows is None:
+                    rows = cursor.description is not None
+                return (list(cursor.fetchall()) if rows else []), cursor.rowcount
             finally:
                 cursor.close()
         except BaseException as exc:
@@ -89,6 +122,32 @@ class DriverConnection:
                 connection.close()
 
 
+class ThreadConnections:
+    """One :class:`DriverConnection` for each thread that asks (the threads of an executor),
+    all closed by :meth:`close`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[DriverConnection] = []
+
+    def get(self) -> DriverConnection:
+        connection: DriverConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = DriverConnection(self._engine)
+            with self._lock:
+                self._all.append(connection)
+        return connection
+
+    def close(self) -> None:
+        """At shutdown, when nothing uses them any more."""
+        with self._lock:
+            connections, self._all = self._all, []
+        for connection in connections:
+            connection.close()
+
+
 def driver_converters(
     engine: Engine, table: Table, columns: Sequence[str]
 ) -> list[Callable[[Any], Any]]:
@@ -97,7 +156,22 @@ def driver_converters(
     written through a driver's own connection are stored exactly as the ORM stores them."""
     converters: list[Callable[[Any], Any]] = []
     for name in columns:
-        processor = table.c[name].type.bind_processor(engine.dialect)
+        # the dialect's own form of the type: a TypeDecorator's processor alone would hand
+        # SQLite a datetime for its driver to format, not the string the ORM stores
+        processor = table.c[name].type.dialect_impl(engine.dialect).bind_processor(engine.dialect)
+        converters.append(processor if processor is not None else _same)
+    return converters
+
+
+def result_converters(
+    engine: Engine, table: Table, columns: Sequence[str]
+) -> list[Callable[[Any], Any]]:
+    """For each of ``columns``, what turns the driver's value into the Python value the ORM
+    would read (:meth:`~sqlalchemy.types.TypeEngine.result_processor`)."""
+    converters: list[Callable[[Any], Any]] = []
+    for name in columns:
+        column_type = table.c[name].type.dialect_impl(engine.dialect)
+        processor = column_type.result_processor(engine.dialect, None)
         converters.append(processor if processor is not None else _same)
     return converters
 

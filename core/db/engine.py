@@ -139,17 +139,6 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-@contextmanager
-def core_transaction(engine: Engine) -> Iterator[Connection]:
-    """:func:`transaction` for SQLAlchemy Core statements, without the ORM's unit of work:
-    the same turn among this process's writers and ``BEGIN IMMEDIATE`` on SQLite; commit at
-    the end, roll back on any exception."""
-    with write_turn(engine), engine.connect() as connection:
-        connection.execution_options(**{WRITE_OPTION: True})
-        with connection.begin():
-            yield connection
-
-
 def ping(engine: Engine) -> None:
     """Raise if the database cannot answer a trivial query."""
     with engine.connect() as connection:

@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -61,10 +60,9 @@ class OAuthHotPath:
         self.app = app
         clients = ClientLoader(provider.server)
         keys = KeyLoader(provider.ctx.keys)
-        engine: Engine = provider.ctx.sessions.kw["bind"]
         grants: dict[str, Handler] = {
             CLIENT_CREDENTIALS: partial(client_credentials_token, provider, clients, keys),
-            REFRESH_TOKEN: partial(refresh_token, provider, engine, clients, keys),
+            REFRESH_TOKEN: partial(refresh_token, provider, clients, keys),
         }
         self.handlers: dict[str, Handler] = {
             "/token": partial(_by_grant_type, grants),

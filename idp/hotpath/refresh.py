@@ -7,7 +7,7 @@ that is neither revoked, expired nor rotated, of a grant that is not revoked, fo
 person, with no ``scope`` parameter (the token's own scope) and no DPoP proof (RFC 9449).
 The token is claimed by the same conditional ``UPDATE`` (RFC 9700 §4.14.2), and the new
 access token's and refresh token's rows are committed before the answer, in one transaction
-of Core statements on a thread (:mod:`idp.oauth.refresh_rotation`); an ID token comes with
+of plain SQL on a thread (:mod:`idp.oauth.refresh_rotation`); an ID token comes with
 them when the scope has ``openid`` and asks only for claims of the person's row.
 
 Everything else goes to the general path, which answers as it always has. In particular a
@@ -21,17 +21,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import Engine
-
-from core.db.engine import core_transaction
 from idp.grants.refresh import RotatingRefreshGrant
 from idp.hotpath.client_auth import ClientLoader, authenticated_client
 from idp.hotpath.form import HotRequest
 from idp.hotpath.key_loader import KeyLoader
-from idp.oauth import jws, refresh_rotation
+from idp.oauth import jws
 from idp.oauth.access_token_ledger import AccessTokenRecord
 from idp.oauth.claims import SCOPES_BEYOND_THE_PERSON_ROW, profile_claims
 from idp.oauth.models import OAuthClient
+from idp.oauth.refresh_rotation import refresh_token_columns
 from idp.provider import Provider
 
 GRANT_TYPE = RotatingRefreshGrant.GRANT_TYPE
@@ -39,11 +37,7 @@ PARAMETERS = frozenset({"grant_type", "refresh_token", "client_id", "client_secr
 
 
 async def refresh_token(
-    provider: Provider,
-    engine: Engine,
-    clients: ClientLoader,
-    keys: KeyLoader,
-    request: HotRequest,
+    provider: Provider, clients: ClientLoader, keys: KeyLoader, request: HotRequest
 ) -> dict[str, Any] | None:
     """The token response (RFC 6749 §5.1), or None: the general path answers."""
     form = request.form
@@ -56,31 +50,27 @@ async def refresh_token(
     client = await authenticated_client(clients, request, "token")
     if client is None or not client.check_grant_type(GRANT_TYPE):
         return None
-    return await asyncio.to_thread(rotate, provider, engine, client, presented, signer)
+    return await asyncio.to_thread(rotate, provider, client, presented, signer)
 
 
 def rotate(
-    provider: Provider,
-    engine: Engine,
-    client: OAuthClient,
-    presented: str,
-    signer: jws.JwsSigner,
+    provider: Provider, client: OAuthClient, presented: str, signer: jws.JwsSigner
 ) -> dict[str, Any] | None:
     """Claim ``presented`` and issue its successors, in one transaction (on a thread)."""
     ctx = provider.ctx
     issuer = provider.server.issuer
     client_id = client.get_client_id()
     token_hash = ctx.digest("refresh", presented)
-    with core_transaction(engine) as connection:
+    with provider.refresh_rotation.transaction() as rotation:
         now = ctx.clock()
-        found = refresh_rotation.read(connection, token_hash, client_id, now)
+        found = rotation.read(token_hash, client_id, now)
         if found is None:
             return None
         scopes = set(found.scope.split())
         openid = "openid" in scopes
         if openid and scopes & SCOPES_BEYOND_THE_PERSON_ROW:
             return None
-        if not refresh_rotation.claim(connection, token_hash, now):
+        if not rotation.claim(token_hash, now):
             return None  # another request rotated it meanwhile: the general path judges
         principal = found.principal
         issued = issuer.access_token(client.client, principal, found.scope, signer=signer)
@@ -97,10 +87,9 @@ def rotate(
                 identity_claims=claims if "profile" in scopes else {},
                 signer=signer,
             )
-        refresh_rotation.store(
-            connection,
-            AccessTokenRecord.of(issued, client_id, found.scope, principal.grant_id).columns(),
-            refresh_rotation.refresh_token_columns(
+        rotation.store(
+            AccessTokenRecord.of(issued, client_id, found.scope, principal.grant_id),
+            refresh_token_columns(
                 ctx.digest("refresh", refresh),
                 principal.grant_id,
                 client_id,

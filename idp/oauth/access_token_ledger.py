@@ -230,7 +230,7 @@ class _SqliteRows:
             if self.memory.knows(jti):
                 return True
         generation = self.memory.generation
-        rows = self.reader.execute(select_sql(self.reader.placeholder, 1), [jti])
+        rows = self.reader.query(select_sql(self.reader.placeholder, 1), [jti])
         usable = verdict(usable_of([jti], rows)[0], rowless)
         if usable:
             self.memory.remember(jti, generation)
@@ -285,7 +285,7 @@ class _PostgresRows:
     def _read(self, jtis: list[str]) -> list[bool | None]:
         wanted = sorted(set(jtis))
         sql = select_sql(self.reader.placeholder, len(wanted))
-        return usable_of(jtis, self.reader.execute(sql, wanted))
+        return usable_of(jtis, self.reader.query(sql, wanted))
 
     async def usable(self, jti: str, rowless: Rowless) -> bool:
         if self.memory.knows(jti):

@@ -15,13 +15,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from core.app import SECURITY_HEADERS
+from core.db.driver_connection import DriverConnection
 from core.services import Services
 from idp.identities.storage import PersonRow
-from idp.oauth import jws, refresh_rotation
+from idp.oauth import jws
+from idp.oauth.refresh_rotation import Rotation
 from idp.oauth.storage import AccessTokenRow, GrantRow, RefreshTokenRow, revoke_grant
 from tests.conftest import FrozenClock
 from tests.idp.hot_paths import ISSUER, Paths, both_paths, claims_of
@@ -220,26 +222,28 @@ def test_without_openid_there_is_no_id_token(paths: Paths, world: World) -> None
 
 
 def test_one_statement_reads_the_token_its_grant_and_person(
-    services: Services, paths: Paths, world: World
+    services: Services, paths: Paths, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tokens = fresh_tokens(paths, world)
     statements: list[str] = []
+    run = DriverConnection._run
 
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(" ".join(statement.split()).upper())
+    def noting(self: DriverConnection, sql: str, *rest: Any) -> Any:
+        statements.append(" ".join(sql.split()).upper())
+        return run(self, sql, *rest)
 
-    event.listen(services.engine, "before_cursor_execute", note)
-    try:
-        assert refresh(paths.hot, world, tokens["refresh_token"]).status_code == 200
-    finally:
-        event.remove(services.engine, "before_cursor_execute", note)
+    monkeypatch.setattr(DriverConnection, "_run", noting)
+    assert refresh(paths.hot, world, tokens["refresh_token"]).status_code == 200
     assert paths.calls == []
+    sqlite = services.engine.dialect.name == "sqlite"
+    assert statements[0] == ("BEGIN IMMEDIATE" if sqlite else "BEGIN")
+    assert statements[-1] == "COMMIT"
     reads = [s for s in statements if s.startswith("SELECT")]
     assert len(reads) == 1
     for table in ("OAUTH_REFRESH_TOKENS", "OAUTH_GRANTS", "PERSONS"):
         assert table in reads[0], table
     writes = [s.split()[0] for s in statements if s.split()[0] in {"UPDATE", "INSERT"}]
-    assert sorted(writes) == ["INSERT", "INSERT", "UPDATE"]
+    assert writes == ["UPDATE", "INSERT", "INSERT"]
 
 
 def test_a_database_error_leaves_the_refresh_to_the_general_path_with_nothing_written(
@@ -252,7 +256,7 @@ def test_a_database_error_leaves_the_refresh_to_the_general_path_with_nothing_wr
     def fail(*_: Any) -> None:
         raise OperationalError("INSERT", None, Exception("connection lost"))
 
-    monkeypatch.setattr(refresh_rotation, "store", fail)
+    monkeypatch.setattr(Rotation, "store", fail)
     response = refresh(paths.hot, world, tokens["refresh_token"])
     assert response.status_code == 200, response.text
     assert paths.calls == ["_token"]

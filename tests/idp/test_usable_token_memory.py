@@ -217,14 +217,14 @@ def sqlite_rows(services: Services) -> Iterator[_SqliteRows]:
 def sqlite_lookups(rows: _SqliteRows) -> list[list[Any]]:
     """Record each token lookup that reaches the file (not the counter's reads)."""
     seen: list[list[Any]] = []
-    execute = rows.reader.execute
+    query = rows.reader.query
 
     def counting(sql: str, parameters: Any) -> list[tuple[Any, ...]]:
         if "oauth_access_tokens" in sql:
             seen.append(list(parameters))
-        return execute(sql, parameters)
+        return query(sql, parameters)
 
-    rows.reader.execute = counting  # type: ignore[method-assign]
+    rows.reader.query = counting  # type: ignore[method-assign]
     return seen
 
 
