@@ -83,3 +83,20 @@ async def authenticated_client(
     ):
         return None
     return client
+
+
+async def grant_client(
+    clients: ClientLoader, request: HotRequest, grant_type: str, parameters: frozenset[str]
+) -> OAuthClient | None:
+    """The client of a token request (RFC 6749 §3.2) for ``grant_type`` that the hot path
+    may answer: no parameter but ``parameters``, no DPoP proof (RFC 9449: the general path
+    checks proofs), the client authenticated and allowed the grant type; None otherwise."""
+    form = request.form
+    if form.get("grant_type") != grant_type or not form.keys() <= parameters:
+        return None
+    if "dpop" in request.headers:
+        return None
+    client = await authenticated_client(clients, request, "token")
+    if client is None or not client.check_grant_type(grant_type):
+        return None
+    return client

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from idp.grants.client_credentials import ServiceClientCredentials, scope_to_issue
-from idp.hotpath.client_auth import ClientLoader, authenticated_client
+from idp.hotpath.client_auth import ClientLoader, grant_client
 from idp.hotpath.form import HotRequest
 from idp.hotpath.key_loader import KeyLoader
 from idp.oauth.access_token_ledger import AccessTokenRecord
@@ -29,19 +29,14 @@ async def client_credentials_token(
     provider: Provider, clients: ClientLoader, keys: KeyLoader, request: HotRequest
 ) -> dict[str, Any] | None:
     """The token response (RFC 6749 §5.1), or None: the general path answers."""
-    form = request.form
-    if form.get("grant_type") != GRANT_TYPE or not form.keys() <= PARAMETERS:
-        return None
-    if "dpop" in request.headers:
+    client = await grant_client(clients, request, GRANT_TYPE, PARAMETERS)
+    if client is None:
         return None
     signer = await keys.signer("token")
     if signer.info.backend != SoftwareBackend.name:
         return None  # in a hardware module: not on the event loop
     server = provider.server
-    client = await authenticated_client(clients, request, "token")
-    if client is None or not client.check_grant_type(GRANT_TYPE):
-        return None
-    scope = scope_to_issue(client.client, form.get("scope"))
+    scope = scope_to_issue(client.client, request.form.get("scope"))
     if scope is None:
         return None
     rowless = not provider.ctx.client_credentials_token_rows

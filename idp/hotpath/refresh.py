@@ -22,7 +22,7 @@ import asyncio
 from typing import Any
 
 from idp.grants.refresh import RotatingRefreshGrant
-from idp.hotpath.client_auth import ClientLoader, authenticated_client
+from idp.hotpath.client_auth import ClientLoader, grant_client
 from idp.hotpath.form import HotRequest
 from idp.hotpath.key_loader import KeyLoader
 from idp.oauth import jws
@@ -40,16 +40,13 @@ async def refresh_token(
     provider: Provider, clients: ClientLoader, keys: KeyLoader, request: HotRequest
 ) -> dict[str, Any] | None:
     """The token response (RFC 6749 §5.1), or None: the general path answers."""
-    form = request.form
-    presented = form.get("refresh_token")
-    if form.get("grant_type") != GRANT_TYPE or not presented or not form.keys() <= PARAMETERS:
+    presented = request.form.get("refresh_token")
+    if not presented:
         return None
-    if "dpop" in request.headers:
+    client = await grant_client(clients, request, GRANT_TYPE, PARAMETERS)
+    if client is None:
         return None
     signer = await keys.signer("token")
-    client = await authenticated_client(clients, request, "token")
-    if client is None or not client.check_grant_type(GRANT_TYPE):
-        return None
     return await asyncio.to_thread(rotate, provider, client, presented, signer)
 
 
