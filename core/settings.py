@@ -97,10 +97,11 @@ class Settings(BaseSettings):
     )
     oauth_hot_path: bool = Field(
         default=True,
-        description="Answer the common client-credentials token and JWT introspection "
-        "requests on the event loop, with group-committed token rows (idp/hotpath); off, "
-        "every request takes the general path. Both answer the same "
-        "(tests/idp/test_oauth_hot_path.py).",
+        description="Answer the common client-credentials token, JWT introspection and "
+        "refresh requests in front of the framework, with group-committed token rows and a "
+        "refresh rotated in one transaction through the driver (idp/hotpath); off, every "
+        "request takes the general path. Both answer the same "
+        "(tests/idp/test_oauth_hot_path.py, tests/idp/test_refresh_hot_path.py).",
     )
     access_token_rows_flushed: bool = Field(
         default=True,
