@@ -22,7 +22,7 @@ from core.audit.entry import AuditEvent
 from core.db.engine import transaction
 from idp.oauth import jws
 from idp.oauth.access_tokens import token_keys
-from idp.oauth.principal import Principal
+from idp.oauth.principal import Principal, principal_of_grant
 from idp.oauth.storage import GrantRow, LoginSessionRow, revoke_grant
 from idp.oauth.tokens import TokenIssuer
 from idp.provider import Provider
@@ -79,7 +79,7 @@ def end_session_by_id(
         )
         for grant in grants:
             revoke_grant(session, grant.id, now, "session ended")
-            principal = provider.server.principal_for_grant_row(grant)
+            principal = principal_of_grant(grant)
             if principal is not None:
                 principals.setdefault(grant.client_id, principal)
         ctx.audit.record(

@@ -154,13 +154,10 @@ def driver_converters(
     """For each of ``columns``, what turns a Python value into the driver's, as the column's
     SQLAlchemy type does (:meth:`~sqlalchemy.types.TypeEngine.bind_processor`), so that rows
     written through a driver's own connection are stored exactly as the ORM stores them."""
-    converters: list[Callable[[Any], Any]] = []
-    for name in columns:
-        # the dialect's own form of the type: a TypeDecorator's processor alone would hand
-        # SQLite a datetime for its driver to format, not the string the ORM stores
-        processor = table.c[name].type.dialect_impl(engine.dialect).bind_processor(engine.dialect)
-        converters.append(processor if processor is not None else _same)
-    return converters
+    return [
+        _or_same(_dialect_type(engine, table, name).bind_processor(engine.dialect))
+        for name in columns
+    ]
 
 
 def result_converters(
@@ -168,12 +165,20 @@ def result_converters(
 ) -> list[Callable[[Any], Any]]:
     """For each of ``columns``, what turns the driver's value into the Python value the ORM
     would read (:meth:`~sqlalchemy.types.TypeEngine.result_processor`)."""
-    converters: list[Callable[[Any], Any]] = []
-    for name in columns:
-        column_type = table.c[name].type.dialect_impl(engine.dialect)
-        processor = column_type.result_processor(engine.dialect, None)
-        converters.append(processor if processor is not None else _same)
-    return converters
+    return [
+        _or_same(_dialect_type(engine, table, name).result_processor(engine.dialect, None))
+        for name in columns
+    ]
+
+
+def _dialect_type(engine: Engine, table: Table, name: str) -> Any:
+    # the dialect's own form of the column's type: a TypeDecorator's processors alone would
+    # hand SQLite a datetime for its driver to format, not the text the ORM stores
+    return table.c[name].type.dialect_impl(engine.dialect)
+
+
+def _or_same(processor: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    return processor if processor is not None else _same
 
 
 def _same(value: Any) -> Any:

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from core.audit.entry import AuditEvent
 from idp.oauth.context import current_dpop_jkt, db
 from idp.oauth.models import RefreshRecord
-from idp.oauth.principal import Principal
+from idp.oauth.principal import Principal, principal_of_grant
 from idp.oauth.storage import GrantRow, RefreshTokenRow, revoke_grant
 
 
@@ -68,7 +68,7 @@ class RotatingRefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
         grant: GrantRow | None = getattr(self, "_grant", None)
         if grant is not None and grant.id == refresh_token.grant_id:
             # read and checked with the token, in this request's transaction
-            return self.server.principal_for_grant_row(grant)  # type: ignore[no-any-return]
+            return principal_of_grant(grant)
         principal: Principal | None = self.server.principal_for_grant(refresh_token.grant_id)
         return principal
 

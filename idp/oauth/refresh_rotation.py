@@ -110,7 +110,6 @@ _SELECTED = (
 class Presented:
     """A refresh token found usable, with what its grant and person say."""
 
-    client_id: str
     scope: str
     principal: Principal
     person_name: str
@@ -136,7 +135,6 @@ def usable(found: Found | None, client_id: str, now: datetime) -> Presented | No
     if principal is None:
         return None
     return Presented(
-        found.client_id,
         found.scope,
         principal,
         found.person_name,
@@ -191,9 +189,7 @@ class RefreshRotation:
             f"VALUES ({', '.join([p] * len(REFRESH_COLUMNS))})"
         )
         self.read_converters = [
-            converter
-            for (table, column) in _SELECTED
-            for converter in result_converters(engine, table, [column])
+            result_converters(engine, table, [column])[0] for table, column in _SELECTED
         ]
         self.now_converter = driver_converters(engine, TOKENS, ["rotated_at"])[0]
         self.access_token_converters = driver_converters(

@@ -140,10 +140,6 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         grant = db().get(GrantRow, grant_id)
         if grant is None or grant.revoked_at is not None:
             return None
-        return self.principal_for_grant_row(grant)
-
-    @staticmethod
-    def principal_for_grant_row(grant: GrantRow) -> Principal | None:
         return principal_of_grant(grant)
 
     def generate_token(
