@@ -54,6 +54,23 @@ def other(
         built.close()
 
 
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Renewals start as usual but read nothing until the test sets the event: what an
+    entry answers "meanwhile" is then checked while its renewal is still in flight, however
+    fast or slow the machine."""
+    release = threading.Event()
+    renew = read_cache.ReadCache._renew
+
+    def gated(cache: read_cache.ReadCache[object, object], *args: object) -> None:
+        release.wait(timeout=10)
+        renew(cache, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(read_cache.ReadCache, "_renew", gated)
+    yield release
+    release.set()
+
+
 def renewals(registry: KeyRegistry) -> list[threading.Thread]:
     return [*registry._active.renewals.values(), *registry._published.renewals.values()]
 
@@ -73,7 +90,7 @@ def test_a_fresh_entry_is_not_renewed(services: Services, monotonic: Monotonic) 
 
 
 def test_an_entry_near_its_end_is_renewed_once_and_answers_meanwhile(
-    services: Services, other: Services, monotonic: Monotonic
+    services: Services, other: Services, monotonic: Monotonic, held: threading.Event
 ) -> None:
     registry = services.keys
     loaded = registry.signer("token")
@@ -84,6 +101,7 @@ def test_an_entry_near_its_end_is_renewed_once_and_answers_meanwhile(
     assert registry.signer_if_cached("token") is loaded
     assert registry.published_if_cached("token") is not None
     assert len(renewals(registry)) == 2  # one per entry, however often it was read
+    held.set()
     settle(registry)
 
     renewed = registry.signer_if_cached("token")
