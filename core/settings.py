@@ -104,15 +104,18 @@ class Settings(BaseSettings):
         "(tests/idp/test_oauth_hot_path.py, tests/idp/test_refresh_hot_path.py).",
     )
     access_token_rows_flushed: bool = Field(
-        default=True,
-        description="PostgreSQL: the hot path waits for each batch of new access-token rows "
-        "to reach the disk before answering (synchronous_commit on), so that no token that "
-        "was answered is lost in a crash of the database (tests/security/"
-        "test_fault_postgres_restart.py). false: the rows are still committed and visible to "
-        "every worker before the tokens are returned, but a crash of the database server or "
-        "machine may lose the last few hundred milliseconds of them; those tokens then "
-        "introspect as inactive (fail closed). About 1.3x the tokens per second on two "
-        "workers (bench/RESULTS.md). Revocations and every other write always wait.",
+        default=False,
+        description="PostgreSQL: whether the hot path waits for each batch of new "
+        "client-credentials token rows to reach the disk before answering. By default "
+        "(false) the rows are committed and visible to every worker before the tokens are "
+        "returned, without waiting for the WAL flush (synchronous_commit off on the ledger's "
+        "writers only): a crash of the database server or machine may lose the last few "
+        "hundred milliseconds of them, and those tokens then introspect as inactive (fail "
+        "closed: the client asks for a new one), as the embedded SQLite default (WAL, "
+        "synchronous=NORMAL) already trades for every commit. About 1.3x the tokens per "
+        "second on two workers (bench/RESULTS.md). true: no token that was answered is lost "
+        "in a crash (tests/security/test_fault_postgres_restart.py). Revocations, rotations "
+        "and every other write always wait for the disk.",
     )
     client_credentials_token_rows: bool = Field(
         default=True,

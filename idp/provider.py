@@ -41,7 +41,7 @@ class Provider:
     # scopes defined by other packages (consent-page words, stated purpose): idp.oauth.purpose
     scope_extensions: list[ScopeExtension] = field(default_factory=list)
     # whether the hot path waits for the disk flush of its new token rows (settings)
-    access_token_rows_flushed: bool = True
+    access_token_rows_flushed: bool = False
     # whether introspection remembers tokens found usable until a revocation (settings)
     remember_usable_tokens: bool = True
     # access-token rows written and read in batches by the hot path (idp.hotpath)
@@ -72,7 +72,7 @@ def build_provider(
     trusted_proxies: tuple[str, ...] = (),
     http_client: httpx.Client | None = None,
     dpop_nonce_required: bool = False,
-    access_token_rows_flushed: bool = True,
+    access_token_rows_flushed: bool = False,
     remember_usable_tokens: bool = True,
 ) -> Provider:
     identities = SqlIdentityStore()

@@ -157,9 +157,9 @@ def ledger(services: Services) -> Iterator[AccessTokenLedger]:
 
 
 @pytest.fixture
-def unflushed(services: Services) -> Iterator[AccessTokenLedger]:
-    """A ledger whose new rows do not wait for the disk (access_token_rows_flushed off)."""
-    built = AccessTokenLedger(services.sessions, wait_for_flush=False)
+def flushed(services: Services) -> Iterator[AccessTokenLedger]:
+    """A ledger whose new rows wait for the disk (access_token_rows_flushed on)."""
+    built = AccessTokenLedger(services.sessions, wait_for_flush=True)
     try:
         yield built
     finally:
@@ -241,30 +241,31 @@ async def synchronous_commit(connections: AsyncPostgres) -> str:
         connections.discard(connection)
 
 
-def test_the_ledger_waits_for_the_disk_unless_told_not_to(
-    services: Services, unflushed: AccessTokenLedger
+def test_the_ledger_waits_for_the_disk_only_when_told_to(
+    services: Services, flushed: AccessTokenLedger
 ) -> None:
-    """PostgreSQL: by default (``access_token_rows_flushed``) the provider's ledger waits for
-    the WAL flush of new rows, as every other write does; told not to, its writers alone
-    turn ``synchronous_commit`` off, and its readers and every other connection keep the
-    server's setting."""
+    """PostgreSQL: by default (``access_token_rows_flushed`` off) the provider's ledger's
+    writers alone turn ``synchronous_commit`` off, and its readers and every other
+    connection keep the server's setting; told to, its writers wait for the WAL flush of new
+    rows, as every other write does."""
     if not on_postgres(services):
         pytest.skip("synchronous_commit is PostgreSQL's; SQLite runs WAL + synchronous=NORMAL")
-    assert services.settings.access_token_rows_flushed is True
-    default, told = services.idp.access_tokens._backend, unflushed._backend
+    assert services.settings.access_token_rows_flushed is False
+    default, told = services.idp.access_tokens._backend, flushed._backend
     assert isinstance(default, _PostgresRows) and isinstance(told, _PostgresRows)
-    assert asyncio.run(synchronous_commit(default.write_connections)) == "on"
-    assert asyncio.run(synchronous_commit(told.write_connections)) == "off"
-    assert told.reader.execute("SHOW synchronous_commit", []) == [("on",)]
+    assert asyncio.run(synchronous_commit(default.write_connections)) == "off"
+    assert asyncio.run(synchronous_commit(told.write_connections)) == "on"
+    assert default.reader.execute("SHOW synchronous_commit", []) == [("on",)]
     with services.engine.connect() as connection:
         assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
 
 
 def test_a_row_written_without_waiting_for_the_disk_is_visible_at_once(
-    services: Services, unflushed: AccessTokenLedger
+    services: Services,
 ) -> None:
-    """Committed before ``record`` returns: another connection (another worker) finds it."""
-    asyncio.run(unflushed.record(record(services, "seen-at-once", "c")))
+    """The default (not waiting for the disk): committed before ``record`` returns, so
+    another connection (another worker) finds it."""
+    asyncio.run(services.idp.access_tokens.record(record(services, "seen-at-once", "c")))
     with services.sessions() as session:
         assert session.get(AccessTokenRow, "seen-at-once") is not None
 
