@@ -351,6 +351,24 @@ def test_revocation_reaches_the_hot_path_at_once(
     assert paths.calls == ["_introspect"]  # only the general path's own request
 
 
+def test_a_token_whose_row_was_lost_is_inactive(
+    services: Services, paths: Paths, world: World
+) -> None:
+    """By default a client-credentials token's row is not flushed to disk before the token
+    is answered (PostgreSQL, ``access_token_rows_flushed``): a crash of the database may
+    lose it. Such a token, well signed and unexpired, is then inactive on both paths (fail
+    closed), never active without its row."""
+    warm(paths, world)
+    token = cc(paths.hot, world).json()["access_token"]
+    assert paths.calls == []
+    with services.sessions.begin() as session:  # what the crash lost
+        row = session.get(AccessTokenRow, claims_of(token)["jti"])
+        assert row is not None
+        session.delete(row)
+    assert introspect(paths.hot, world, token).json() == {"active": False}
+    assert introspect(paths.general, world, token).json() == {"active": False}
+
+
 def test_a_tampered_token_or_unauthenticated_caller_goes_to_the_general_path(
     paths: Paths, world: World
 ) -> None:
