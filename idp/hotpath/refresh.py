@@ -6,9 +6,9 @@ that may refresh, authenticated by its secret (§2.3.1), presenting a refresh to
 that is neither revoked, expired nor rotated, of a grant that is not revoked, for an active
 person, with no ``scope`` parameter (the token's own scope) and no DPoP proof (RFC 9449).
 The token is claimed by the same conditional ``UPDATE`` (RFC 9700 §4.14.2), and the new
-access token's and refresh token's rows are committed before the answer, in one transaction
-of plain SQL on a thread (:mod:`idp.oauth.refresh_rotation`); an ID token comes with
-them when the scope has ``openid`` and asks only for claims of the person's row.
+access token's and refresh token's rows are committed with the claim, all or nothing, before
+the answer, in plain SQL on a thread (:mod:`idp.oauth.refresh_rotation`); an ID token comes
+with them when the scope has ``openid`` and asks only for claims of the person's row.
 
 Everything else goes to the general path, which answers as it always has. In particular a
 token that was already rotated: there the general path revokes the whole grant and records
@@ -53,7 +53,7 @@ async def refresh_token(
 def rotate(
     provider: Provider, client: OAuthClient, presented: str, signer: jws.JwsSigner
 ) -> dict[str, Any] | None:
-    """Claim ``presented`` and issue its successors, in one transaction (on a thread)."""
+    """Claim ``presented`` and issue its successors, all or nothing (on a thread)."""
     ctx = provider.ctx
     issuer = provider.server.issuer
     client_id = client.get_client_id()
@@ -67,8 +67,6 @@ def rotate(
         openid = "openid" in scopes
         if openid and scopes & SCOPES_BEYOND_THE_PERSON_ROW:
             return None
-        if not rotation.claim(token_hash, now):
-            return None  # another request rotated it meanwhile: the general path judges
         principal = found.principal
         issued = issuer.access_token(client.client, principal, found.scope, signer=signer)
         token = issued.response(found.scope, None)
@@ -84,7 +82,9 @@ def rotate(
                 identity_claims=claims if "profile" in scopes else {},
                 signer=signer,
             )
-        rotation.store(
+        rotated = rotation.rotate(
+            token_hash,
+            now,
             AccessTokenRecord.of(issued, client_id, found.scope, principal.grant_id),
             refresh_token_columns(
                 ctx.digest("refresh", refresh),
@@ -96,4 +96,6 @@ def rotate(
                 None,  # a confidential client's token is not bound to a DPoP key
             ),
         )
+        if not rotated:
+            return None  # another request rotated it meanwhile: the general path judges
     return token

@@ -16,11 +16,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
-from sqlalchemy.exc import OperationalError
 
 from core.app import SECURITY_HEADERS
 from core.db.driver_connection import DriverConnection
 from core.services import Services
+from idp.hotpath import refresh as hot_refresh
 from idp.identities.storage import PersonRow
 from idp.oauth import jws
 from idp.oauth.refresh_rotation import Rotation
@@ -224,6 +224,8 @@ def test_without_openid_there_is_no_id_token(paths: Paths, world: World) -> None
 def test_one_statement_reads_the_token_its_grant_and_person(
     services: Services, paths: Paths, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """SQLite: one transaction (the read, the claim, two inserts). PostgreSQL: two
+    statements, the read and then the claim with both inserts in one."""
     tokens = fresh_tokens(paths, world)
     statements: list[str] = []
     run = DriverConnection._run
@@ -235,35 +237,92 @@ def test_one_statement_reads_the_token_its_grant_and_person(
     monkeypatch.setattr(DriverConnection, "_run", noting)
     assert refresh(paths.hot, world, tokens["refresh_token"]).status_code == 200
     assert paths.calls == []
-    sqlite = services.engine.dialect.name == "sqlite"
-    assert statements[0] == ("BEGIN IMMEDIATE" if sqlite else "BEGIN")
-    assert statements[-1] == "COMMIT"
     reads = [s for s in statements if s.startswith("SELECT")]
     assert len(reads) == 1
     for table in ("OAUTH_REFRESH_TOKENS", "OAUTH_GRANTS", "PERSONS"):
         assert table in reads[0], table
-    writes = [s.split()[0] for s in statements if s.split()[0] in {"UPDATE", "INSERT"}]
-    assert writes == ["UPDATE", "INSERT", "INSERT"]
+    if services.engine.dialect.name == "sqlite":
+        assert [s.split()[0] for s in statements] == [
+            "BEGIN",  # IMMEDIATE
+            "SELECT",
+            "UPDATE",
+            "INSERT",
+            "INSERT",
+            "COMMIT",
+        ]
+        assert statements[0] == "BEGIN IMMEDIATE"
+    else:
+        assert len(statements) == 2 and statements[0] == reads[0]
+        rotation = statements[1]
+        assert rotation.startswith("WITH CLAIMED AS (UPDATE OAUTH_REFRESH_TOKENS")
+        assert "INSERT INTO OAUTH_ACCESS_TOKENS" in rotation
+        assert "INSERT INTO OAUTH_REFRESH_TOKENS" in rotation
 
 
 def test_a_database_error_leaves_the_refresh_to_the_general_path_with_nothing_written(
     services: Services, paths: Paths, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The claim was rolled back with the failed write: had it stayed, the general path
-    would have taken the same token for a reuse and revoked the grant."""
+    """The database refuses the new refresh token's row (its hash is taken: a unique key),
+    after the claim's ``UPDATE`` on SQLite, within the same statement on PostgreSQL. The
+    claim goes with it: had it stayed, the general path would have taken the same token for
+    a reuse and revoked the grant."""
     tokens = fresh_tokens(paths, world)
+    taken = refresh_row(services, tokens["refresh_token"])
+    assert taken is not None
+    columns = hot_refresh.refresh_token_columns
 
-    def fail(*_: Any) -> None:
-        raise OperationalError("INSERT", None, Exception("connection lost"))
+    def colliding(token_hash: str, *rest: Any) -> dict[str, Any]:
+        return columns(taken.token_hash, *rest)
 
-    monkeypatch.setattr(Rotation, "store", fail)
+    monkeypatch.setattr(hot_refresh, "refresh_token_columns", colliding)
     response = refresh(paths.hot, world, tokens["refresh_token"])
     assert response.status_code == 200, response.text
-    assert paths.calls == ["_token"]
+    assert paths.calls == ["_token"]  # declined by the hot path, refreshed by the general one
     row = refresh_row(services, tokens["refresh_token"])
     assert row is not None and not grant_revoked(services, row.grant_id)
+    with services.sessions() as session:  # the hot path's access token was not stored
+        grant_tokens = session.scalars(
+            select(AccessTokenRow).where(AccessTokenRow.grant_id == row.grant_id)
+        ).all()
+    assert len(grant_tokens) == 2  # the code flow's and the general path's refresh
     monkeypatch.undo()
     assert refresh(paths.hot, world, response.json()["refresh_token"]).status_code == 200
+
+
+def test_a_token_rotated_meanwhile_is_left_to_the_general_path(
+    services: Services, paths: Paths, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: another request rotated the token between this one's read and its claim
+    (two statements): the claim changes nothing, nothing is stored, and the general path
+    judges the request (a reuse: the grant is revoked). On SQLite the read is made under
+    the write lock, so no other writer comes between."""
+    if services.engine.dialect.name == "sqlite":
+        pytest.skip("on SQLite the read and the claim are one transaction under the write lock")
+    tokens = fresh_tokens(paths, world)
+    row = refresh_row(services, tokens["refresh_token"])
+    assert row is not None
+    read = Rotation.read
+
+    def read_then_rotated_elsewhere(self: Rotation, *args: Any) -> Any:
+        found = read(self, *args)
+        with services.sessions.begin() as session:
+            session.execute(
+                update(RefreshTokenRow)
+                .where(RefreshTokenRow.token_hash == row.token_hash)
+                .values(rotated_at=services.idp.ctx.clock())
+            )
+        return found
+
+    monkeypatch.setattr(Rotation, "read", read_then_rotated_elsewhere)
+    response = refresh(paths.hot, world, tokens["refresh_token"])
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert paths.calls == ["_token"]
+    assert grant_revoked(services, row.grant_id)
+    with services.sessions() as session:
+        stored = session.scalars(
+            select(AccessTokenRow).where(AccessTokenRow.grant_id == row.grant_id)
+        ).all()
+    assert len(stored) == 1  # the code flow's only
 
 
 def test_concurrent_refreshes_with_one_token_give_at_most_one_success(
