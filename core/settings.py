@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         default=True,
         description="Answer the common client-credentials token, JWT introspection and "
         "refresh requests in front of the framework, with group-committed token rows and a "
-        "refresh rotated in one transaction through the driver (idp/hotpath); off, every "
+        "refresh rotated atomically through the driver (idp/hotpath); off, every "
         "request takes the general path. Both answer the same "
         "(tests/idp/test_oauth_hot_path.py, tests/idp/test_refresh_hot_path.py).",
     )

@@ -9,8 +9,8 @@ thread pool) spends most of its time on the framework and on handing work to a t
 itself and hands everything else to the general path unchanged:
 
 * on the event loop it waits on nothing but the token rows' group commit
-  (:class:`~idp.oauth.access_token_ledger.AccessTokenLedger`) and, for a refresh, its one
-  transaction on a thread (:mod:`idp.oauth.refresh_rotation`): clients, keys and published
+  (:class:`~idp.oauth.access_token_ledger.AccessTokenLedger`) and, for a refresh, its atomic
+  rotation on a thread (:mod:`idp.oauth.refresh_rotation`): clients, keys and published
   keys come from this process's caches, or are loaded once on a thread;
 * it answers only successes (and ``active: false`` for a well-signed token whose row says it
   is revoked); every error, every other grant type, authentication method or parameter,
