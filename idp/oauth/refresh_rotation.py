@@ -198,17 +198,18 @@ class RefreshRotation:
             f"INSERT INTO {TOKENS.name} ({', '.join(REFRESH_COLUMNS)}) "  # noqa: S608
             f"VALUES ({', '.join([p] * len(REFRESH_COLUMNS))})"
         )
-        # PostgreSQL: the claim and both inserts in one statement, the inserts only if the
-        # claim changed a row; the values cast to their columns' types (in a SELECT list a
-        # parameter's type would otherwise be unknown)
-        self.one_statement = engine.dialect.name == "postgresql"
-        access = _insert_when_claimed(
-            engine, access_token_ledger.TOKENS, access_token_ledger.COLUMNS, p
-        )
-        self.rotate_sql = (
-            f"WITH claimed AS ({self.claim_sql} RETURNING 1), access_token AS ({access}) "
-            f"{_insert_when_claimed(engine, TOKENS, REFRESH_COLUMNS, p)}"
-        )
+        # PostgreSQL only: the claim and both inserts in one statement, the inserts only if
+        # the claim changed a row; the values cast to their columns' types (in a SELECT list
+        # a parameter's type would otherwise be unknown). None: the transaction's statements
+        self.rotate_sql: str | None = None
+        if engine.dialect.name == "postgresql":
+            access = _insert_when_claimed(
+                engine, access_token_ledger.TOKENS, access_token_ledger.COLUMNS, p
+            )
+            self.rotate_sql = (
+                f"WITH claimed AS ({self.claim_sql} RETURNING 1), access_token AS ({access}) "
+                f"{_insert_when_claimed(engine, TOKENS, REFRESH_COLUMNS, p)}"
+            )
         self.read_converters = [
             result_converters(engine, table, [column])[0] for table, column in _SELECTED
         ]
@@ -224,7 +225,7 @@ class RefreshRotation:
         writers, committed at the end, rolled back on any exception. PostgreSQL: each of
         the rotation's two statements is atomic on its own (autocommit)."""
         connection = self._connections.get()
-        if self.one_statement:
+        if self.rotate_sql is not None:
             yield Rotation(self, connection)
             return
         with write_turn(self._engine), connection.transaction():
@@ -276,7 +277,7 @@ class Rotation:
             )
         ]
         connection = self._connection
-        if statements.one_statement:
+        if statements.rotate_sql is not None:
             return connection.execute_count(statements.rotate_sql, claim + access + refresh) == 1
         if connection.execute_count(statements.claim_sql, claim) != 1:
             return False
