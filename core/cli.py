@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError
@@ -15,6 +15,8 @@ from core.settings import InsecureConfiguration, Settings
 
 if TYPE_CHECKING:
     from core.services import Services
+
+APP = "core.app:app_from_environment"  # the factory each uvicorn worker calls
 
 
 def _settings() -> Settings:
@@ -63,6 +65,7 @@ def serve(host: str, port: int, workers: int, demo: bool, no_migrate: bool) -> N
 
     from core.db.migrate import upgrade
     from core.demo import seed_demo
+    from core.reuse_port_workers import ReusePortWorkers, kernel_balances
     from core.services import build_services
 
     settings = _settings()
@@ -85,16 +88,18 @@ def serve(host: str, port: int, workers: int, demo: bool, no_migrate: bool) -> N
             click.echo(f"demo credentials written to {path}", err=True)
     finally:
         services.close()
-    uvicorn.run(
-        "core.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        proxy_headers=True,
-        http="core.http_protocol:CorkedHttpToolsProtocol",  # one write per answer
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "proxy_headers": True,
+        "http": "core.http_protocol:CorkedHttpToolsProtocol",  # one write per answer
+    }
+    if workers > 1 and kernel_balances():  # one socket per worker: core.reuse_port_workers
+        config = uvicorn.Config(APP, workers=workers, **options)
+        sys.exit(ReusePortWorkers(config, workers).run())
+    uvicorn.run(APP, workers=workers, **options)
 
 
 @main.command()

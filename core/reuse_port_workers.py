@@ -1,0 +1,162 @@
+"""Several uvicorn worker processes, each listening on its own socket of one port
+(``SO_REUSEPORT``, socket(7)), so that the kernel spreads new connections across them.
+
+Why not uvicorn's ``--workers``: it binds one socket in the parent and every worker accepts
+from it. The worker whose event loop wakes first accepts every connection waiting, so a
+burst of keep-alive connections (a gateway's pool, a load generator's) can land on one
+worker and leave the others idle for as long as those connections live. Measured with wrk's
+8 connections on two workers: all 8 on one worker in 4 runs of 20, with one core busy
+instead of two (``bench/PROFILE.md``, tenth pass). With one socket per worker in one
+``SO_REUSEPORT`` group, Linux picks the socket of each new connection by a hash of its
+addresses and ports before any worker runs: all of 8 connections on one of two workers has
+probability 2/2^8, and the workers' wake-up order plays no part.
+
+The parent binds the port first and does not listen: it resolves port 0, fails with
+"address in use" before any worker starts, and keeps the port while a worker is replaced
+(a socket that does not listen takes no connections). A worker's socket listens only once
+its application has started. Linux only: elsewhere
+``SO_REUSEPORT`` does not balance, and :func:`kernel_balances` sends ``core.cli.serve`` to
+uvicorn's shared socket.
+
+What it keeps of uvicorn's supervisor: a worker that dies is replaced; a worker that fails
+before it serves (uvicorn's exit code 3, a broken application or configuration) stops the
+service with that code, since a replacement would fail the same way; SIGINT or SIGTERM
+stops every worker (each drains its connections: uvicorn's shutdown), then the parent.
+
+The trade: Linux lets another process of the same user join the port's group, and take a
+share of its connections. Run the service under a user of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import socket
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+STARTUP_FAILURE = 3  # uvicorn.config.STARTUP_FAILURE: the worker never served
+GRACE_SECONDS = 30.0  # how long a stopping worker may drain before it is killed
+POLL_SECONDS = 0.5
+
+logger = logging.getLogger("govtrust.serve")
+
+
+def kernel_balances() -> bool:
+    """Whether this system spreads connections over the sockets of one ``SO_REUSEPORT``
+    group (Linux 3.9 and later)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` in the port's ``SO_REUSEPORT`` group, not yet
+    listening. A worker's server listens on it (asyncio's and uvloop's ``create_server``
+    do) once the application has started, so a starting worker is sent no connections;
+    the parent's socket never listens and only holds the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn decides
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve_one(config: uvicorn.Config, port: int) -> None:
+    """A worker process: its own listening socket, then uvicorn's server on it. Exits with
+    :data:`STARTUP_FAILURE` if it never served."""
+    config.configure_logging()
+    server = uvicorn.Server(config)
+    try:
+        sock = reuse_port_socket(config.host, port)
+        server.run(sockets=[sock])
+    except OSError:
+        logger.exception("worker could not listen on port %d", port)
+    except (SystemExit, KeyboardInterrupt):
+        pass  # uvicorn's own exits; what the worker did is in server.started
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+class ReusePortWorkers:
+    """``count`` worker processes (:func:`serve_one`) on ``config.host:config.port``."""
+
+    def __init__(self, config: uvicorn.Config, count: int) -> None:
+        if count < 1:
+            raise ValueError("at least one worker")
+        self.config = config
+        self.count = count
+        self.stopping = threading.Event()
+        self._signals: list[int] = []
+        self._context = multiprocessing.get_context("spawn")  # no state forked from the parent
+
+    def _start(self, port: int) -> Any:
+        process = self._context.Process(
+            target=serve_one, args=(self.config, port), name="govtrust-worker"
+        )
+        process.start()
+        return process
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals.append(signum)  # logged by run(), not inside the handler
+        self.stopping.set()
+
+    def run(self) -> int:
+        """Serve until SIGINT or SIGTERM (0), or until a worker fails to start
+        (:data:`STARTUP_FAILURE`). Call from the main thread."""
+        holder = reuse_port_socket(self.config.host, self.config.port)
+        port = holder.getsockname()[1]
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        processes = [self._start(port) for _ in range(self.count)]
+        logger.info(
+            "serving on port %d with %d workers, one socket each (SO_REUSEPORT)", port, self.count
+        )
+        status = 0
+        try:
+            while not self.stopping.wait(POLL_SECONDS):
+                status = self._replace_dead(processes, port)
+                if status:
+                    break
+        finally:
+            if self._signals:
+                logger.info("received %s: stopping", signal.Signals(self._signals[0]).name)
+            self._stop(processes)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            holder.close()
+        return status
+
+    def _replace_dead(self, processes: list[Any], port: int) -> int:
+        for index, process in enumerate(processes):
+            if process.is_alive():
+                continue
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                logger.error("worker %d failed to start: stopping the service", process.pid)
+                return STARTUP_FAILURE
+            logger.warning(
+                "worker %d ended (exit code %s): replaced", process.pid, process.exitcode
+            )
+            processes[index] = self._start(port)
+        return 0
+
+    def _stop(self, processes: list[Any]) -> None:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: uvicorn's graceful shutdown
+        for process in processes:
+            process.join(GRACE_SECONDS)
+            if process.is_alive():
+                logger.error("worker %d did not stop in %.0f s: killed", process.pid, GRACE_SECONDS)
+                process.kill()
+                process.join()

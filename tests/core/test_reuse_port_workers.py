@@ -1,0 +1,237 @@
+"""``govtrust serve --workers N`` on Linux: one listening socket per worker in one
+``SO_REUSEPORT`` group (socket(7)), so that the kernel, not the workers' wake-up order,
+spreads connections (``core.reuse_port_workers``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from click.testing import CliRunner
+
+from core import cli
+from core.reuse_port_workers import (
+    STARTUP_FAILURE,
+    ReusePortWorkers,
+    kernel_balances,
+    reuse_port_socket,
+)
+from tests.conftest import REDIS_URL, _need
+
+pytestmark = pytest.mark.skipif(not kernel_balances(), reason="Linux SO_REUSEPORT")
+
+
+def _accept_all(sock: socket.socket) -> int:
+    sock.setblocking(False)
+    accepted = 0
+    while True:
+        try:
+            connection, _ = sock.accept()
+        except BlockingIOError:
+            return accepted
+        connection.close()
+        accepted += 1
+
+
+def test_the_sockets_of_one_port_share_its_connections_and_the_holder_takes_none() -> None:
+    holder = reuse_port_socket("127.0.0.1", 0)
+    port = holder.getsockname()[1]
+    listeners = [reuse_port_socket("127.0.0.1", port) for _ in range(2)]
+    try:
+        for listener in listeners:
+            listener.listen(128)
+        with socket.socket() as intruder, pytest.raises(OSError):  # no SO_REUSEPORT: refused
+            intruder.bind(("127.0.0.1", port))
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
+        shares = [_accept_all(listener) for listener in listeners]
+        assert sum(shares) == 64 and min(shares) > 0  # all on one: probability 2**-63
+        for client in clients:
+            client.close()
+        for listener in listeners:
+            listener.close()
+        with pytest.raises(ConnectionRefusedError):  # the holder does not listen
+            socket.create_connection(("127.0.0.1", port), timeout=5)
+    finally:
+        holder.close()
+        for listener in listeners:
+            listener.close()
+
+
+def test_a_worker_that_cannot_start_stops_the_service() -> None:
+    """A replacement would fail the same way: the parent stops with uvicorn's code 3 instead
+    of replacing it forever."""
+    config = uvicorn.Config("tests.core.no_such_module:app", host="127.0.0.1", port=0)
+    started = time.monotonic()
+    assert ReusePortWorkers(config, 2).run() == STARTUP_FAILURE
+    assert time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("balances", [True, False])
+def test_serve_picks_the_sockets_by_platform(
+    balances: bool, cli_services: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several workers: one socket each where the kernel balances (Linux), uvicorn's shared
+    socket elsewhere; one worker: uvicorn's own."""
+    monkeypatch.setenv("GOVTRUST_REDIS_URL", "redis://127.0.0.1:1/0")  # not reached
+    monkeypatch.setattr("core.reuse_port_workers.kernel_balances", lambda: balances)
+    calls: list[tuple[str, int]] = []
+
+    def uvicorn_run(app: str, *, workers: int, **_options: object) -> None:
+        calls.append(("uvicorn", workers))
+
+    def workers_run(self: ReusePortWorkers) -> int:
+        calls.append(("reuse_port", self.count))
+        return 0
+
+    monkeypatch.setattr("uvicorn.run", uvicorn_run)
+    monkeypatch.setattr(ReusePortWorkers, "run", workers_run)
+    runner = CliRunner()
+    for workers in (1, 3):
+        result = runner.invoke(cli.main, ["serve", "--no-migrate", "--workers", str(workers)])
+        assert result.exit_code == 0, result.output
+    assert calls == [("uvicorn", 1), ("reuse_port" if balances else "uvicorn", 3)]
+
+
+# --------------------------------------------------------------- govtrust serve --workers 2
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _workers(pid: int) -> list[int]:
+    """The worker processes of ``serve`` (pid): not multiprocessing's resource tracker."""
+    return [
+        child
+        for child in _children(pid)
+        if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+
+
+def _tcp_sockets(port: int) -> dict[int, str]:
+    """Socket inode -> TCP state (``0A`` listening, ``01`` established) of the sockets
+    whose local port is ``port`` (proc(5), /proc/net/tcp)."""
+    found: dict[int, str] = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port:
+            found[int(fields[9])] = fields[3]
+    return found
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def _owners(port: int, pids: list[int], state: str) -> dict[int, int]:
+    """How many of the port's sockets in ``state`` each process holds."""
+    sockets = {inode for inode, s in _tcp_sockets(port).items() if s == state}
+    return {pid: len(_socket_inodes(pid) & sockets) for pid in pids}
+
+
+def _wait(check: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``govtrust serve --demo --workers 2`` (SQLite, Redis), until the test ends."""
+    redis_url = _need(REDIS_URL, "GOVTRUST_TEST_REDIS_URL")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVTRUST_")}
+    env.update(GOVTRUST_REDIS_URL=redis_url, GOVTRUST_CACHE_PREFIX=f"t{uuid.uuid4().hex[:8]}:")
+    command = [sys.executable, "-m", "core", "serve", "--demo", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--workers", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=(tmp_path / "serve.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait(lambda: _healthy(f"http://127.0.0.1:{port}"), "serve did not start")
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.slow
+def test_two_workers_each_listen_share_a_burst_are_replaced_and_stop(
+    served: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, port = served
+    base = f"http://127.0.0.1:{port}"
+    _wait(lambda: len(_workers(process.pid)) == 2, "two workers")
+    workers = _workers(process.pid)
+    _wait(lambda: set(_owners(port, workers, "0A").values()) == {1}, "a socket per worker")
+    assert _owners(port, [process.pid], "0A") == {process.pid: 0}  # the parent only holds
+
+    # a burst of keep-alive connections, as a gateway opens its pool: both workers get some
+    burst = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
+    try:
+        for connection in burst:
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        for connection in burst:
+            assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+        shares = _owners(port, workers, "01")
+        assert sum(shares.values()) == 16 and min(shares.values()) > 0, shares  # p = 2**-15
+    finally:
+        for connection in burst:
+            connection.close()
+
+    # a worker killed: replaced by one with its own socket, and the port keeps answering
+    os.kill(workers[0], signal.SIGKILL)
+    _wait(
+        lambda: workers[0] not in _workers(process.pid) and len(_workers(process.pid)) == 2,
+        "a replacement worker",
+    )
+    replaced = _workers(process.pid)
+    _wait(lambda: set(_owners(port, replaced, "0A").values()) == {1}, "the replacement listens")
+    assert all(_healthy(base) for _ in range(10))
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    assert not [pid for pid in replaced if Path(f"/proc/{pid}").exists()]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{base}/healthz", timeout=2)
