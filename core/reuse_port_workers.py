@@ -20,11 +20,15 @@ uvicorn's shared socket.
 
 What it keeps of uvicorn's supervisor: a worker that dies is replaced; a worker that fails
 before it serves (uvicorn's exit code 3, a broken application or configuration) stops the
-service with that code, since a replacement would fail the same way; SIGINT or SIGTERM
+service with that code, since a replacement would fail the same way; SIGHUP replaces the
+workers one by one, each new one serving before its predecessor stops; SIGINT or SIGTERM
 stops every worker (each drains its connections: uvicorn's shutdown), then the parent.
 
-The trade: Linux lets another process of the same user join the port's group, and take a
-share of its connections. Run the service under a user of its own.
+The trades: Linux lets another process of the same user join the port's group, and take a
+share of its connections: run the service under a user of its own. A connection the kernel
+has queued for a worker that stops (or dies) before accepting it is reset, where one shared
+socket would have left it to the others; ``sysctl net.ipv4.tcp_migrate_req=1`` (Linux 5.14)
+hands such connections to another worker instead.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ import signal
 import socket
 import sys
 import threading
+import time
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -43,6 +49,7 @@ import uvicorn
 STARTUP_FAILURE = 3  # uvicorn.config.STARTUP_FAILURE: the worker never served
 GRACE_SECONDS = 30.0  # how long a stopping worker may drain before it is killed
 POLL_SECONDS = 0.5
+READY_SECONDS = 60.0  # how long a new worker may take to serve, on SIGHUP
 
 logger = logging.getLogger("govtrust.serve")
 
@@ -70,11 +77,25 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_one(config: uvicorn.Config, port: int) -> None:
-    """A worker process: its own listening socket, then uvicorn's server on it. Exits with
-    :data:`STARTUP_FAILURE` if it never served."""
+class _Server(uvicorn.Server):
+    """uvicorn's server, which tells the parent when it serves (``ready``)."""
+
+    def __init__(self, config: uvicorn.Config, ready: Any) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._ready.set()
+
+
+def serve_one(config: uvicorn.Config, port: int, ready: Any) -> None:
+    """A worker process: its own listening socket, then uvicorn's server on it; ``ready``
+    (a ``multiprocessing`` event) set once it serves. Exits with :data:`STARTUP_FAILURE`
+    if it never served."""
     config.configure_logging()
-    server = uvicorn.Server(config)
+    server = _Server(config, ready)
     try:
         sock = reuse_port_socket(config.host, port)
         server.run(sockets=[sock])
@@ -84,6 +105,12 @@ def serve_one(config: uvicorn.Config, port: int) -> None:
         pass  # uvicorn's own exits; what the worker did is in server.started
     if not server.started:
         sys.exit(STARTUP_FAILURE)
+
+
+@dataclass(frozen=True)
+class Worker:
+    process: Any  # multiprocessing's SpawnProcess
+    ready: Any  # its multiprocessing event: set once it serves
 
 
 class ReusePortWorkers:
@@ -96,48 +123,57 @@ class ReusePortWorkers:
         self.count = count
         self.stopping = threading.Event()
         self._signals: list[int] = []
+        self._restart = threading.Event()
         self._context = multiprocessing.get_context("spawn")  # no state forked from the parent
 
-    def _start(self, port: int) -> Any:
+    def _start(self, port: int) -> Worker:
+        ready = self._context.Event()
         process = self._context.Process(
-            target=serve_one, args=(self.config, port), name="govtrust-worker"
+            target=serve_one, args=(self.config, port, ready), name="govtrust-worker"
         )
         process.start()
-        return process
+        return Worker(process, ready)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self._restart.set()
+            return
         self._signals.append(signum)  # logged by run(), not inside the handler
         self.stopping.set()
 
     def run(self) -> int:
         """Serve until SIGINT or SIGTERM (0), or until a worker fails to start
-        (:data:`STARTUP_FAILURE`). Call from the main thread."""
+        (:data:`STARTUP_FAILURE`); SIGHUP replaces the workers one by one. Call from the
+        main thread."""
         holder = reuse_port_socket(self.config.host, self.config.port)
         port = holder.getsockname()[1]
-        previous = {
-            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-        processes = [self._start(port) for _ in range(self.count)]
+        handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
+        workers = [self._start(port) for _ in range(self.count)]
         logger.info(
             "serving on port %d with %d workers, one socket each (SO_REUSEPORT)", port, self.count
         )
         status = 0
         try:
             while not self.stopping.wait(POLL_SECONDS):
-                status = self._replace_dead(processes, port)
+                if self._restart.is_set():
+                    self._restart.clear()
+                    self._replace_all(workers, port)
+                status = self._replace_dead(workers, port)
                 if status:
                     break
         finally:
             if self._signals:
                 logger.info("received %s: stopping", signal.Signals(self._signals[0]).name)
-            self._stop(processes)
+            self._stop(workers)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             holder.close()
         return status
 
-    def _replace_dead(self, processes: list[Any], port: int) -> int:
-        for index, process in enumerate(processes):
+    def _replace_dead(self, workers: list[Worker], port: int) -> int:
+        for index, worker in enumerate(workers):
+            process = worker.process
             if process.is_alive():
                 continue
             process.join()
@@ -147,14 +183,44 @@ class ReusePortWorkers:
             logger.warning(
                 "worker %d ended (exit code %s): replaced", process.pid, process.exitcode
             )
-            processes[index] = self._start(port)
+            workers[index] = self._start(port)
         return 0
 
-    def _stop(self, processes: list[Any]) -> None:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()  # SIGTERM: uvicorn's graceful shutdown
-        for process in processes:
+    def _replace_all(self, workers: list[Worker], port: int) -> None:
+        """SIGHUP: each worker in turn replaced by a new one, which serves before the old one
+        stops (new code, settings and keys, with the port answering throughout). A new worker
+        that is not serving within :data:`READY_SECONDS` ends the restart; the old ones stay."""
+        logger.info("received SIGHUP: replacing the workers one by one")
+        for index, old in enumerate(workers):
+            new = self._start(port)
+            if not self._serves(new):
+                self._stop([new])
+                if self.stopping.is_set():
+                    return
+                logger.error(
+                    "new worker %d did not serve in %.0f s: restart abandoned",
+                    new.process.pid,
+                    READY_SECONDS,
+                )
+                return
+            self._stop([old])
+            workers[index] = new
+
+    def _serves(self, worker: Worker) -> bool:
+        deadline = time.monotonic() + READY_SECONDS
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            if worker.ready.wait(POLL_SECONDS / 5):
+                return True
+            if not worker.process.is_alive():
+                return False
+        return False
+
+    def _stop(self, workers: list[Worker]) -> None:
+        for worker in workers:
+            if worker.process.is_alive():
+                worker.process.terminate()  # SIGTERM: uvicorn's graceful shutdown
+        for worker in workers:
+            process = worker.process
             process.join(GRACE_SECONDS)
             if process.is_alive():
                 logger.error("worker %d did not stop in %.0f s: killed", process.pid, GRACE_SECONDS)

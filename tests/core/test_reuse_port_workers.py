@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from core import cli
 from core.reuse_port_workers import (
     STARTUP_FAILURE,
     ReusePortWorkers,
+    Worker,
     kernel_balances,
     reuse_port_socket,
 )
@@ -74,6 +76,51 @@ def test_a_worker_that_cannot_start_stops_the_service() -> None:
     started = time.monotonic()
     assert ReusePortWorkers(config, 2).run() == STARTUP_FAILURE
     assert time.monotonic() - started < 60
+
+
+class _FakeProcess:
+    """What :class:`ReusePortWorkers` uses of a worker process."""
+
+    def __init__(self, pid: int, *, alive: bool = True) -> None:
+        self.pid, self.alive, self.exitcode = pid, alive, None if alive else 1
+        self.terminated = False
+
+    def is_alive(self) -> bool:
+        return self.alive
+
+    def terminate(self) -> None:
+        self.terminated, self.alive = True, False
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+    def kill(self) -> None:
+        self.alive = False
+
+
+def _worker(pid: int, *, serves: bool) -> Worker:
+    ready = threading.Event()
+    if serves:
+        ready.set()
+    return Worker(_FakeProcess(pid, alive=serves), ready)
+
+
+@pytest.mark.parametrize("serves", [True, False])
+def test_sighup_replaces_a_worker_only_once_its_successor_serves(serves: bool) -> None:
+    """Each old worker stops only after the new one serves; a new one that dies before it
+    serves (a broken deployment) ends the restart and the old workers go on serving."""
+    supervisor = ReusePortWorkers(uvicorn.Config("core.app:app", port=0), 2)
+    old = [_worker(1, serves=True), _worker(2, serves=True)]
+    new = [_worker(11, serves=serves), _worker(12, serves=serves)]
+    supervisor._start = lambda port: new.pop(0)  # type: ignore[method-assign]
+    workers = list(old)
+    supervisor._replace_all(workers, 8000)
+    if serves:
+        assert [w.process.pid for w in workers] == [11, 12]
+        assert all(w.process.terminated for w in old)
+    else:
+        assert workers == old and not any(w.process.terminated for w in old)
+        assert len(new) == 1  # the first failure ended the restart
 
 
 @pytest.mark.parametrize("balances", [True, False])
@@ -197,7 +244,7 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
 
 
 @pytest.mark.slow
-def test_two_workers_each_listen_share_a_burst_are_replaced_and_stop(
+def test_two_workers_each_listen_share_a_burst_are_replaced_restart_and_stop(
     served: tuple[subprocess.Popen[bytes], int],
 ) -> None:
     process, port = served
@@ -230,8 +277,18 @@ def test_two_workers_each_listen_share_a_burst_are_replaced_and_stop(
     _wait(lambda: set(_owners(port, replaced, "0A").values()) == {1}, "the replacement listens")
     assert all(_healthy(base) for _ in range(10))
 
+    # SIGHUP: every worker replaced by a new one with its own socket
+    process.send_signal(signal.SIGHUP)
+    _wait(
+        lambda: not set(replaced) & set(_workers(process.pid)) and len(_workers(process.pid)) == 2,
+        "new workers after SIGHUP",
+    )
+    renewed = _workers(process.pid)
+    _wait(lambda: set(_owners(port, renewed, "0A").values()) == {1}, "the new workers listen")
+    assert all(_healthy(base) for _ in range(10))
+
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
-    assert not [pid for pid in replaced if Path(f"/proc/{pid}").exists()]
+    assert not [pid for pid in renewed if Path(f"/proc/{pid}").exists()]
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{base}/healthz", timeout=2)
