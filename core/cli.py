@@ -98,7 +98,11 @@ def serve(host: str, port: int, workers: int, demo: bool, no_migrate: bool) -> N
     }
     if workers > 1 and kernel_balances():  # one socket per worker: core.reuse_port_workers
         config = uvicorn.Config(APP, workers=workers, **options)
-        sys.exit(ReusePortWorkers(config, workers).run())
+        try:
+            status = ReusePortWorkers(config, workers).run()
+        except OSError as exc:  # the port is taken
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
+        sys.exit(status)
     uvicorn.run(APP, workers=workers, **options)
 
 

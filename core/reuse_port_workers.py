@@ -12,8 +12,9 @@ addresses and ports before any worker runs: all of 8 connections on one of two w
 probability 2/2^8, and the workers' wake-up order plays no part.
 
 The parent binds the port first and does not listen: it resolves port 0, fails with
-"address in use" before any worker starts, and keeps the port while a worker is replaced
-(a socket that does not listen takes no connections). A worker's socket listens only once
+"address in use" before any worker starts (also when another ``govtrust serve`` listens
+there, which ``SO_REUSEPORT`` alone would let in), and keeps the port while a worker is
+replaced (a socket that does not listen takes no connections). A worker's socket listens only once
 its application has started. Linux only: elsewhere
 ``SO_REUSEPORT`` does not balance, and :func:`kernel_balances` sends ``core.cli.serve`` to
 uvicorn's shared socket.
@@ -75,6 +76,20 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def hold_port(host: str, port: int) -> socket.socket:
+    """The parent's socket, which holds the port for the workers. Refused (``OSError``,
+    EADDRINUSE) if anything listens on the port already, another ``govtrust serve`` among
+    them, which ``SO_REUSEPORT`` alone would let join the group and take a share of the
+    connections. The probe binds as uvicorn does (``SO_REUSEADDR``, so that connections
+    of an earlier run in TIME_WAIT do not count); with port 0 it picks the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        port = probe.getsockname()[1]
+    return reuse_port_socket(host, port)
 
 
 class _Server(uvicorn.Server):
@@ -143,9 +158,10 @@ class ReusePortWorkers:
 
     def run(self) -> int:
         """Serve until SIGINT or SIGTERM (0), or until a worker fails to start
-        (:data:`STARTUP_FAILURE`); SIGHUP replaces the workers one by one. Call from the
+        (:data:`STARTUP_FAILURE`); SIGHUP replaces the workers one by one. ``OSError``
+        before any worker starts if the port is taken (:func:`hold_port`). Call from the
         main thread."""
-        holder = reuse_port_socket(self.config.host, self.config.port)
+        holder = hold_port(self.config.host, self.config.port)
         port = holder.getsockname()[1]
         handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}

@@ -4,6 +4,8 @@ spreads connections (``core.reuse_port_workers``)."""
 
 from __future__ import annotations
 
+import errno
+import multiprocessing
 import os
 import signal
 import socket
@@ -25,6 +27,7 @@ from core.reuse_port_workers import (
     STARTUP_FAILURE,
     ReusePortWorkers,
     Worker,
+    hold_port,
     kernel_balances,
     reuse_port_socket,
 )
@@ -67,6 +70,45 @@ def test_the_sockets_of_one_port_share_its_connections_and_the_holder_takes_none
         holder.close()
         for listener in listeners:
             listener.close()
+
+
+def _listener(reuse_port: bool) -> socket.socket:
+    if reuse_port:  # another govtrust serve's worker
+        sock = reuse_port_socket("127.0.0.1", 0)
+    else:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    return sock
+
+
+@pytest.mark.parametrize("reuse_port", [False, True])
+def test_a_port_that_something_listens_on_is_refused_before_any_worker(
+    reuse_port: bool,
+) -> None:
+    with _listener(reuse_port) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError) as refused:
+            hold_port("127.0.0.1", port)
+        assert refused.value.errno == errno.EADDRINUSE
+        config = uvicorn.Config("core.app:app", host="127.0.0.1", port=port)
+        with pytest.raises(OSError):
+            ReusePortWorkers(config, 2).run()
+        assert multiprocessing.active_children() == []
+
+
+def test_connections_of_an_earlier_run_in_time_wait_do_not_hold_the_port() -> None:
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server's side closes first: its end waits in TIME_WAIT
+        client.close()
+    assert "06" in _tcp_sockets(port).values()  # TIME_WAIT (proc(5))
+    hold_port("127.0.0.1", port).close()
 
 
 def test_a_worker_that_cannot_start_stops_the_service() -> None:
@@ -147,6 +189,20 @@ def test_serve_picks_the_sockets_by_platform(
         result = runner.invoke(cli.main, ["serve", "--no-migrate", "--workers", str(workers)])
         assert result.exit_code == 0, result.output
     assert calls == [("uvicorn", 1), ("reuse_port" if balances else "uvicorn", 3)]
+
+
+def test_serve_on_a_port_in_use_says_so(
+    cli_services: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOVTRUST_REDIS_URL", "redis://127.0.0.1:1/0")  # not reached
+    with _listener(reuse_port=True) as taken:
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            cli.main, ["serve", "--no-migrate", "--workers", "2", "--port", str(port)]
+        )
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "Address already in use" in result.output
 
 
 # --------------------------------------------------------------- govtrust serve --workers 2
