@@ -12,18 +12,19 @@ addresses and ports before any worker runs: all of 8 connections on one of two w
 probability 2/2^8, and the workers' wake-up order plays no part.
 
 The parent binds the port first and does not listen: it resolves port 0, fails with
-"address in use" before any worker starts (also when another ``govtrust serve`` listens
-there, which ``SO_REUSEPORT`` alone would let in), and keeps the port while a worker is
-replaced (a socket that does not listen takes no connections). A worker's socket listens only once
-its application has started. Linux only: elsewhere
-``SO_REUSEPORT`` does not balance, and :func:`kernel_balances` sends ``core.cli.serve`` to
-uvicorn's shared socket.
+"address in use" before any worker starts (also when another ``govtrust serve`` holds the
+port, which ``SO_REUSEPORT`` alone would let in), and keeps the port while a worker is
+replaced (a socket that does not listen takes no connections). A worker's socket listens
+only once its application has started. Linux only: elsewhere ``SO_REUSEPORT`` does not
+balance, and :func:`kernel_balances` sends ``core.cli.serve`` to uvicorn's shared socket.
 
 What it keeps of uvicorn's supervisor: a worker that dies is replaced; a worker that fails
 before it serves (uvicorn's exit code 3, a broken application or configuration) stops the
 service with that code, since a replacement would fail the same way; SIGHUP replaces the
-workers one by one, each new one serving before its predecessor stops; SIGINT or SIGTERM
-stops every worker (each drains its connections: uvicorn's shutdown), then the parent.
+workers one by one, each new one serving before its predecessor stops; SIGINT, SIGTERM or
+SIGQUIT stops every worker (each drains its connections: uvicorn's shutdown), then the
+parent. Beyond it: a worker stops when its parent is killed outright (``PR_SET_PDEATHSIG``),
+so that no orphan holds the port. Not kept: uvicorn's health-check pings of each worker.
 
 The trades: Linux lets another process of the same user join the port's group, and take a
 share of its connections: run the service under a user of its own. A connection the kernel
@@ -34,12 +35,13 @@ hands such connections to another worker instead.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from types import FrameType
@@ -51,6 +53,9 @@ STARTUP_FAILURE = 3  # uvicorn.config.STARTUP_FAILURE: the worker never served
 GRACE_SECONDS = 30.0  # how long a stopping worker may drain before it is killed
 POLL_SECONDS = 0.5
 READY_SECONDS = 60.0  # how long a new worker may take to serve, on SIGHUP
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+IGNORED_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)  # by default they would end the parent alone
 
 logger = logging.getLogger("govtrust.serve")
 
@@ -78,18 +83,51 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def hold_port(host: str, port: int) -> socket.socket:
-    """The parent's socket, which holds the port for the workers. Refused (``OSError``,
-    EADDRINUSE) if anything listens on the port already, another ``govtrust serve`` among
-    them, which ``SO_REUSEPORT`` alone would let join the group and take a share of the
-    connections. The probe binds as uvicorn does (``SO_REUSEADDR``, so that connections
-    of an earlier run in TIME_WAIT do not count); with port 0 it picks the port."""
+@dataclass(frozen=True)
+class HeldPort:
+    """The parent's hold on the port: :func:`hold_port`."""
+
+    port: int
+    sockets: tuple[socket.socket, ...]
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+
+def hold_port(host: str, port: int) -> HeldPort:
+    """The parent's sockets, which hold the port for the workers. Refused (``OSError``,
+    EADDRINUSE) if anything listens on the port already, or if another ``govtrust serve``
+    holds it (an abstract Unix socket named for the port, unix(7), held while it runs):
+    ``SO_REUSEPORT`` alone would let a second one join the group and take a share of the
+    connections. The probe binds as uvicorn does (``SO_REUSEADDR``, so that connections of
+    an earlier run in TIME_WAIT do not count); with port 0 it picks the port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))
         port = probe.getsockname()[1]
-    return reuse_port_socket(host, port)
+    lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        lock.bind(f"\0govtrust-serve:{port}")
+        holder = reuse_port_socket(host, port)
+    except OSError:
+        lock.close()
+        raise
+    return HeldPort(port, (lock, holder))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux ``prctl(PR_SET_PDEATHSIG, SIGTERM)``: a worker whose parent is killed outright
+    (SIGKILL, the OOM killer) stops too, instead of serving on as an orphan that holds the
+    port."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return
+    if os.getppid() != parent:  # it died before the prctl
+        sys.exit(0)
 
 
 class _Server(uvicorn.Server):
@@ -105,19 +143,20 @@ class _Server(uvicorn.Server):
             self._ready.set()
 
 
-def serve_one(config: uvicorn.Config, port: int, ready: Any) -> None:
+def serve_one(config: uvicorn.Config, port: int, ready: Any, parent: int) -> None:
     """A worker process: its own listening socket, then uvicorn's server on it; ``ready``
     (a ``multiprocessing`` event) set once it serves. Exits with :data:`STARTUP_FAILURE`
-    if it never served."""
+    if it never served, whatever stopped it (a missing module, an application factory
+    that raised, a socket it could not bind)."""
+    _die_with_parent(parent)
     config.configure_logging()
     server = _Server(config, ready)
     try:
-        sock = reuse_port_socket(config.host, port)
-        server.run(sockets=[sock])
-    except OSError:
-        logger.exception("worker could not listen on port %d", port)
+        server.run(sockets=[reuse_port_socket(config.host, port)])
     except (SystemExit, KeyboardInterrupt):
         pass  # uvicorn's own exits; what the worker did is in server.started
+    except Exception:
+        logger.exception("worker failed")
     if not server.started:
         sys.exit(STARTUP_FAILURE)
 
@@ -136,62 +175,80 @@ class ReusePortWorkers:
             raise ValueError("at least one worker")
         self.config = config
         self.count = count
-        self.stopping = threading.Event()
-        self._signals: list[int] = []
-        self._restart = threading.Event()
+        # set by the signal handler, read by the loop; plain attributes, since a handler
+        # that took a lock the interrupted main thread holds would deadlock (gh-126434)
+        self._stop_signal: int | None = None
+        self._restart_requested = False
+        self._ignored_signal: int | None = None
         self._context = multiprocessing.get_context("spawn")  # no state forked from the parent
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_signal is not None
 
     def _start(self, port: int) -> Worker:
         ready = self._context.Event()
         process = self._context.Process(
-            target=serve_one, args=(self.config, port, ready), name="govtrust-worker"
+            target=serve_one, args=(self.config, port, ready, os.getpid()), name="govtrust-worker"
         )
         process.start()
         return Worker(process, ready)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if signum == signal.SIGHUP:
-            self._restart.set()
-            return
-        self._signals.append(signum)  # logged by run(), not inside the handler
-        self.stopping.set()
+            self._restart_requested = True
+        elif signum in IGNORED_SIGNALS:
+            self._ignored_signal = signum
+        elif self._stop_signal is None:
+            self._stop_signal = signum
 
     def run(self) -> int:
-        """Serve until SIGINT or SIGTERM (0), or until a worker fails to start
-        (:data:`STARTUP_FAILURE`); SIGHUP replaces the workers one by one. ``OSError``
-        before any worker starts if the port is taken (:func:`hold_port`). Call from the
-        main thread."""
-        holder = hold_port(self.config.host, self.config.port)
-        port = holder.getsockname()[1]
-        handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        """Serve until SIGINT, SIGTERM or SIGQUIT (0), or until a worker fails to start
+        (:data:`STARTUP_FAILURE`); SIGHUP replaces the workers one by one; SIGUSR1 and
+        SIGUSR2, whose default would end the parent alone, are ignored. ``OSError`` before
+        any worker starts if the port is taken (:func:`hold_port`). Call from the main
+        thread."""
+        held = hold_port(self.config.host, self.config.port)
+        handled = (*STOP_SIGNALS, signal.SIGHUP, *IGNORED_SIGNALS)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
-        workers = [self._start(port) for _ in range(self.count)]
-        logger.info(
-            "serving on port %d with %d workers, one socket each (SO_REUSEPORT)", port, self.count
-        )
+        workers: list[Worker] = []
         status = 0
         try:
-            while not self.stopping.wait(POLL_SECONDS):
-                if self._restart.is_set():
-                    self._restart.clear()
-                    self._replace_all(workers, port)
-                status = self._replace_dead(workers, port)
+            workers.extend(self._start(held.port) for _ in range(self.count))
+            logger.info(
+                "serving on port %d with %d workers, one socket each (SO_REUSEPORT)",
+                held.port,
+                self.count,
+            )
+            while not self.stopping:
+                time.sleep(POLL_SECONDS)
+                self._note_ignored()
+                if self._restart_requested and not self.stopping:
+                    self._restart_requested = False
+                    self._replace_all(workers, held.port)
+                status = self._replace_dead(workers, held.port)
                 if status:
                     break
         finally:
-            if self._signals:
-                logger.info("received %s: stopping", signal.Signals(self._signals[0]).name)
+            if self._stop_signal is not None:
+                logger.info("received %s: stopping", signal.Signals(self._stop_signal).name)
             self._stop(workers)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            holder.close()
+            held.close()
         return status
+
+    def _note_ignored(self) -> None:
+        if self._ignored_signal is not None:
+            name = signal.Signals(self._ignored_signal).name
+            self._ignored_signal = None
+            logger.info("received %s: ignored (SIGTERM stops, SIGHUP restarts the workers)", name)
 
     def _replace_dead(self, workers: list[Worker], port: int) -> int:
         for index, worker in enumerate(workers):
             process = worker.process
-            if process.is_alive():
-                continue
+            if self.stopping or process.is_alive():
+                continue  # stopping: whatever ended it (a terminal's Ctrl+C) ends them all
             process.join()
             if process.exitcode == STARTUP_FAILURE:
                 logger.error("worker %d failed to start: stopping the service", process.pid)
@@ -208,23 +265,24 @@ class ReusePortWorkers:
         that is not serving within :data:`READY_SECONDS` ends the restart; the old ones stay."""
         logger.info("received SIGHUP: replacing the workers one by one")
         for index, old in enumerate(workers):
+            if self.stopping:
+                return
             new = self._start(port)
             if not self._serves(new):
                 self._stop([new])
-                if self.stopping.is_set():
-                    return
-                logger.error(
-                    "new worker %d did not serve in %.0f s: restart abandoned",
-                    new.process.pid,
-                    READY_SECONDS,
-                )
+                if not self.stopping:
+                    logger.error(
+                        "new worker %d did not serve in %.0f s: restart abandoned",
+                        new.process.pid,
+                        READY_SECONDS,
+                    )
                 return
             self._stop([old])
             workers[index] = new
 
     def _serves(self, worker: Worker) -> bool:
         deadline = time.monotonic() + READY_SECONDS
-        while time.monotonic() < deadline and not self.stopping.is_set():
+        while time.monotonic() < deadline and not self.stopping:
             if worker.ready.wait(POLL_SECONDS / 5):
                 return True
             if not worker.process.is_alive():

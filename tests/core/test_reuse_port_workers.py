@@ -97,6 +97,19 @@ def test_a_port_that_something_listens_on_is_refused_before_any_worker(
         assert multiprocessing.active_children() == []
 
 
+def test_a_second_serve_on_a_held_port_is_refused_while_no_worker_listens() -> None:
+    """Another ``govtrust serve`` whose workers are starting (or all replaced) listens
+    nowhere yet; its hold on the port still refuses a second one."""
+    first = hold_port("127.0.0.1", 0)
+    try:
+        with pytest.raises(OSError) as refused:
+            hold_port("127.0.0.1", first.port)
+        assert refused.value.errno == errno.EADDRINUSE
+    finally:
+        first.close()
+    hold_port("127.0.0.1", first.port).close()  # free again once the first has gone
+
+
 def test_connections_of_an_earlier_run_in_time_wait_do_not_hold_the_port() -> None:
     with socket.socket() as server:
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -111,27 +124,48 @@ def test_connections_of_an_earlier_run_in_time_wait_do_not_hold_the_port() -> No
     hold_port("127.0.0.1", port).close()
 
 
-def test_a_worker_that_cannot_start_stops_the_service() -> None:
+def broken_factory() -> None:
+    raise RuntimeError("the application cannot be built")
+
+
+@pytest.mark.parametrize(
+    "app", ["tests.core.no_such_module:app", "tests.core.test_reuse_port_workers:broken_factory"]
+)
+def test_a_worker_that_cannot_start_stops_the_service(app: str) -> None:
     """A replacement would fail the same way: the parent stops with uvicorn's code 3 instead
-    of replacing it forever."""
-    config = uvicorn.Config("tests.core.no_such_module:app", host="127.0.0.1", port=0)
+    of replacing it forever, whether the application is missing or its factory raises."""
+    config = uvicorn.Config(app, factory=app.endswith("factory"), host="127.0.0.1", port=0)
     started = time.monotonic()
     assert ReusePortWorkers(config, 2).run() == STARTUP_FAILURE
     assert time.monotonic() - started < 60
+    assert multiprocessing.active_children() == []
+
+
+def test_sigterm_while_the_workers_start_stops_everything() -> None:
+    config = uvicorn.Config("core.app:app_from_environment", factory=True, port=0)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        assert ReusePortWorkers(config, 2).run() == 0
+    finally:
+        timer.cancel()
+    assert multiprocessing.active_children() == []
 
 
 class _FakeProcess:
-    """What :class:`ReusePortWorkers` uses of a worker process."""
+    """What :class:`ReusePortWorkers` uses of a worker process; what happens to it goes to
+    ``events``."""
 
-    def __init__(self, pid: int, *, alive: bool = True) -> None:
-        self.pid, self.alive, self.exitcode = pid, alive, None if alive else 1
-        self.terminated = False
+    def __init__(self, pid: int, alive: bool, events: list[tuple[str, int]]) -> None:
+        self.pid, self.alive, self.events = pid, alive, events
+        self.exitcode = None if alive else STARTUP_FAILURE
 
     def is_alive(self) -> bool:
         return self.alive
 
     def terminate(self) -> None:
-        self.terminated, self.alive = True, False
+        self.events.append(("stop", self.pid))
+        self.alive = False
 
     def join(self, timeout: float | None = None) -> None:
         pass
@@ -140,29 +174,45 @@ class _FakeProcess:
         self.alive = False
 
 
-def _worker(pid: int, *, serves: bool) -> Worker:
-    ready = threading.Event()
-    if serves:
-        ready.set()
-    return Worker(_FakeProcess(pid, alive=serves), ready)
+class _FakeReady:
+    def __init__(self, pid: int, serves: bool, events: list[tuple[str, int]]) -> None:
+        self.pid, self.serves, self.events = pid, serves, events
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.events.append(("serves?", self.pid))
+        return self.serves
+
+
+def _fake(pid: int, serves: bool, events: list[tuple[str, int]]) -> Worker:
+    return Worker(_FakeProcess(pid, serves, events), _FakeReady(pid, serves, events))
 
 
 @pytest.mark.parametrize("serves", [True, False])
 def test_sighup_replaces_a_worker_only_once_its_successor_serves(serves: bool) -> None:
     """Each old worker stops only after the new one serves; a new one that dies before it
     serves (a broken deployment) ends the restart and the old workers go on serving."""
+    events: list[tuple[str, int]] = []
     supervisor = ReusePortWorkers(uvicorn.Config("core.app:app", port=0), 2)
-    old = [_worker(1, serves=True), _worker(2, serves=True)]
-    new = [_worker(11, serves=serves), _worker(12, serves=serves)]
-    supervisor._start = lambda port: new.pop(0)  # type: ignore[method-assign]
+    successors = iter([11, 12])
+
+    def start(port: int) -> Worker:
+        pid = next(successors)
+        events.append(("start", pid))
+        return _fake(pid, serves, events)
+
+    supervisor._start = start  # type: ignore[method-assign]
+    old = [_fake(1, True, events), _fake(2, True, events)]
     workers = list(old)
     supervisor._replace_all(workers, 8000)
     if serves:
         assert [w.process.pid for w in workers] == [11, 12]
-        assert all(w.process.terminated for w in old)
+        assert events == [
+            ("start", 11), ("serves?", 11), ("stop", 1),
+            ("start", 12), ("serves?", 12), ("stop", 2),
+        ]  # fmt: skip
     else:
-        assert workers == old and not any(w.process.terminated for w in old)
-        assert len(new) == 1  # the first failure ended the restart
+        assert workers == old
+        assert events == [("start", 11), ("serves?", 11)]  # the restart ends; 1 and 2 serve on
 
 
 @pytest.mark.parametrize("balances", [True, False])
@@ -295,8 +345,12 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
         yield process, port
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()  # its workers follow it (PR_SET_PDEATHSIG)
+                process.wait()
 
 
 @pytest.mark.slow
@@ -333,12 +387,16 @@ def test_two_workers_each_listen_share_a_burst_are_replaced_restart_and_stop(
     _wait(lambda: set(_owners(port, replaced, "0A").values()) == {1}, "the replacement listens")
     assert all(_healthy(base) for _ in range(10))
 
-    # SIGHUP: every worker replaced by a new one with its own socket
+    # SIGHUP: every worker replaced by a new one with its own socket, one at a time, so that
+    # at least two sockets listen on the port throughout
     process.send_signal(signal.SIGHUP)
-    _wait(
-        lambda: not set(replaced) & set(_workers(process.pid)) and len(_workers(process.pid)) == 2,
-        "new workers after SIGHUP",
-    )
+    listening: list[int] = []
+    deadline = time.monotonic() + 120
+    while set(replaced) & set(_workers(process.pid)) or len(_workers(process.pid)) != 2:
+        assert time.monotonic() < deadline, "new workers after SIGHUP"
+        listening.append(list(_tcp_sockets(port).values()).count("0A"))
+        time.sleep(0.02)
+    assert listening and min(listening) >= 2, listening
     renewed = _workers(process.pid)
     _wait(lambda: set(_owners(port, renewed, "0A").values()) == {1}, "the new workers listen")
     assert all(_healthy(base) for _ in range(10))
@@ -348,3 +406,18 @@ def test_two_workers_each_listen_share_a_burst_are_replaced_restart_and_stop(
     assert not [pid for pid in renewed if Path(f"/proc/{pid}").exists()]
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{base}/healthz", timeout=2)
+
+
+@pytest.mark.slow
+def test_workers_stop_when_their_parent_is_killed(
+    served: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    """SIGKILL leaves the parent no time to stop its workers; they stop on their own rather
+    than serve on as orphans that keep the port."""
+    process, port = served
+    _wait(lambda: len(_workers(process.pid)) == 2, "two workers")
+    workers = _workers(process.pid)
+    process.kill()
+    process.wait()
+    _wait(lambda: not [p for p in workers if Path(f"/proc/{p}").exists()], "workers stopped")
+    assert "0A" not in _tcp_sockets(port).values()
