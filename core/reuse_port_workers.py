@@ -66,13 +66,16 @@ def kernel_balances() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn decides
+
+
 def reuse_port_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to ``host:port`` in the port's ``SO_REUSEPORT`` group, not yet
     listening. A worker's server listens on it (asyncio's and uvloop's ``create_server``
     do) once the application has started, so a starting worker is sent no connections;
     the parent's socket never listens and only holds the port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn decides
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -102,8 +105,7 @@ def hold_port(host: str, port: int) -> HeldPort:
     ``SO_REUSEPORT`` alone would let a second one join the group and take a share of the
     connections. The probe binds as uvicorn does (``SO_REUSEADDR``, so that connections of
     an earlier run in TIME_WAIT do not count); with port 0 it picks the port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))
         port = probe.getsockname()[1]
