@@ -11,8 +11,9 @@ request.
 Each backend's rows go where they cost least (measured, ``bench/PROFILE.md``):
 
 - PostgreSQL: new rows from the event loop itself over asynchronous connections
-  (:class:`~core.db.loop_batching.LoopBatches`), two batches in flight per loop, so that one
-  is written while the other waits for the disk; lookups on a batch thread
+  (:class:`~core.db.loop_batching.LoopBatches`), as prepared statements sent through libpq
+  (:mod:`core.db.libpq_statements`), two batches in flight per loop, so that one is
+  written while the other waits for the disk; lookups on a batch thread
   (:class:`~core.db.batching.BatchRunner`), and only for tokens not already known to be
   usable: a worker remembers the tokens it found usable until a revocation, here or in
   another process, may have changed that (:mod:`idp.oauth.usable_token_memory`).
@@ -33,7 +34,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine, Table
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,6 +41,7 @@ from core.db.async_postgres import AsyncPostgres
 from core.db.batching import BatchRunner
 from core.db.driver_connection import DriverConnection, driver_converters
 from core.db.engine import write_turn
+from core.db.libpq_statements import LibpqConnection
 from core.db.loop_batching import LoopBatches
 from core.db.notifications import ChannelListener
 from idp.oauth.storage import AccessTokenRow, GrantRow, access_token_usable
@@ -266,20 +267,23 @@ class _PostgresRows:
         )
         self._remember = remember
         self.write_connections = AsyncPostgres(engine, wait_for_flush=wait_for_flush)
-        self.writes: LoopBatches[psycopg.AsyncConnection[Any], Row, None] = LoopBatches(
+        self.writes: LoopBatches[LibpqConnection, Row, None] = LoopBatches(
             "access-token-writes",
-            connect=self.write_connections.connect,
+            connect=self._connect_writer,
             run=self._write,
-            discard=AsyncPostgres.discard,
+            discard=LibpqConnection.discard,
             connections=WRITERS,
         )
         self.reader = DriverConnection(engine)  # the read thread's own
         self.reads: BatchRunner[str, bool | None] = BatchRunner("access-token-reads", self._read)
 
-    async def _write(self, connection: psycopg.AsyncConnection[Any], rows: list[Row]) -> list[None]:
+    async def _connect_writer(self) -> LibpqConnection:
+        return LibpqConnection(await self.write_connections.connect())
+
+    async def _write(self, connection: LibpqConnection, rows: list[Row]) -> list[None]:
         sql = insert_sql(AsyncPostgres.placeholder, len(rows))
         parameters = [value for row in rows for value in row]
-        await self.write_connections.execute(connection, sql, parameters)
+        await connection.execute_prepared(f"govtrust_access_tokens_{len(rows)}", sql, parameters)
         return [None] * len(rows)
 
     def _read(self, jtis: list[str]) -> list[bool | None]:

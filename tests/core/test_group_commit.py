@@ -224,7 +224,7 @@ async def lose_the_writers_connection(services: Services, ledger: AccessTokenLed
         (connection,) = rows.writes._states[asyncio.get_running_loop()].idle
         with services.engine.connect() as admin:
             admin.execute(
-                text("SELECT pg_terminate_backend(:pid)"), {"pid": connection.info.backend_pid}
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": connection.backend_pid}
             )
     else:
         held = rows._writer._connection

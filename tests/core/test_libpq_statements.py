@@ -1,0 +1,144 @@
+"""Prepared statements through libpq from the event loop (core/db/libpq_statements.py):
+rows stored exactly as the ORM stores them, a failed statement raises SQLAlchemy's error
+and leaves the connection usable, a lost connection raises and can be discarded, and
+parameters without an unambiguous text form are refused. PostgreSQL only."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from core.db.async_postgres import AsyncPostgres
+from core.db.driver_connection import driver_converters
+from core.db.libpq_statements import LibpqConnection, numbered, text_parameter
+from core.services import Services
+from idp.oauth.access_token_ledger import COLUMNS, TOKENS, AccessTokenRecord, insert_sql
+from idp.oauth.storage import AccessTokenRow
+
+
+@pytest.fixture
+def backend() -> str:
+    return "real"  # PostgreSQL + Redis only (tests/conftest.py)
+
+
+@pytest.fixture
+def postgres(services: Services) -> Services:
+    assert services.engine.dialect.name == "postgresql"
+    return services
+
+
+@asynccontextmanager
+async def libpq(services: Services) -> AsyncIterator[LibpqConnection]:
+    connection = LibpqConnection(await AsyncPostgres(services.engine).connect())
+    try:
+        yield connection
+    finally:
+        connection.discard()
+
+
+def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(main())
+
+
+def records(services: Services, *jtis: str) -> list[AccessTokenRecord]:
+    now = services.idp.ctx.clock()
+    return [
+        AccessTokenRecord(
+            jti, "客户端-1", "主体", "证照:read 证照:share", now, now + timedelta(minutes=5)
+        )
+        for jti in jtis
+    ]
+
+
+async def insert(
+    connection: LibpqConnection, services: Services, rows: list[AccessTokenRecord]
+) -> None:
+    convert = driver_converters(services.engine, TOKENS, COLUMNS)
+    parameters = [c(getattr(r, col)) for r in rows for col, c in zip(COLUMNS, convert, strict=True)]
+    await connection.execute_prepared(f"t{len(rows)}", insert_sql("%s", len(rows)), parameters)
+
+
+def stored(services: Services) -> dict[str, AccessTokenRow]:
+    with services.sessions() as session:
+        return {row.jti: row for row in session.scalars(select(AccessTokenRow))}
+
+
+def test_rows_read_back_as_the_orm_stores_them(postgres: Services) -> None:
+    wanted = records(postgres, "a", "b", "c")
+
+    async def main() -> None:
+        async with libpq(postgres) as connection:
+            await insert(connection, postgres, wanted[:2])
+            await insert(connection, postgres, wanted[2:])  # another statement, prepared too
+
+    run(main)
+    rows = stored(postgres)
+    assert sorted(rows) == ["a", "b", "c"]
+    for record in wanted:
+        row = rows[record.jti]
+        assert (row.client_id, row.subject, row.scope) == (
+            record.client_id,
+            record.subject,
+            record.scope,
+        )
+        assert (row.issued_at, row.expires_at) == (record.issued_at, record.expires_at)
+        assert row.grant_id is None and row.dpop_jkt is None and row.revoked_at is None
+
+
+def test_a_failed_statement_raises_the_driver_s_error_and_the_connection_goes_on(
+    postgres: Services,
+) -> None:
+    async def main() -> None:
+        async with libpq(postgres) as connection:
+            await insert(connection, postgres, records(postgres, "taken"))
+            with pytest.raises(IntegrityError, match="duplicate key"):
+                await insert(connection, postgres, records(postgres, "new", "taken"))
+            await insert(connection, postgres, records(postgres, "after"))
+
+    run(main)
+    assert sorted(stored(postgres)) == ["after", "taken"]  # "new" went with its statement
+
+
+def test_a_lost_connection_raises_and_is_discarded(postgres: Services) -> None:
+    async def main() -> None:
+        async with libpq(postgres) as connection:
+            with postgres.engine.connect() as admin:
+                admin.execute(
+                    text("SELECT pg_terminate_backend(:pid)"), {"pid": connection.backend_pid}
+                )
+            await asyncio.sleep(0.2)
+            with pytest.raises(DBAPIError):
+                await insert(connection, postgres, records(postgres, "lost"))
+
+    run(main)
+    assert stored(postgres) == {}
+
+
+def test_a_connection_discarded_from_another_thread_leaves_the_loop(postgres: Services) -> None:
+    async def main() -> None:
+        connection = LibpqConnection(await AsyncPostgres(postgres.engine).connect())
+        fd = connection._fd
+        await asyncio.to_thread(connection.discard)  # as LoopBatches.close may
+        await asyncio.sleep(0.05)
+        assert not asyncio.get_running_loop().remove_reader(fd)  # already removed
+
+    run(main)
+
+
+def test_parameters_have_one_text_form_or_none() -> None:
+    aware = datetime(2026, 11, 28, 10, 30, tzinfo=UTC)
+    assert text_parameter(aware) == b"2026-11-28T10:30:00+00:00"
+    assert text_parameter("证照") == "证照".encode()
+    assert text_parameter(None) is None
+    assert text_parameter(42) == b"42"
+    for refused in (datetime(2026, 11, 28, 10, 30), True, 1.5, b"raw"):
+        with pytest.raises(TypeError):
+            text_parameter(refused)
+    assert numbered("VALUES (%s, %s), (%s, %s)") == "VALUES ($1, $2), ($3, $4)"
