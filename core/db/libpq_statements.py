@@ -6,19 +6,20 @@ two-row ``INSERT`` cost the event loop 91-95 µs of CPU in a tight loop (its gen
 future and a reader registered for every wait, the adaptation of each parameter); through
 libpq's own calls (``psycopg.pq``, psycopg's documented binding of libpq) with one reader
 kept on the socket, 53 µs, most of it the system calls. In the server the difference was
-larger: about 45 µs of user and 12 µs of system time less per token, and 14 % more tokens
-per second on two workers (``bench/PROFILE.md``, tenth pass).
+larger: about 45 µs of user and 12 µs of system time less per token, and 11-14 % more
+tokens per second on two workers (``bench/PROFILE.md``, tenth pass).
 
 :class:`LibpqConnection` wraps a connection opened by :class:`~core.db.async_postgres.
-AsyncPostgres` (its settings, ``synchronous_commit`` among them, are psycopg's to set
-first) and from then on owns it: it prepares each statement once per connection (the
-extended query protocol: ``Parse`` once, then ``Bind``/``Execute``; PostgreSQL
-documentation, "Message Flow", 55.2.3) and sends parameters as text, a ``NULL`` for None.
-It is for statements that return no rows and are atomic on their own (autocommit: one
-multi-row ``INSERT``). A statement that fails in the database raises SQLAlchemy's error for
-the driver's (``IntegrityError`` for a duplicate key, ...), as :class:`AsyncPostgres`
-does, and leaves the connection usable; a connection that is lost raises
-``OperationalError``, and its owner discards it.
+AsyncPostgres` (its settings, ``synchronous_commit`` among them, and UTF-8 as its client
+encoding are psycopg's to set first) and from then on owns it: it prepares each statement
+once per connection (the extended query protocol: ``Parse`` once, then ``Bind`` and
+``Execute``; PostgreSQL documentation, "Message Flow", 55.2.3) and sends parameters as
+text, a ``NULL`` for None. It is for statements that return no rows and are atomic on
+their own (autocommit: one multi-row ``INSERT``). A statement that fails in the database
+raises SQLAlchemy's error for the driver's (``IntegrityError`` for a duplicate key, ...),
+as :class:`AsyncPostgres` does, and leaves the connection usable; a connection that is
+lost raises ``OperationalError`` (and its socket is no longer watched, even while idle),
+and its owner discards it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ import psycopg
 from psycopg import pq
 from psycopg.pq.abc import PGresult
 from sqlalchemy.exc import DBAPIError
+
+from core.db.async_postgres import AsyncPostgres
 
 
 def text_parameter(value: Any) -> bytes | None:
@@ -63,12 +66,26 @@ class LibpqConnection:
     through libpq; one statement at a time."""
 
     def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        """Take over ``connection`` (use :meth:`open`): nothing else may use it after."""
         self._pgconn = connection.pgconn
         self._fd = self._pgconn.socket
         self._loop = asyncio.get_running_loop()
         self._waiter: asyncio.Future[None] | None = None
+        self._lost: psycopg.Error | None = None
         self._prepared: set[bytes] = set()
         self._loop.add_reader(self._fd, self._readable)
+
+    @classmethod
+    async def open(cls, connections: AsyncPostgres) -> LibpqConnection:
+        """A new connection from ``connections``, its client encoding set to UTF-8 (the
+        parameters' text form) through psycopg before libpq takes over."""
+        connection = await connections.connect()
+        try:
+            await connections.execute(connection, "SET client_encoding TO 'UTF8'", [])
+            return cls(connection)
+        except BaseException:
+            AsyncPostgres.discard(connection)
+            raise
 
     @property
     def backend_pid(self) -> int:
@@ -78,6 +95,8 @@ class LibpqConnection:
         """Run ``sql`` (``%s`` placeholders), prepared under ``name`` on first use."""
         statement = name.encode()
         try:
+            if self._lost is not None:
+                raise self._lost
             if statement not in self._prepared:
                 self._pgconn.send_prepare(statement, numbered(sql).encode())
                 await self._result(sql)
@@ -114,6 +133,10 @@ class LibpqConnection:
         try:
             self._pgconn.consume_input()
         except psycopg.Error as exc:  # the connection is lost
+            # its socket would stay readable (end of file): stop watching it, or the loop
+            # would call this again and again until the connection is discarded
+            self._lost = exc
+            self._loop.remove_reader(self._fd)
             if waiter is not None and not waiter.done():
                 waiter.set_exception(exc)
             return

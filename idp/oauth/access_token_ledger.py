@@ -278,7 +278,7 @@ class _PostgresRows:
         self.reads: BatchRunner[str, bool | None] = BatchRunner("access-token-reads", self._read)
 
     async def _connect_writer(self) -> LibpqConnection:
-        return LibpqConnection(await self.write_connections.connect())
+        return await LibpqConnection.open(self.write_connections)
 
     async def _write(self, connection: LibpqConnection, rows: list[Row]) -> list[None]:
         sql = insert_sql(AsyncPostgres.placeholder, len(rows))

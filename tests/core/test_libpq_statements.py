@@ -36,7 +36,7 @@ def postgres(services: Services) -> Services:
 
 @asynccontextmanager
 async def libpq(services: Services) -> AsyncIterator[LibpqConnection]:
-    connection = LibpqConnection(await AsyncPostgres(services.engine).connect())
+    connection = await LibpqConnection.open(AsyncPostgres(services.engine))
     try:
         yield connection
     finally:
@@ -113,7 +113,8 @@ def test_a_lost_connection_raises_and_is_discarded(postgres: Services) -> None:
                 admin.execute(
                     text("SELECT pg_terminate_backend(:pid)"), {"pid": connection.backend_pid}
                 )
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # idle: the end of its socket seen once, then unwatched
+            assert not asyncio.get_running_loop().remove_reader(connection._fd)
             with pytest.raises(DBAPIError):
                 await insert(connection, postgres, records(postgres, "lost"))
 
@@ -123,7 +124,7 @@ def test_a_lost_connection_raises_and_is_discarded(postgres: Services) -> None:
 
 def test_a_connection_discarded_from_another_thread_leaves_the_loop(postgres: Services) -> None:
     async def main() -> None:
-        connection = LibpqConnection(await AsyncPostgres(postgres.engine).connect())
+        connection = await LibpqConnection.open(AsyncPostgres(postgres.engine))
         fd = connection._fd
         await asyncio.to_thread(connection.discard)  # as LoopBatches.close may
         await asyncio.sleep(0.05)
