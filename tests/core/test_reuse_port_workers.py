@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -32,6 +31,7 @@ from core.reuse_port_workers import (
     reuse_port_socket,
 )
 from tests.conftest import REDIS_URL, _need
+from tests.security.faults import GOVTRUST, free_port, govtrust_env, serve_workers
 
 pytestmark = pytest.mark.skipif(not kernel_balances(), reason="Linux SO_REUSEPORT")
 
@@ -258,28 +258,6 @@ def test_serve_on_a_port_in_use_says_so(
 # --------------------------------------------------------------- govtrust serve --workers 2
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _workers(pid: int) -> list[int]:
-    """The worker processes of ``serve`` (pid): not multiprocessing's resource tracker."""
-    return [
-        child
-        for child in _children(pid)
-        if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes()
-    ]
-
-
 def _tcp_sockets(port: int) -> dict[int, str]:
     """Socket inode -> TCP state (``0A`` listening, ``01`` established) of the sockets
     whose local port is ``port`` (proc(5), /proc/net/tcp)."""
@@ -327,12 +305,11 @@ def _healthy(base: str) -> bool:
 def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """``govtrust serve --demo --workers 2`` (SQLite, Redis), until the test ends."""
     redis_url = _need(REDIS_URL, "GOVTRUST_TEST_REDIS_URL")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVTRUST_")}
-    env.update(GOVTRUST_REDIS_URL=redis_url, GOVTRUST_CACHE_PREFIX=f"t{uuid.uuid4().hex[:8]}:")
-    command = [sys.executable, "-m", "core", "serve", "--demo", "--port", str(port)]
+    port = free_port()
+    env = govtrust_env(
+        {"GOVTRUST_REDIS_URL": redis_url, "GOVTRUST_CACHE_PREFIX": f"t{uuid.uuid4().hex[:8]}:"}
+    )
+    command = [*GOVTRUST, "serve", "--demo", "--port", str(port)]
     process = subprocess.Popen(
         [*command, "--workers", "2"],
         cwd=tmp_path,
@@ -359,8 +336,8 @@ def test_two_workers_each_listen_share_a_burst_are_replaced_restart_and_stop(
 ) -> None:
     process, port = served
     base = f"http://127.0.0.1:{port}"
-    _wait(lambda: len(_workers(process.pid)) == 2, "two workers")
-    workers = _workers(process.pid)
+    _wait(lambda: len(serve_workers(process.pid)) == 2, "two workers")
+    workers = serve_workers(process.pid)
     _wait(lambda: set(_owners(port, workers, "0A").values()) == {1}, "a socket per worker")
     assert _owners(port, [process.pid], "0A") == {process.pid: 0}  # the parent only holds
 
@@ -380,10 +357,12 @@ def test_two_workers_each_listen_share_a_burst_are_replaced_restart_and_stop(
     # a worker killed: replaced by one with its own socket, and the port keeps answering
     os.kill(workers[0], signal.SIGKILL)
     _wait(
-        lambda: workers[0] not in _workers(process.pid) and len(_workers(process.pid)) == 2,
+        lambda: (
+            workers[0] not in serve_workers(process.pid) and len(serve_workers(process.pid)) == 2
+        ),
         "a replacement worker",
     )
-    replaced = _workers(process.pid)
+    replaced = serve_workers(process.pid)
     _wait(lambda: set(_owners(port, replaced, "0A").values()) == {1}, "the replacement listens")
     assert all(_healthy(base) for _ in range(10))
 
@@ -392,12 +371,12 @@ def test_two_workers_each_listen_share_a_burst_are_replaced_restart_and_stop(
     process.send_signal(signal.SIGHUP)
     listening: list[int] = []
     deadline = time.monotonic() + 120
-    while set(replaced) & set(_workers(process.pid)) or len(_workers(process.pid)) != 2:
+    while set(replaced) & set(serve_workers(process.pid)) or len(serve_workers(process.pid)) != 2:
         assert time.monotonic() < deadline, "new workers after SIGHUP"
         listening.append(list(_tcp_sockets(port).values()).count("0A"))
         time.sleep(0.02)
     assert listening and min(listening) >= 2, listening
-    renewed = _workers(process.pid)
+    renewed = serve_workers(process.pid)
     _wait(lambda: set(_owners(port, renewed, "0A").values()) == {1}, "the new workers listen")
     assert all(_healthy(base) for _ in range(10))
 
@@ -415,8 +394,8 @@ def test_workers_stop_when_their_parent_is_killed(
     """SIGKILL leaves the parent no time to stop its workers; they stop on their own rather
     than serve on as orphans that keep the port."""
     process, port = served
-    _wait(lambda: len(_workers(process.pid)) == 2, "two workers")
-    workers = _workers(process.pid)
+    _wait(lambda: len(serve_workers(process.pid)) == 2, "two workers")
+    workers = serve_workers(process.pid)
     process.kill()
     process.wait()
     _wait(lambda: not [p for p in workers if Path(f"/proc/{p}").exists()], "workers stopped")

@@ -1,6 +1,6 @@
 """Helpers for the fault tests: a private ``redis-server`` that can be killed and started
 again on the same port, a private PostgreSQL cluster that can be stopped and started again,
-free loopback ports, and ``govtrust`` subprocesses.
+free loopback ports, and ``govtrust`` subprocesses and their worker processes.
 
 Nothing here touches the shared PostgreSQL or Redis servers: every Redis and every
 PostgreSQL a fault test stops is its own, started here on a free port.
@@ -48,6 +48,36 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (proc(5), ``/proc/PID/stat``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def serve_workers(pid: int) -> list[int]:
+    """The worker processes under ``govtrust serve`` (pid): its children that are not
+    multiprocessing's resource tracker."""
+    workers = []
+    for child in children(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue  # it ended meanwhile
+        if b"resource_tracker" not in command:
+            workers.append(child)
+    return workers
 
 
 class PrivateRedis:

@@ -40,6 +40,7 @@ from tests.security.faults import (
     free_port,
     govtrust_env,
     private_redis,
+    serve_workers,
 )
 from verify.issuing import QrIssuer
 from verify.payload import QrKind
@@ -52,37 +53,11 @@ RSS_GROWTH_MB = 40.0
 ISSUER_URL = "https://govtrust.test"
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise LookupError(pid)
-
-
-def _workers(pid: int) -> list[int]:
-    """uvicorn's worker processes under ``govtrust serve`` (pid): the children that are
-    Python (not multiprocessing's resource tracker)."""
-    workers = []
-    for child in _children(pid):
-        command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-        if not any(b"resource_tracker" in part for part in command):
-            workers.append(child)
-    return workers
 
 
 @pytest.fixture
@@ -237,7 +212,7 @@ def test_soak_mixed_traffic_two_workers(tmp_path: Path, database: str) -> None:
             for thread in threads:
                 thread.start()
             time.sleep(WARM_UP_SECONDS)
-            workers = _workers(server.pid)
+            workers = serve_workers(server.pid)
             assert len(workers) == 2, workers
             warm = {pid: _rss_mb(pid) for pid in workers}
             warm_count = sum(traffic.outcomes.values())
@@ -247,7 +222,7 @@ def test_soak_mixed_traffic_two_workers(tmp_path: Path, database: str) -> None:
             for thread in threads:
                 thread.join(20)
             assert server.poll() is None, "a worker supervisor died"
-            assert _workers(server.pid) == workers, "a worker was replaced during the soak"
+            assert serve_workers(server.pid) == workers, "a worker was replaced during the soak"
         finally:
             server.terminate()
             try:
