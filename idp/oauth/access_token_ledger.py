@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Engine, Table
@@ -110,6 +111,7 @@ COLUMNS = (
 )
 
 
+@cache  # built once per batch size, not for every batch of the hot path
 def insert_sql(placeholder: str, rows: int) -> str:
     """One multi-row ``INSERT``: all the rows or none. Names and placeholders only; every
     value is a parameter."""
