@@ -97,7 +97,7 @@ def serve(host: str, port: int, workers: int, demo: bool, no_migrate: bool) -> N
         "http": "core.http_protocol:CorkedHttpToolsProtocol",  # one write per answer
     }
     if workers > 1 and kernel_balances():  # one socket per worker: core.reuse_port_workers
-        config = uvicorn.Config(APP, workers=workers, **options)
+        config = uvicorn.Config(APP, **options)  # the count is the supervisor's
         try:
             status = ReusePortWorkers(config, workers).run()
         except OSError as exc:  # the port is taken
