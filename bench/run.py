@@ -28,10 +28,11 @@ What it does:
    embedded, govtrust PG 1 worker, govtrust PG 2 workers, peer; the order reversed every
    other round), so that a ratio is taken within one round; client_credentials and
    introspection alternate within each round, so that their ratio (issue 9: introspection
-   at least twice issuance) is taken within one round too. The single-request scenarios
-   (client_credentials, introspection) are driven by wrk (``wrk_load.py``; ``--loadgen
-   httpx`` for ``loadgen.py`` instead), refresh and login (multi-step, stateful) always by
-   ``loadgen.py`` (asyncio + httpx, its own process), whose ceiling is too low for the former.
+   at least twice issuance) is taken within one round too. Client_credentials,
+   introspection and refresh (one request per iteration; refresh from a pool of refresh
+   tokens, each spent once) are driven by wrk (``wrk_load.py``; ``--loadgen httpx`` for
+   ``loadgen.py`` instead), login (a browser's pages) always by ``loadgen.py`` (asyncio +
+   httpx, its own process), whose ceiling is too low for the others.
 5. A short stress check at a higher concurrency (client credentials and introspection,
    with the same load generator as their main runs), right after their main runs; then
    the opt-in variants done with their scenarios stop, so that their idle connection pools
@@ -79,7 +80,9 @@ from report import (
 
 SCENARIOS = ("client_credentials", "introspection", "refresh", "login")
 # scenarios that --loadgen applies to (one request per iteration); the others always httpx
-WRK_SCENARIOS = ("client_credentials", "introspection")
+WRK_SCENARIOS = ("client_credentials", "introspection", "refresh")
+# scenarios measured side by side, round by round, and stressed after their main runs
+SIDE_BY_SIDE = ("client_credentials", "introspection")
 GENERATORS = {
     "wrk": "wrk {version} (`bench/wrk_load.py`: one thread `-t1`, a Lua script checks each answer)",
     "httpx": "`bench/loadgen.py` (asyncio + httpx, its own process)",
@@ -87,7 +90,7 @@ GENERATORS = {
 TITLES = {
     "client_credentials": "Client-credentials token issuance (`POST /token`)",
     "introspection": "Introspection of an access token (RFC 7662)",
-    "refresh": "Refresh with rotation (each worker spends the refresh token it got last)",
+    "refresh": "Refresh with rotation (each request spends the refresh token an earlier one got)",
     "login": "Complete authorization code + PKCE logins (pages, password check, token exchange)",
 }
 # ES256 signatures a server makes per iteration (access token, plus ID token when openid)
@@ -597,7 +600,7 @@ def interleaved(scenarios: list[str]) -> list[list[str]]:
     is a ratio of runs made side by side, round by round, as the ratios to the peer are."""
     batches: list[list[str]] = []
     for scenario in scenarios:
-        if batches and scenario in WRK_SCENARIOS and batches[-1][0] in WRK_SCENARIOS:
+        if batches and scenario in SIDE_BY_SIDE and batches[-1][0] in SIDE_BY_SIDE:
             batches[-1].append(scenario)
         else:
             batches.append([scenario])
@@ -973,8 +976,8 @@ def main(argv: list[str] | None = None) -> int:
         "--loadgen",
         choices=("wrk", "httpx"),
         default="wrk",
-        help="load generator of client_credentials and introspection, stress runs included "
-        "(refresh and login: always httpx, bench/loadgen.py)",
+        help="load generator of client_credentials, introspection (stress runs included) "
+        "and refresh (login: always httpx, bench/loadgen.py)",
     )
     args = parser.parse_args(argv)
     command = "python bench/run.py" + (
@@ -1103,7 +1106,7 @@ def main(argv: list[str] | None = None) -> int:
                 for scenario in batch:
                     rounds[scenario].append(measure_round(systems, scenario, index, args))
             for scenario in batch:
-                if args.no_stress or scenario not in WRK_SCENARIOS:
+                if args.no_stress or scenario not in SIDE_BY_SIDE:
                     continue
                 stress[scenario] = {}
                 for system in [s for s in systems if takes_part(s.key, scenario)]:

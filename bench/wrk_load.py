@@ -3,13 +3,29 @@
 Why: ``loadgen.py`` (asyncio + httpx) tops out at about 1,600-1,800 requests/s on the 2-core
 benchmark machine (its *ceiling* against a trivial server), below what oidc-provider and
 govtrust reach on ``client_credentials`` and ``introspection``: there it measured itself.
-wrk (C, epoll) sends the same requests for a fraction of the CPU. ``refresh`` and ``login``
-(multi-step, stateful) stay with ``loadgen.py``.
+wrk (C, epoll) sends the same requests for a fraction of the CPU. ``login`` (multi-step, a
+browser's pages) stays with ``loadgen.py``; ``refresh`` comes here too, since loadgen spent
+more CPU on each refresh than either server did (1.3-1.5 ms against 0.8-1.2 ms, two
+cores shared by all three), so that its rate said more about the load generator than about
+the servers.
 
 The requests are loadgen's: ``POST``, form body (``grant_type``, ``scope``, ``cc_params``;
-or the ``token`` to introspect, issued once before the run with ``introspect_token_params``),
+or the ``token`` to introspect, issued once before the run with ``introspect_token_params``;
+or ``grant_type=refresh_token`` and a refresh token, below),
 ``Content-Type: application/x-www-form-urlencoded``, ``Accept: */*``, the service client's
-HTTP Basic auth as httpx builds it. No ``Accept-Encoding`` (wrk would not decompress).
+HTTP Basic auth as httpx builds it (refresh: the web client's). No ``Accept-Encoding`` (wrk
+would not decompress).
+
+Refresh rotates its token, so each request spends a refresh token that an earlier answer
+returned, as loadgen's chains do. Before each wrk process (the warm-up, then the measured
+run), one login per connection (``loadgen.Driver.login``: authorization code + PKCE, the
+password's hash verified; not timed) fills a pool of refresh tokens; ``request()`` takes one
+from the pool, ``response()`` puts back the one a successful answer returned. wrk calls
+``request()`` once before connecting, to count the requests it returns (that call takes no
+token), and then for a connection only after the answer to its previous request, so each
+of the ``concurrency`` connections always finds a token. A failed answer loses its chain
+(an error), and a request that then finds the pool empty sends a token that cannot be valid
+(an error too).
 
 What it measures: ``wrk -t1 -c<concurrency> --latency`` (one thread, so at most one core;
 one keep-alive connection per worker, closed loop), a separate uncounted run of ``warmup``
@@ -26,6 +42,7 @@ comes from ``/proc`` just before and after the measured wrk process.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import resource
@@ -40,8 +57,9 @@ from urllib.parse import urlencode
 
 import httpx
 from cpu_time import cpu_seconds, machine_busy_seconds
+from loadgen import Driver, IterationError
 
-SCENARIOS = ("client_credentials", "introspection", "ceiling")
+SCENARIOS = ("client_credentials", "introspection", "refresh", "ceiling")
 TIMEOUT = "5s"  # loadgen abandons what is unanswered 5 s after its window
 MARK = "WRK_RESULT "
 LUA = r"""
@@ -81,8 +99,31 @@ CHECKS = {
     "client_credentials": 'and string.find(body, "access_token", 1, true)',
     "introspection": "and (string.find(body, '\"active\":true', 1, true)"
     " or string.find(body, '\"active\": true', 1, true))",
+    "refresh": 'and string.find(body, "access_token", 1, true) and fresh',
     "ceiling": "",
 }
+# refresh: a pool of refresh tokens, each spent once (the module's docstring)
+REFRESH_LUA = r"""
+local pool = {%(tokens)s}
+local counted = false
+function request()
+  -- wrk's first call, before any connection, only counts the requests returned
+  if not counted then counted = true; return wrk.format(nil, nil, nil, "") end
+  local token = table.remove(pool) or "pool-empty"
+  local escaped = token:gsub("[^%%w%%-%%._~]", function(c)
+    return string.format("%%%%%%02X", c:byte()) end)
+  return wrk.format(nil, nil, nil, "grant_type=refresh_token&refresh_token=" .. escaped)
+end
+local respond = response
+function response(status, headers, body)
+  fresh = nil
+  if status == 200 then
+    fresh = string.match(body or "", '"refresh_token"%%s*:%%s*"([^"]+)"')
+    if fresh then table.insert(pool, fresh) end
+  end
+  respond(status, headers, body)
+end
+"""
 
 
 def wrk_path() -> str:
@@ -113,7 +154,8 @@ def basic(client_id: str, secret: str) -> str:
 
 
 def request_of(target: dict[str, Any], scenario: str) -> tuple[str, dict[str, str], str | None]:
-    """URL, form body and Authorization header, as ``loadgen.Driver`` sends them."""
+    """URL, form body and Authorization header, as ``loadgen.Driver`` sends them (refresh:
+    no body, ``request()`` makes each)."""
     base, service = target["base"].rstrip("/"), target["service"]
     auth = basic(service["client_id"], service["client_secret"])
     if scenario == "ceiling":
@@ -125,6 +167,9 @@ def request_of(target: dict[str, Any], scenario: str) -> tuple[str, dict[str, st
             **target.get("cc_params", {}),
         }
         return base + target["token_path"], form, auth
+    if scenario == "refresh":
+        web = target["web"]
+        return base + target["token_path"], {}, basic(web["client_id"], web["client_secret"])
     params = target.get("introspect_token_params", target.get("cc_params", {}))
     issued = httpx.post(
         base + target["token_path"],
@@ -136,6 +181,37 @@ def request_of(target: dict[str, Any], scenario: str) -> tuple[str, dict[str, st
     if not token:
         raise RuntimeError(f"HTTP {issued.status_code} {issued.text[:160]!r}")
     return base + target["introspect_path"], {"token": str(token)}, auth
+
+
+def refresh_tokens(target: dict[str, Any], count: int) -> list[str]:
+    """``count`` refresh tokens, one login each (``loadgen.Driver.login``, side by side)."""
+
+    async def logins() -> list[str]:
+        driver = Driver(target, count)
+        try:
+            bodies = await asyncio.gather(*(driver.login(client) for client in driver.clients))
+        finally:
+            await driver.close()
+        return [str(body["refresh_token"]) for body in bodies]
+
+    return asyncio.run(logins())
+
+
+def script_of(
+    target: dict[str, Any], scenario: str, form: dict[str, str], auth: str | None, concurrency: int
+) -> str:
+    """The Lua script of one wrk process (refresh: with a pool of new refresh tokens)."""
+    header = f'wrk.headers["Authorization"] = {lua_string(auth)}' if auth else ""
+    lua = LUA % {
+        "body": lua_string(urlencode(form)) if form else "nil",
+        "auth": header,
+        "check": CHECKS[scenario],
+        "mark": MARK,
+    }
+    if scenario == "refresh":
+        tokens = refresh_tokens(target, concurrency)
+        lua += REFRESH_LUA % {"tokens": ", ".join(lua_string(token) for token in tokens)}
+    return lua
 
 
 def wrk_once(script: Path, url: str, concurrency: int, seconds: float) -> dict[str, Any]:
@@ -174,22 +250,24 @@ def run(
         try:
             url, form, auth = request_of(target, scenario)
             script = Path(scratch) / "scenario.lua"
-            header = f'wrk.headers["Authorization"] = {lua_string(auth)}' if auth else ""
-            lua = LUA % {
-                "body": lua_string(urlencode(form)),
-                "auth": header,
-                "check": CHECKS[scenario],
-                "mark": MARK,
-            }
-            script.write_text(lua, encoding="utf-8")
             if warmup > 0:
+                script.write_text(script_of(target, scenario, form, auth, concurrency), "utf-8")
                 wrk_once(script, url, concurrency, warmup)
+            script.write_text(script_of(target, scenario, form, auth, concurrency), "utf-8")
             server0, machine0 = cpu_seconds(pids), machine_busy_seconds()
             self0, wall0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
             out = wrk_once(script, url, concurrency, duration)
             self1, wall1 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
             server_cpu, machine = cpu_seconds(pids) - server0, machine_busy_seconds() - machine0
-        except (RuntimeError, OSError, ValueError, KeyError, subprocess.SubprocessError) as exc:
+        except (
+            RuntimeError,
+            OSError,
+            ValueError,
+            KeyError,
+            subprocess.SubprocessError,
+            httpx.HTTPError,
+            IterationError,
+        ) as exc:
             message = f"setup failed: {type(exc).__name__}: {exc}"[:300]
             return {**base, "rps": 0.0, "errors": 1, "error_messages": {message: 1}}
     seconds = out["duration_us"] / 1e6 or duration
