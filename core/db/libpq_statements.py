@@ -14,9 +14,13 @@ AsyncPostgres` (its settings, ``synchronous_commit`` among them, and UTF-8 as it
 encoding are psycopg's to set first) and from then on owns it: it prepares each statement
 once per connection (the extended query protocol: ``Parse`` once, then ``Bind`` and
 ``Execute``; PostgreSQL documentation, "Message Flow", 55.2.3) and sends parameters as
-text, a ``NULL`` for None. It is for statements that return no rows and are atomic on
-their own (autocommit: one multi-row ``INSERT``). A statement that fails in the database
-raises SQLAlchemy's error for the driver's (``IntegrityError`` for a duplicate key, ...),
+text, a ``NULL`` for None. It is for statements that are atomic on their own (autocommit:
+one multi-row ``INSERT``, one ``SELECT``, one data-modifying ``WITH``); the rows a
+statement returns are read by psycopg's own loaders, so they come back as the driver's
+cursor would give them. :class:`~core.db.libpq_pool.LibpqPool` keeps a few such
+connections for each event loop, for statements sent one by one rather than in batches.
+A statement that fails in the database raises SQLAlchemy's error for the driver's
+(``IntegrityError`` for a duplicate key, ...),
 as :class:`AsyncPostgres` does, and leaves the connection usable; a connection that is
 lost raises ``OperationalError`` (and its socket is no longer watched, even while idle),
 and its owner discards it.
@@ -32,6 +36,7 @@ from typing import Any
 
 import psycopg
 from psycopg import pq
+from psycopg.adapt import Transformer
 from psycopg.pq.abc import PGresult
 from sqlalchemy.exc import DBAPIError
 
@@ -67,6 +72,7 @@ class LibpqConnection:
 
     def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
         """Take over ``connection`` (use :meth:`open`): nothing else may use it after."""
+        self._connection = connection  # its adapters load the rows
         self._pgconn = connection.pgconn
         self._fd = self._pgconn.socket
         self._loop = asyncio.get_running_loop()
@@ -91,23 +97,38 @@ class LibpqConnection:
     def backend_pid(self) -> int:
         return int(self._pgconn.backend_pid)
 
-    async def execute_prepared(self, name: str, sql: str, parameters: Sequence[Any]) -> None:
-        """Run ``sql`` (``%s`` placeholders), prepared under ``name`` on first use."""
+    async def execute_prepared(self, name: str, sql: str, parameters: Sequence[Any]) -> int:
+        """Run ``sql`` (``%s`` placeholders), prepared under ``name`` on first use; the
+        number of rows it inserted, changed or returned."""
+        result = await self._run(name, sql, parameters)
+        return int(result.command_tuples or 0)
+
+    async def query_prepared(
+        self, name: str, sql: str, parameters: Sequence[Any]
+    ) -> list[tuple[Any, ...]]:
+        """The rows ``sql`` returns, as psycopg's cursor would give them (see
+        :meth:`execute_prepared`)."""
+        result = await self._run(name, sql, parameters)
+        loader = Transformer(self._connection)
+        loader.set_pgresult(result)
+        return loader.load_rows(0, result.ntuples, tuple)
+
+    async def _run(self, name: str, sql: str, parameters: Sequence[Any]) -> PGresult:
         statement = name.encode()
         try:
             if self._lost is not None:
                 raise self._lost
             if statement not in self._prepared:
                 self._pgconn.send_prepare(statement, numbered(sql).encode())
-                await self._result(sql)
+                await self._result()
                 self._prepared.add(statement)
             values = [text_parameter(value) for value in parameters]
             self._pgconn.send_query_prepared(statement, values)
-            await self._result(sql)
+            return await self._result()
         except psycopg.Error as exc:
             raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
-    async def _result(self, sql: str) -> None:
+    async def _result(self) -> PGresult:
         while self._pgconn.flush():  # what the socket did not take yet: wait until it can
             writable = self._loop.create_future()
             self._loop.add_writer(self._fd, _settle, writable)
@@ -122,11 +143,16 @@ class LibpqConnection:
         finally:
             self._waiter = None
         failed: PGresult | None = None
+        last: PGresult | None = None
         while (result := self._pgconn.get_result()) is not None:
             if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
                 failed = failed or result
+            last = result
         if failed is not None:
             raise _error_of(failed)
+        if last is None:
+            raise psycopg.OperationalError("no result from the server")
+        return last
 
     def _readable(self) -> None:
         waiter = self._waiter

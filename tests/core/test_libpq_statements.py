@@ -92,6 +92,34 @@ def test_rows_read_back_as_the_orm_stores_them(postgres: Services) -> None:
         assert row.grant_id is None and row.dpop_jkt is None and row.revoked_at is None
 
 
+def test_returned_rows_are_the_driver_s_and_counts_are_the_rows_touched(
+    postgres: Services,
+) -> None:
+    """A ``SELECT``'s rows come back as psycopg's cursor gives them (aware times, NULLs,
+    UTF-8 text); a statement's count is the rows it inserted, changed or returned."""
+    wanted = records(postgres, "甲", "乙")
+    sql = f"SELECT jti, subject, issued_at, revoked_at FROM {TOKENS.name} WHERE jti = %s"
+
+    async def main() -> None:
+        async with libpq(postgres) as connection:
+            await insert(connection, postgres, wanted)
+            mine = await connection.query_prepared("select_token", sql, ["甲"])
+            cursor = await AsyncPostgres(postgres.engine).connect()
+            try:
+                theirs = await AsyncPostgres(postgres.engine).execute(cursor, sql, ["甲"])
+            finally:
+                AsyncPostgres.discard(cursor)
+            assert mine == theirs == [("甲", "主体", wanted[0].issued_at, None)]
+            assert mine[0][2].utcoffset() is not None
+            assert await connection.query_prepared("select_token", sql, ["丙"]) == []
+            revoke = f"UPDATE {TOKENS.name} SET revoked_at = issued_at WHERE jti = %s"
+            assert await connection.execute_prepared("revoke", revoke, ["乙"]) == 1
+            assert await connection.execute_prepared("revoke", revoke, ["丙"]) == 0
+
+    run(main)
+    assert stored(postgres)["乙"].revoked_at == wanted[1].issued_at
+
+
 def test_a_failed_statement_raises_the_driver_s_error_and_the_connection_goes_on(
     postgres: Services,
 ) -> None:
