@@ -7,7 +7,8 @@ that is neither revoked, expired nor rotated, of a grant that is not revoked, fo
 person, with no ``scope`` parameter (the token's own scope) and no DPoP proof (RFC 9449).
 The token is claimed by the same conditional ``UPDATE`` (RFC 9700 §4.14.2), and the new
 access token's and refresh token's rows are committed with the claim, all or nothing, before
-the answer, in plain SQL on a thread (:mod:`idp.oauth.refresh_rotation`); an ID token comes
+the answer, in plain SQL (:mod:`idp.oauth.refresh_rotation`: on SQLite in one transaction on
+a thread, on PostgreSQL in two statements sent from the event loop); an ID token comes
 with them when the scope has ``openid`` and asks only for claims of the person's row.
 
 Everything else goes to the general path, which answers as it always has. In particular a
@@ -19,6 +20,7 @@ request declined here (by a check or by a database error) has changed nothing.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from idp.grants.refresh import RotatingRefreshGrant
@@ -29,7 +31,7 @@ from idp.oauth import jws
 from idp.oauth.access_token_ledger import AccessTokenRecord
 from idp.oauth.claims import SCOPES_BEYOND_THE_PERSON_ROW, profile_claims
 from idp.oauth.models import OAuthClient
-from idp.oauth.refresh_rotation import refresh_token_columns
+from idp.oauth.refresh_rotation import Presented, refresh_token_columns
 from idp.provider import Provider
 
 GRANT_TYPE = RotatingRefreshGrant.GRANT_TYPE
@@ -47,55 +49,90 @@ async def refresh_token(
     if client is None:
         return None
     signer = await keys.signer("token")
+    if provider.refresh_rotation.on_loop:
+        return await rotate_on_loop(provider, client, presented, signer)
     return await asyncio.to_thread(rotate, provider, client, presented, signer)
+
+
+@dataclass(frozen=True)
+class Successors:
+    """What a rotation answers and stores: the token response and the new tokens' rows."""
+
+    response: dict[str, Any]
+    access_token: AccessTokenRecord
+    refresh_token: dict[str, Any]  # refresh_token_columns
+
+
+async def rotate_on_loop(
+    provider: Provider, client: OAuthClient, presented: str, signer: jws.JwsSigner
+) -> dict[str, Any] | None:
+    """PostgreSQL: the read, then the claim with the successors' rows in one statement,
+    each sent from the event loop."""
+    statements = provider.refresh_rotation
+    token_hash = provider.ctx.digest("refresh", presented)
+    now = provider.ctx.clock()
+    found = await statements.read_on_loop(token_hash, client.get_client_id(), now)
+    new = None if found is None else successors(provider, client, found, signer)
+    if new is None:
+        return None
+    if not await statements.rotate_on_loop(token_hash, now, new.access_token, new.refresh_token):
+        return None  # another request rotated it meanwhile: the general path judges
+    return new.response
 
 
 def rotate(
     provider: Provider, client: OAuthClient, presented: str, signer: jws.JwsSigner
 ) -> dict[str, Any] | None:
-    """Claim ``presented`` and issue its successors, all or nothing (on a thread)."""
+    """SQLite: claim ``presented`` and store its successors, all or nothing (on a thread)."""
+    token_hash = provider.ctx.digest("refresh", presented)
+    with provider.refresh_rotation.transaction() as rotation:
+        now = provider.ctx.clock()
+        found = rotation.read(token_hash, client.get_client_id(), now)
+        new = None if found is None else successors(provider, client, found, signer)
+        if new is None:
+            return None
+        if not rotation.rotate(token_hash, now, new.access_token, new.refresh_token):
+            return None
+    return new.response
+
+
+def successors(
+    provider: Provider, client: OAuthClient, found: Presented, signer: jws.JwsSigner
+) -> Successors | None:
+    """The new access token (and ID token) signed, and a new refresh token; None if the
+    scope asks for claims beyond the person's row (the general path answers those)."""
     ctx = provider.ctx
     issuer = provider.server.issuer
     client_id = client.get_client_id()
-    token_hash = ctx.digest("refresh", presented)
-    with provider.refresh_rotation.transaction() as rotation:
-        now = ctx.clock()
-        found = rotation.read(token_hash, client_id, now)
-        if found is None:
-            return None
-        scopes = set(found.scope.split())
-        openid = "openid" in scopes
-        if openid and scopes & SCOPES_BEYOND_THE_PERSON_ROW:
-            return None
-        principal = found.principal
-        issued = issuer.access_token(client.client, principal, found.scope, signer=signer)
-        token = issued.response(found.scope, None)
-        refresh = issuer.new_refresh_token()
-        token["refresh_token"] = refresh
-        if openid:  # OpenID Connect Core §12.2
-            claims = profile_claims(found.person_name, found.person_id_number_masked)
-            token["id_token"] = issuer.id_token(
-                client.client,
-                principal,
-                nonce=None,
-                access_token=issued.token,
-                identity_claims=claims if "profile" in scopes else {},
-                signer=signer,
-            )
-        rotated = rotation.rotate(
-            token_hash,
-            now,
-            AccessTokenRecord.of(issued, client_id, found.scope, principal.grant_id),
-            refresh_token_columns(
-                ctx.digest("refresh", refresh),
-                principal.grant_id,
-                client_id,
-                found.scope,
-                issued.issued_at,
-                ctx.lifetimes.refresh_token,
-                None,  # a confidential client's token is not bound to a DPoP key
-            ),
+    scopes = set(found.scope.split())
+    openid = "openid" in scopes
+    if openid and scopes & SCOPES_BEYOND_THE_PERSON_ROW:
+        return None
+    principal = found.principal
+    issued = issuer.access_token(client.client, principal, found.scope, signer=signer)
+    token = issued.response(found.scope, None)
+    refresh = issuer.new_refresh_token()
+    token["refresh_token"] = refresh
+    if openid:  # OpenID Connect Core §12.2
+        claims = profile_claims(found.person_name, found.person_id_number_masked)
+        token["id_token"] = issuer.id_token(
+            client.client,
+            principal,
+            nonce=None,
+            access_token=issued.token,
+            identity_claims=claims if "profile" in scopes else {},
+            signer=signer,
         )
-        if not rotated:
-            return None  # another request rotated it meanwhile: the general path judges
-    return token
+    return Successors(
+        token,
+        AccessTokenRecord.of(issued, client_id, found.scope, principal.grant_id),
+        refresh_token_columns(
+            ctx.digest("refresh", refresh),
+            principal.grant_id,
+            client_id,
+            found.scope,
+            issued.issued_at,
+            ctx.lifetimes.refresh_token,
+            None,  # a confidential client's token is not bound to a DPoP key
+        ),
+    )

@@ -4,8 +4,7 @@
 The general path (:class:`idp.grants.refresh.RotatingRefreshGrant` under Authlib, in an ORM
 unit of work) spends about 8 ms of CPU on a refresh, most of it in the ORM around six
 statements (``bench/PROFILE.md``, eighth pass). This sends the same reads and writes through
-the driver itself, on a connection of the calling thread's own
-(:class:`~core.db.driver_connection.ThreadConnections`):
+the driver itself:
 
 1. :meth:`Rotation.read`: the token's row, its grant and the grant's person, in one
    ``SELECT``, judged by :func:`usable` with the same checks as ``authenticate_refresh_token``
@@ -17,10 +16,14 @@ the driver itself, on a connection of the calling thread's own
    the ORM stores them. All of it or nothing.
 
 On SQLite the two steps are one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``: four
-statements besides). On PostgreSQL the read is a statement of its own and the rotation one
+statements besides) on a connection of the calling thread's own
+(:class:`~core.db.driver_connection.ThreadConnections`), since a writer may wait for
+SQLite's write lock. On PostgreSQL the read is a statement of its own and the rotation one
 more, the claim and both inserts in one statement (data-modifying ``WITH``, PostgreSQL
-documentation §7.8.4), atomic as every statement is: two statements instead of six, each of
-which costs the driver about 60 µs of CPU (``bench/PROFILE.md``, ninth pass). The read
+documentation §7.8.4), atomic as every statement is: two statements instead of six (ninth
+pass of ``bench/PROFILE.md``), each a prepared statement sent from the event loop itself
+through libpq (:class:`~core.db.libpq_pool.LibpqPool`), which costs less than psycopg's
+cursor on a thread and the hand-off to that thread (eleventh pass). The read
 outside the claim's transaction judges no less than before: under ``READ COMMITTED`` a
 transaction's statements each see what was committed when they began, so a revocation
 between the read and the claim was not seen by the read before either, and the claim's
@@ -41,6 +44,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Table
 
+from core.db.async_postgres import AsyncPostgres
 from core.db.driver_connection import (
     PLACEHOLDERS,
     DriverConnection,
@@ -49,6 +53,7 @@ from core.db.driver_connection import (
     result_converters,
 )
 from core.db.engine import write_turn
+from core.db.libpq_pool import LibpqPool
 from idp.identities.storage import PersonRow
 from idp.oauth import access_token_ledger
 from idp.oauth.access_token_ledger import AccessTokenRecord
@@ -58,6 +63,9 @@ from idp.oauth.storage import GrantRow, RefreshTokenRow
 TOKENS: Table = RefreshTokenRow.__table__  # type: ignore[assignment]
 GRANTS: Table = GrantRow.__table__  # type: ignore[assignment]
 PERSONS: Table = PersonRow.__table__  # type: ignore[assignment]
+# PostgreSQL, per event loop: connections for the read and the rotation (one statement each
+# at a time)
+LOOP_CONNECTIONS = 4
 REFRESH_COLUMNS = (
     "token_hash",
     "grant_id",
@@ -175,11 +183,19 @@ def refresh_token_columns(
 
 class RefreshRotation:
     """The rotation's statements, made once for the engine's dialect (names and placeholders
-    only; every value is a parameter)."""
+    only; every value is a parameter), and where they are sent: SQLite, in
+    :meth:`transaction` on the calling thread; PostgreSQL (:attr:`on_loop`), by
+    :meth:`read_on_loop` and :meth:`rotate_on_loop` from the event loop."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._connections = ThreadConnections(engine)
+        self.on_loop = engine.dialect.name == "postgresql"
+        self._pool = (
+            LibpqPool("refresh-rotation", AsyncPostgres(engine), size=LOOP_CONNECTIONS)
+            if self.on_loop
+            else None
+        )
         p = PLACEHOLDERS[engine.dialect.paramstyle]
         names = {TOKENS: "t", GRANTS: "g", PERSONS: "p"}
         selected = ", ".join(f"{names[table]}.{column}" for table, column in _SELECTED)
@@ -200,9 +216,9 @@ class RefreshRotation:
         )
         # PostgreSQL only: the claim and both inserts in one statement, the inserts only if
         # the claim changed a row; the values cast to their columns' types (in a SELECT list
-        # a parameter's type would otherwise be unknown). None: the transaction's statements
-        self.rotate_sql: str | None = None
-        if engine.dialect.name == "postgresql":
+        # a parameter's type would otherwise be unknown)
+        self.rotate_sql = ""
+        if self.on_loop:
             access = _insert_when_claimed(
                 engine, access_token_ledger.TOKENS, access_token_ledger.COLUMNS, p
             )
@@ -222,21 +238,77 @@ class RefreshRotation:
     @contextmanager
     def transaction(self) -> Iterator[Rotation]:
         """SQLite: one transaction on this thread's connection, after this process's other
-        writers, committed at the end, rolled back on any exception. PostgreSQL: each of
-        the rotation's two statements is atomic on its own (autocommit)."""
+        writers, committed at the end, rolled back on any exception."""
+        if self.on_loop:
+            raise RuntimeError("on PostgreSQL the rotation is sent from the event loop")
         connection = self._connections.get()
-        if self.rotate_sql is not None:
-            yield Rotation(self, connection)
-            return
         with write_turn(self._engine), connection.transaction():
             yield Rotation(self, connection)
 
+    async def read_on_loop(
+        self, token_hash: str, client_id: str, now: datetime
+    ) -> Presented | None:
+        """PostgreSQL: :meth:`Rotation.read`, one statement sent from the event loop."""
+        assert self._pool is not None
+        rows = await self._pool.query("govtrust_refresh_read", self.read_sql, [token_hash])
+        return self.presented(rows, client_id, now)
+
+    async def rotate_on_loop(
+        self,
+        token_hash: str,
+        now: datetime,
+        access_token: AccessTokenRecord,
+        refresh_token: dict[str, Any],
+    ) -> bool:
+        """PostgreSQL: :meth:`Rotation.rotate`, one statement sent from the event loop."""
+        assert self._pool is not None
+        claim, access, refresh = self.parameters(token_hash, now, access_token, refresh_token)
+        changed = await self._pool.execute(
+            "govtrust_refresh_rotate", self.rotate_sql, claim + access + refresh
+        )
+        return changed == 1
+
+    def presented(
+        self, rows: Sequence[Sequence[Any]], client_id: str, now: datetime
+    ) -> Presented | None:
+        """What :attr:`read_sql`'s rows say (:func:`usable`)."""
+        if len(rows) != 1:
+            return None
+        converted = (
+            convert(value) for convert, value in zip(self.read_converters, rows[0], strict=True)
+        )
+        return usable(Found(*converted), client_id, now)
+
+    def parameters(
+        self,
+        token_hash: str,
+        now: datetime,
+        access_token: AccessTokenRecord,
+        refresh_token: dict[str, Any],
+    ) -> tuple[list[Any], list[Any], list[Any]]:
+        """The claim's, the access token row's and the refresh token row's parameters,
+        converted by the columns' own types (:func:`refresh_token_columns` for the last)."""
+        claim = [self.now_converter(now), token_hash]
+        access = [
+            convert(getattr(access_token, column))
+            for column, convert in zip(
+                access_token_ledger.COLUMNS, self.access_token_converters, strict=True
+            )
+        ]
+        refresh = [
+            convert(refresh_token[column])
+            for column, convert in zip(REFRESH_COLUMNS, self.refresh_token_converters, strict=True)
+        ]
+        return claim, access, refresh
+
     def close(self) -> None:
         self._connections.close()
+        if self._pool is not None:
+            self._pool.close()
 
 
 class Rotation:
-    """The statements of one rotation, inside :meth:`RefreshRotation.transaction`."""
+    """The statements of one rotation, inside :meth:`RefreshRotation.transaction` (SQLite)."""
 
     def __init__(self, statements: RefreshRotation, connection: DriverConnection) -> None:
         self._statements = statements
@@ -244,13 +316,7 @@ class Rotation:
 
     def read(self, token_hash: str, client_id: str, now: datetime) -> Presented | None:
         rows = self._connection.query(self._statements.read_sql, [token_hash])
-        if len(rows) != 1:
-            return None
-        converted = (
-            convert(value)
-            for convert, value in zip(self._statements.read_converters, rows[0], strict=True)
-        )
-        return usable(Found(*converted), client_id, now)
+        return self._statements.presented(rows, client_id, now)
 
     def rotate(
         self,
@@ -263,22 +329,8 @@ class Rotation:
         for the refresh token's); False, and nothing stored, if another request rotated it
         first (or it is gone)."""
         statements = self._statements
-        claim = [statements.now_converter(now), token_hash]
-        access = [
-            convert(getattr(access_token, column))
-            for column, convert in zip(
-                access_token_ledger.COLUMNS, statements.access_token_converters, strict=True
-            )
-        ]
-        refresh = [
-            convert(refresh_token[column])
-            for column, convert in zip(
-                REFRESH_COLUMNS, statements.refresh_token_converters, strict=True
-            )
-        ]
+        claim, access, refresh = statements.parameters(token_hash, now, access_token, refresh_token)
         connection = self._connection
-        if statements.rotate_sql is not None:
-            return connection.execute_count(statements.rotate_sql, claim + access + refresh) == 1
         if connection.execute_count(statements.claim_sql, claim) != 1:
             return False
         connection.execute_count(statements.insert_access_token_sql, access)

@@ -19,11 +19,12 @@ from sqlalchemy import select, update
 
 from core.app import SECURITY_HEADERS
 from core.db.driver_connection import DriverConnection
+from core.db.libpq_statements import LibpqConnection
 from core.services import Services
 from idp.hotpath import refresh as hot_refresh
 from idp.identities.storage import PersonRow
 from idp.oauth import jws
-from idp.oauth.refresh_rotation import Rotation
+from idp.oauth.refresh_rotation import RefreshRotation
 from idp.oauth.storage import AccessTokenRow, GrantRow, RefreshTokenRow, revoke_grant
 from tests.conftest import FrozenClock
 from tests.idp.hot_paths import ISSUER, Paths, both_paths, claims_of
@@ -224,17 +225,23 @@ def test_without_openid_there_is_no_id_token(paths: Paths, world: World) -> None
 def test_one_statement_reads_the_token_its_grant_and_person(
     services: Services, paths: Paths, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SQLite: one transaction (the read, the claim, two inserts). PostgreSQL: two
-    statements, the read and then the claim with both inserts in one."""
+    """SQLite: one transaction (the read, the claim, two inserts) on a thread. PostgreSQL:
+    two prepared statements from the event loop, the read and then the claim with both
+    inserts in one, and nothing through the driver's cursor."""
     tokens = fresh_tokens(paths, world)
     statements: list[str] = []
-    run = DriverConnection._run
+    run, run_prepared = DriverConnection._run, LibpqConnection._run
 
     def noting(self: DriverConnection, sql: str, *rest: Any) -> Any:
         statements.append(" ".join(sql.split()).upper())
         return run(self, sql, *rest)
 
+    async def noting_prepared(self: LibpqConnection, name: str, sql: str, *rest: Any) -> Any:
+        statements.append(" ".join(sql.split()).upper())
+        return await run_prepared(self, name, sql, *rest)
+
     monkeypatch.setattr(DriverConnection, "_run", noting)
+    monkeypatch.setattr(LibpqConnection, "_run", noting_prepared)
     assert refresh(paths.hot, world, tokens["refresh_token"]).status_code == 200
     assert paths.calls == []
     reads = [s for s in statements if s.startswith("SELECT")]
@@ -301,10 +308,10 @@ def test_a_token_rotated_meanwhile_is_left_to_the_general_path(
     tokens = fresh_tokens(paths, world)
     row = refresh_row(services, tokens["refresh_token"])
     assert row is not None
-    read = Rotation.read
+    read = RefreshRotation.read_on_loop
 
-    def read_then_rotated_elsewhere(self: Rotation, *args: Any) -> Any:
-        found = read(self, *args)
+    async def read_then_rotated_elsewhere(self: RefreshRotation, *args: Any) -> Any:
+        found = await read(self, *args)
         with services.sessions.begin() as session:
             session.execute(
                 update(RefreshTokenRow)
@@ -313,7 +320,7 @@ def test_a_token_rotated_meanwhile_is_left_to_the_general_path(
             )
         return found
 
-    monkeypatch.setattr(Rotation, "read", read_then_rotated_elsewhere)
+    monkeypatch.setattr(RefreshRotation, "read_on_loop", read_then_rotated_elsewhere)
     response = refresh(paths.hot, world, tokens["refresh_token"])
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
     assert paths.calls == ["_token"]
