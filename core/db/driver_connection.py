@@ -11,10 +11,13 @@ stores them. After any error the connection is discarded (never returned to the 
 autocommit mode) and the next statement opens a new one, so a database restart costs the
 batches in flight and no more. Use it from one thread only.
 
-``wait_when_busy=False`` (SQLite only) sets this connection's busy timeout to zero: a
-statement that would have to wait for a lock fails at once (``OperationalError``,
-"database is locked") instead of sleeping; for reads on the event loop, which must never
-sleep. In WAL mode a reader does not wait for writers, so that is rare.
+``wait_when_busy=False`` (SQLite only) is for a connection of the event loop, which must
+never sleep: its busy timeout is zero, so a statement that would have to wait for a lock
+fails at once (``OperationalError``, "database is locked"; in WAL mode a reader does not
+wait for writers, so a read rarely does), and its commits leave the WAL's checkpoints to
+other connections (``wal_autocheckpoint`` zero: the commit that crosses the threshold would
+otherwise copy the WAL into the database file and wait for the disk, on the loop); its owner
+has them made elsewhere.
 """
 
 from __future__ import annotations
@@ -101,13 +104,13 @@ class DriverConnection:
             # held before it is set up, so that an error here closes it too (execute)
             connection = self._connection = self._engine.raw_connection()
             self.opened += 1
-            setting = None
+            settings: tuple[str, ...] = ()
             if self._engine.dialect.name == "postgresql":
                 connection.driver_connection.autocommit = True  # type: ignore[union-attr]
             elif not self._wait_when_busy:
                 # SQLite: core.db.engine already set pysqlite's isolation_level to None
-                setting = "PRAGMA busy_timeout = 0"
-            if setting is not None:
+                settings = ("PRAGMA busy_timeout = 0", "PRAGMA wal_autocheckpoint = 0")
+            for setting in settings:
                 cursor = connection.cursor()
                 cursor.execute(setting)
                 cursor.close()

@@ -107,20 +107,29 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+class WriteTurnTaken(Exception):
+    """:func:`write_turn` without waiting: another writer of this process has the turn."""
+
+
 @contextmanager
-def write_turn(engine: Engine | Connection) -> Iterator[None]:
+def write_turn(engine: Engine | Connection, *, wait: bool = True) -> Iterator[None]:
     """On SQLite, this process's writers take turns here before ``BEGIN IMMEDIATE``.
 
     SQLite has one writer at a time; a writer that finds the lock taken sleeps in SQLite's
     busy handler (1, 2, 5, 10 ... 100 ms), and under load those sleeps made the tail of every
     writing request (a refresh's p99 was 440-740 ms, ``bench/PROFILE.md``). Waiting on a
     lock of the process instead wakes the next writer as soon as the last one is done;
-    the busy handler is left for writers in other processes (the CLI). A no-op elsewhere."""
+    the busy handler is left for writers in other processes (the CLI). A no-op elsewhere.
+    ``wait=False`` (a writer on the event loop, which must not wait): raises
+    :class:`WriteTurnTaken` at once if another writer has the turn."""
     lock = _write_locks.get(engine)
     if lock is None:
         yield
         return
-    if not lock.acquire(timeout=BUSY_SECONDS):
+    if not wait:
+        if not lock.acquire(blocking=False):
+            raise WriteTurnTaken("another writer of this process has the turn")
+    elif not lock.acquire(timeout=BUSY_SECONDS):
         raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is busy"))
     try:
         yield

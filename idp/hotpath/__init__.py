@@ -10,8 +10,10 @@ itself and hands everything else to the general path unchanged:
 
 * on the event loop it waits on nothing but the token rows' group commit
   (:class:`~idp.oauth.access_token_ledger.AccessTokenLedger`) and, for a refresh, its atomic
-  rotation on a thread (:mod:`idp.oauth.refresh_rotation`): clients, keys and published
-  keys come from this process's caches, or are loaded once on a thread;
+  rotation (:mod:`idp.oauth.refresh_rotation`: on PostgreSQL two statements sent from the
+  event loop, on SQLite one transaction, on a thread only while another writer has the
+  turn): clients, keys and published keys come
+  from this process's caches, or are loaded once on a thread;
 * it answers only successes (and ``active: false`` for a well-signed token whose row says it
   is revoked); every error, every other grant type, authentication method or parameter,
   a DPoP proof, a reused refresh token, a client-credentials token whose key is held in a

@@ -7,8 +7,9 @@ that is neither revoked, expired nor rotated, of a grant that is not revoked, fo
 person, with no ``scope`` parameter (the token's own scope) and no DPoP proof (RFC 9449).
 The token is claimed by the same conditional ``UPDATE`` (RFC 9700 §4.14.2), and the new
 access token's and refresh token's rows are committed with the claim, all or nothing, before
-the answer, in plain SQL (:mod:`idp.oauth.refresh_rotation`: on SQLite in one transaction on
-a thread, on PostgreSQL in two statements sent from the event loop); an ID token comes
+the answer, in plain SQL (:mod:`idp.oauth.refresh_rotation`: on SQLite in one transaction,
+on the event loop unless another writer has the turn, then on a thread; on PostgreSQL in two
+statements sent from the event loop); an ID token comes
 with them when the scope has ``openid`` and asks only for claims of the person's row.
 
 Everything else goes to the general path, which answers as it always has. In particular a
@@ -23,6 +24,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from core.db.engine import WriteTurnTaken
 from idp.grants.refresh import RotatingRefreshGrant
 from idp.hotpath.client_auth import ClientLoader, grant_client
 from idp.hotpath.form import HotRequest
@@ -51,7 +53,10 @@ async def refresh_token(
     signer = await keys.signer("token")
     if provider.refresh_rotation.on_loop:
         return await rotate_on_loop(provider, client, presented, signer)
-    return await asyncio.to_thread(rotate, provider, client, presented, signer)
+    try:
+        return rotate(provider, client, presented, signer, here=True)
+    except WriteTurnTaken:  # another writer has the turn: wait for it on a thread
+        return await asyncio.to_thread(rotate, provider, client, presented, signer)
 
 
 @dataclass(frozen=True)
@@ -81,11 +86,18 @@ async def rotate_on_loop(
 
 
 def rotate(
-    provider: Provider, client: OAuthClient, presented: str, signer: jws.JwsSigner
+    provider: Provider,
+    client: OAuthClient,
+    presented: str,
+    signer: jws.JwsSigner,
+    *,
+    here: bool = False,
 ) -> dict[str, Any] | None:
-    """SQLite: claim ``presented`` and store its successors, all or nothing (on a thread)."""
+    """SQLite: claim ``presented`` and store its successors, all or nothing; ``here``: on
+    the event loop, if no other writer has the turn (else :class:`WriteTurnTaken`, before
+    anything is read), otherwise on a thread."""
     token_hash = provider.ctx.digest("refresh", presented)
-    with provider.refresh_rotation.transaction() as rotation:
+    with provider.refresh_rotation.transaction(here=here) as rotation:
         now = provider.ctx.clock()
         found = rotation.read(token_hash, client.get_client_id(), now)
         new = None if found is None else successors(provider, client, found, signer)

@@ -16,9 +16,13 @@ the driver itself:
    the ORM stores them. All of it or nothing.
 
 On SQLite the two steps are one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``: four
-statements besides) on a connection of the calling thread's own
-(:class:`~core.db.driver_connection.ThreadConnections`), since a writer may wait for
-SQLite's write lock. On PostgreSQL the read is a statement of its own and the rotation one
+statements besides), made on the event loop itself when no other writer of the process has
+the turn (:func:`~core.db.engine.write_turn` without waiting, on a connection that never
+waits for a lock; the hand-off to a thread cost more CPU than the whole transaction,
+eleventh pass of ``bench/PROFILE.md``), else on a connection of the calling thread's own
+(:class:`~core.db.driver_connection.ThreadConnections`), which waits for its turn. The loop's
+connection leaves the WAL's checkpoints to a thread, one every :data:`CHECKPOINT_EVERY` of
+its commits. On PostgreSQL the read is a statement of its own and the rotation one
 more, the claim and both inserts in one statement (data-modifying ``WITH``, PostgreSQL
 documentation §7.8.4), atomic as every statement is: two statements instead of six (ninth
 pass of ``bench/PROFILE.md``), each a prepared statement sent from the event loop itself
@@ -36,6 +40,8 @@ ever rotates a token that is valid; every refusal stays with the general path.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +49,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.db.async_postgres import AsyncPostgres
 from core.db.driver_connection import (
@@ -60,12 +67,17 @@ from idp.oauth.access_token_ledger import AccessTokenRecord
 from idp.oauth.principal import Principal, principal_of_grant
 from idp.oauth.storage import GrantRow, RefreshTokenRow
 
+log = logging.getLogger(__name__)
+
 TOKENS: Table = RefreshTokenRow.__table__  # type: ignore[assignment]
 GRANTS: Table = GrantRow.__table__  # type: ignore[assignment]
 PERSONS: Table = PersonRow.__table__  # type: ignore[assignment]
 # PostgreSQL, per event loop: connections for the read and the rotation (one statement each
 # at a time)
 LOOP_CONNECTIONS = 4
+# SQLite: the event loop's commits between two checkpoints of the WAL, made on a thread
+# (SQLite's own automatic checkpoint comes after about 1,000 pages; a rotation writes a few)
+CHECKPOINT_EVERY = 100
 REFRESH_COLUMNS = (
     "token_hash",
     "grant_id",
@@ -196,6 +208,9 @@ class RefreshRotation:
             if self.on_loop
             else None
         )
+        # SQLite: the event loop's own connection (never waits) and its commits
+        self._here = DriverConnection(engine, wait_when_busy=False)
+        self.commits_here = 0
         p = PLACEHOLDERS[engine.dialect.paramstyle]
         names = {TOKENS: "t", GRANTS: "g", PERSONS: "p"}
         selected = ", ".join(f"{names[table]}.{column}" for table, column in _SELECTED)
@@ -236,14 +251,31 @@ class RefreshRotation:
         self.refresh_token_converters = driver_converters(engine, TOKENS, REFRESH_COLUMNS)
 
     @contextmanager
-    def transaction(self) -> Iterator[Rotation]:
-        """SQLite: one transaction on this thread's connection, after this process's other
-        writers, committed at the end, rolled back on any exception."""
+    def transaction(self, *, here: bool = False) -> Iterator[Rotation]:
+        """SQLite: one transaction, committed at the end, rolled back on any exception. On
+        this thread's connection after this process's other writers; ``here`` (on the event
+        loop): on the loop's own connection, which never waits: raises
+        :class:`~core.db.engine.WriteTurnTaken` before anything is read if another writer of
+        the process has the turn (and ``OperationalError`` if another process holds the
+        lock)."""
         if self.on_loop:
             raise RuntimeError("on PostgreSQL the rotation is sent from the event loop")
-        connection = self._connections.get()
-        with write_turn(self._engine), connection.transaction():
+        connection = self._here if here else self._connections.get()
+        with write_turn(self._engine, wait=not here), connection.transaction():
             yield Rotation(self, connection)
+        if here:
+            self.commits_here += 1
+            if self.commits_here % CHECKPOINT_EVERY == 0:
+                asyncio.get_running_loop().run_in_executor(None, self.checkpoint)
+
+    def checkpoint(self) -> None:
+        """Copy the WAL's committed pages into the database file, on this thread's
+        connection, without waiting for readers or writers (``PRAGMA wal_checkpoint
+        (PASSIVE)``): what the loop's connection leaves undone."""
+        try:
+            self._connections.get().execute("PRAGMA wal_checkpoint(PASSIVE)", ())
+        except SQLAlchemyError as exc:  # the next one will do it
+            log.warning("refresh rotation: WAL checkpoint failed: %s", exc)
 
     async def read_on_loop(
         self, token_hash: str, client_id: str, now: datetime
@@ -303,6 +335,7 @@ class RefreshRotation:
 
     def close(self) -> None:
         self._connections.close()
+        self._here.close()
         if self._pool is not None:
             self._pool.close()
 

@@ -10,6 +10,8 @@ without (tests/idp/hot_paths.py); a spy on the general path tells which one answ
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from typing import Any
 
 import httpx
@@ -19,11 +21,12 @@ from sqlalchemy import select, update
 
 from core.app import SECURITY_HEADERS
 from core.db.driver_connection import DriverConnection
+from core.db.engine import write_turn
 from core.db.libpq_statements import LibpqConnection
 from core.services import Services
 from idp.hotpath import refresh as hot_refresh
 from idp.identities.storage import PersonRow
-from idp.oauth import jws
+from idp.oauth import jws, refresh_rotation
 from idp.oauth.refresh_rotation import RefreshRotation
 from idp.oauth.storage import AccessTokenRow, GrantRow, RefreshTokenRow, revoke_grant
 from tests.conftest import FrozenClock
@@ -371,3 +374,81 @@ def test_concurrent_refreshes_with_one_token_give_at_most_one_success(
             )
         ).all()
     assert len(live) <= 1  # the winner's, if any, of a grant that is revoked
+
+
+def test_on_sqlite_the_rotation_is_made_on_the_event_loop_unless_another_writer_has_the_turn(
+    services: Services, paths: Paths, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop never waits for SQLite's writer's turn: while another writer of the process
+    has it, the rotation goes to a thread, which waits for it, and the answer is the same."""
+    if services.engine.dialect.name != "sqlite":
+        pytest.skip("on PostgreSQL both statements are sent from the event loop")
+    tokens = fresh_tokens(paths, world)
+    made: list[tuple[bool, int]] = []
+    transaction = RefreshRotation.transaction
+
+    def noting(self: RefreshRotation, *, here: bool = False) -> Any:
+        made.append((here, threading.get_ident()))
+        return transaction(self, here=here)
+
+    monkeypatch.setattr(RefreshRotation, "transaction", noting)
+    first = refresh(paths.hot, world, tokens["refresh_token"])
+    assert first.status_code == 200 and paths.calls == []
+    assert [here for here, _ in made] == [True]
+
+    made.clear()
+    holding, release = threading.Event(), threading.Event()
+
+    def other_writer() -> None:
+        with write_turn(services.engine):
+            holding.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    assert holding.wait(5)
+    threading.Timer(0.2, release.set).start()
+    second = refresh(paths.hot, world, first.json()["refresh_token"])
+    writer.join()
+    assert second.status_code == 200 and paths.calls == []  # still the hot path
+    assert [here for here, _ in made] == [True, False]
+    assert made[0][1] != made[1][1]  # the second on a thread of its own
+    assert refresh_row(services, first.json()["refresh_token"]).rotated_at is not None  # type: ignore[union-attr]
+
+
+def test_the_loop_s_connection_never_waits_and_leaves_checkpoints_to_a_thread(
+    services: Services, paths: Paths, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if services.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's WAL")
+    rotation = services.idp.refresh_rotation
+    monkeypatch.setattr(refresh_rotation, "CHECKPOINT_EVERY", 2)
+    checkpoints: list[int] = []
+    checkpoint = RefreshRotation.checkpoint
+
+    def noting(self: RefreshRotation) -> None:
+        checkpoints.append(threading.get_ident())
+        checkpoint(self)
+
+    monkeypatch.setattr(RefreshRotation, "checkpoint", noting)
+    token = fresh_tokens(paths, world)["refresh_token"]
+    loop_threads = set()
+    transaction = RefreshRotation.transaction
+
+    def noting_thread(self: RefreshRotation, *, here: bool = False) -> Any:
+        loop_threads.add(threading.get_ident())
+        return transaction(self, here=here)
+
+    monkeypatch.setattr(RefreshRotation, "transaction", noting_thread)
+    before = rotation.commits_here
+    for _ in range(4):
+        response = refresh(paths.hot, world, token)
+        assert response.status_code == 200 and paths.calls == []
+        token = response.json()["refresh_token"]
+    assert rotation.commits_here - before == 4
+    deadline = time.monotonic() + 5
+    while len(checkpoints) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(checkpoints) == 2 and not set(checkpoints) & loop_threads
+    assert rotation._here.query("PRAGMA busy_timeout", ()) == [(0,)]
+    assert rotation._here.query("PRAGMA wal_autocheckpoint", ()) == [(0,)]
