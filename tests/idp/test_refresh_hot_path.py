@@ -33,6 +33,8 @@ from tests.conftest import FrozenClock
 from tests.idp.hot_paths import ISSUER, Paths, both_paths, claims_of
 from tests.idp.oidc_helpers import World, person_tokens
 
+EXECUTOR = "asyncio_"  # the names of the threads of an event loop's default executor
+
 
 @pytest.fixture
 def paths(services: Services, monkeypatch: pytest.MonkeyPatch) -> Paths:
@@ -384,11 +386,11 @@ def test_on_sqlite_the_rotation_is_made_on_the_event_loop_unless_another_writer_
     if services.engine.dialect.name != "sqlite":
         pytest.skip("on PostgreSQL both statements are sent from the event loop")
     tokens = fresh_tokens(paths, world)
-    made: list[tuple[bool, int]] = []
+    made: list[tuple[bool, str]] = []
     transaction = RefreshRotation.transaction
 
     def noting(self: RefreshRotation, *, here: bool = False) -> Any:
-        made.append((here, threading.get_ident()))
+        made.append((here, threading.current_thread().name))
         return transaction(self, here=here)
 
     monkeypatch.setattr(RefreshRotation, "transaction", noting)
@@ -412,7 +414,7 @@ def test_on_sqlite_the_rotation_is_made_on_the_event_loop_unless_another_writer_
     writer.join()
     assert second.status_code == 200 and paths.calls == []  # still the hot path
     assert [here for here, _ in made] == [True, False]
-    assert made[0][1] != made[1][1]  # the second on a thread of its own
+    assert not made[0][1].startswith(EXECUTOR) and made[1][1].startswith(EXECUTOR)
     assert refresh_row(services, first.json()["refresh_token"]).rotated_at is not None  # type: ignore[union-attr]
 
 
@@ -423,11 +425,11 @@ def test_the_loop_s_connection_never_waits_and_leaves_checkpoints_to_a_thread(
         pytest.skip("SQLite's WAL")
     rotation = services.idp.refresh_rotation
     monkeypatch.setattr(refresh_rotation, "CHECKPOINT_EVERY", 2)
-    checkpoints: list[int] = []
+    checkpoints: list[str] = []
     checkpoint = RefreshRotation.checkpoint
 
     def noting(self: RefreshRotation) -> None:
-        checkpoints.append(threading.get_ident())
+        checkpoints.append(threading.current_thread().name)
         checkpoint(self)
 
     monkeypatch.setattr(RefreshRotation, "checkpoint", noting)
@@ -436,7 +438,7 @@ def test_the_loop_s_connection_never_waits_and_leaves_checkpoints_to_a_thread(
     transaction = RefreshRotation.transaction
 
     def noting_thread(self: RefreshRotation, *, here: bool = False) -> Any:
-        loop_threads.add(threading.get_ident())
+        loop_threads.add(threading.current_thread().name)
         return transaction(self, here=here)
 
     monkeypatch.setattr(RefreshRotation, "transaction", noting_thread)
@@ -449,6 +451,7 @@ def test_the_loop_s_connection_never_waits_and_leaves_checkpoints_to_a_thread(
     deadline = time.monotonic() + 5
     while len(checkpoints) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert len(checkpoints) == 2 and not set(checkpoints) & loop_threads
+    assert len(checkpoints) == 2 and all(name.startswith(EXECUTOR) for name in checkpoints)
+    assert not any(name.startswith(EXECUTOR) for name in loop_threads)
     assert rotation._here.query("PRAGMA busy_timeout", ()) == [(0,)]
     assert rotation._here.query("PRAGMA wal_autocheckpoint", ()) == [(0,)]
