@@ -6,7 +6,8 @@ sent one at a time from the event loop (a refresh token's read, then its rotatio
 in one statement whose failure fails them all; that suits rows that are all-or-nothing
 anyway, not statements each with its own outcome. Here each statement is sent on its own,
 on an idle connection of the running loop, or a new one while the loop has fewer than
-``size``; beyond that, a statement waits for a connection to come back. A connection whose
+``size``; beyond that, a statement waits for a connection to come back, and a connection
+that comes back goes to the statement that has waited longest. A connection whose
 statement raised is discarded (a lost one could not be reused, a failed one is not worth
 telling apart), so a database restart costs the statements in flight and no more. The
 connections of a loop that has closed (a test client's) are discarded when the next loop
@@ -31,7 +32,9 @@ from core.db.libpq_statements import LibpqConnection
 class _LoopConnections:
     idle: list[LibpqConnection] = field(default_factory=list)
     opened: int = 0  # idle, in use or being opened
-    waiting: deque[asyncio.Future[None]] = field(default_factory=deque)
+    # statements waiting, first come first served: each is handed a connection, or None
+    # when a place is freed (it may open one)
+    waiting: deque[asyncio.Future[LibpqConnection | None]] = field(default_factory=deque)
 
 
 class LibpqPool:
@@ -66,11 +69,7 @@ class LibpqPool:
         except BaseException:
             self._drop(state, connection)
             raise
-        if self._closed:
-            self._drop(state, connection)
-        else:
-            state.idle.append(connection)
-            _wake(state)
+        self._give_back(state, connection)
 
     async def _take(self, state: _LoopConnections) -> LibpqConnection:
         while True:
@@ -84,23 +83,40 @@ class LibpqPool:
                     return await LibpqConnection.open(self._connections)
                 except BaseException:
                     state.opened -= 1
-                    _wake(state)
+                    _wake(state, None)
                     raise
-            waiter = asyncio.get_running_loop().create_future()
+            waiter: asyncio.Future[LibpqConnection | None] = (
+                asyncio.get_running_loop().create_future()
+            )
             state.waiting.append(waiter)
             try:
-                await waiter
+                handed = await waiter
             except BaseException:
-                with suppress(ValueError):
+                if not waiter.done():
                     state.waiting.remove(waiter)
-                if waiter.done() and not waiter.cancelled():
-                    _wake(state)  # woken and cancelled at once: pass the turn on
+                elif not waiter.cancelled():  # handed something, then cancelled: pass it on
+                    given = waiter.result()
+                    if given is None:
+                        _wake(state, None)
+                    else:
+                        self._give_back(state, given)
                 raise
+            if handed is not None:
+                return handed
+            # None: a place was freed (or the pool closed); look again
+
+    def _give_back(self, state: _LoopConnections, connection: LibpqConnection) -> None:
+        """To the statement that has waited longest, else among the idle: first come, first
+        served, so that none waits while later ones pass it."""
+        if self._closed:
+            self._drop(state, connection)
+        elif not _wake(state, connection):
+            state.idle.append(connection)
 
     def _drop(self, state: _LoopConnections, connection: LibpqConnection) -> None:
         connection.discard()
         state.opened -= 1
-        _wake(state)
+        _wake(state, None)
 
     def _new_loop(self, loop: asyncio.AbstractEventLoop) -> _LoopConnections:
         for old in [old for old in self._loops if old.is_closed()]:
@@ -121,15 +137,17 @@ class LibpqPool:
                     waiter.get_loop().call_soon_threadsafe(_settle, waiter)
 
 
-def _wake(state: _LoopConnections) -> None:
-    """Let the first statement waiting look again (a connection came back, or a place)."""
+def _wake(state: _LoopConnections, given: LibpqConnection | None) -> bool:
+    """Hand ``given`` (a connection, or None: a place) to the statement that has waited
+    longest; False if none waits."""
     while state.waiting:
         waiter = state.waiting.popleft()
         if not waiter.done():
-            waiter.set_result(None)
-            return
+            waiter.set_result(given)
+            return True
+    return False
 
 
-def _settle(waiter: asyncio.Future[None]) -> None:
+def _settle(waiter: asyncio.Future[LibpqConnection | None]) -> None:
     if not waiter.done():
         waiter.set_result(None)

@@ -1,5 +1,6 @@
 """A few libpq connections per event loop (core/db/libpq_pool.py): statements run side by
-side on at most ``size`` connections, the others wait their turn; a connection whose
+side on at most ``size`` connections, the others wait their turn, first come first served; a
+connection whose
 statement failed or was lost is discarded and the next statement gets a new one; once
 closed, the pool takes nothing more. PostgreSQL only."""
 
@@ -77,6 +78,33 @@ def test_a_lost_connection_raises_once_and_the_next_statement_gets_a_new_one(
 
     run(main)
     pool.close()
+
+
+def test_a_connection_that_comes_back_goes_to_the_statement_that_waited_longest(
+    services: Services,
+) -> None:
+    """One connection: a statement sent right after another's finished waits behind those
+    already waiting, rather than taking the connection before they can."""
+    pool = LibpqPool("test", AsyncPostgres(services.engine), size=1)
+    order: list[str] = []
+
+    async def main() -> None:
+        async def statement(label: str, sql: str = PID) -> None:
+            await pid(pool, sql)
+            order.append(label)
+
+        async def twice() -> None:
+            await statement("first", SLOW_PID)
+            await statement("again")  # sent as soon as the first is done
+
+        holder = asyncio.create_task(twice())
+        await asyncio.sleep(0.01)
+        waiting = [asyncio.create_task(statement(label)) for label in ("a", "b")]
+        await asyncio.wait_for(asyncio.gather(holder, *waiting), 5)
+
+    run(main)
+    pool.close()
+    assert order == ["first", "a", "b", "again"]
 
 
 def test_a_statement_woken_then_cancelled_passes_its_turn_on(services: Services) -> None:
