@@ -51,7 +51,7 @@ async def refresh_token(
     if client is None:
         return None
     signer = await keys.signer("token")
-    if provider.refresh_rotation.on_loop:
+    if provider.refresh_rotation.through_libpq:
         return await rotate_on_loop(provider, client, presented, signer)
     try:
         return rotate(provider, client, presented, signer, here=True)

@@ -196,16 +196,17 @@ def refresh_token_columns(
 class RefreshRotation:
     """The rotation's statements, made once for the engine's dialect (names and placeholders
     only; every value is a parameter), and where they are sent: SQLite, in
-    :meth:`transaction` on the calling thread; PostgreSQL (:attr:`on_loop`), by
-    :meth:`read_on_loop` and :meth:`rotate_on_loop` from the event loop."""
+    :meth:`transaction`, on the event loop or on a thread; PostgreSQL
+    (:attr:`through_libpq`), by :meth:`read_on_loop` and :meth:`rotate_on_loop`, through
+    libpq from the event loop."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._connections = ThreadConnections(engine)
-        self.on_loop = engine.dialect.name == "postgresql"
+        self.through_libpq = engine.dialect.name == "postgresql"
         self._pool = (
             LibpqPool("refresh-rotation", AsyncPostgres(engine), size=LOOP_CONNECTIONS)
-            if self.on_loop
+            if self.through_libpq
             else None
         )
         # SQLite: the event loop's own connection (never waits) and its commits
@@ -233,7 +234,7 @@ class RefreshRotation:
         # the claim changed a row; the values cast to their columns' types (in a SELECT list
         # a parameter's type would otherwise be unknown)
         self.rotate_sql = ""
-        if self.on_loop:
+        if self.through_libpq:
             access = _insert_when_claimed(
                 engine, access_token_ledger.TOKENS, access_token_ledger.COLUMNS, p
             )
@@ -258,7 +259,7 @@ class RefreshRotation:
         :class:`~core.db.engine.WriteTurnTaken` before anything is read if another writer of
         the process has the turn (and ``OperationalError`` if another process holds the
         lock)."""
-        if self.on_loop:
+        if self.through_libpq:
             raise RuntimeError("on PostgreSQL the rotation is sent from the event loop")
         connection = self._here if here else self._connections.get()
         with write_turn(self._engine, wait=not here), connection.transaction():
