@@ -82,10 +82,14 @@ def key_type_of(public_key: PublicKeyTypes) -> KeyType:
     raise UnsupportedKeyType(f"unsupported public key {type(public_key).__name__}")
 
 
+# ECDSA with SHA-256 holds no state: one instance serves every signature and verification
+ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
 def sign_with_private_key(private_key: PrivateKeyTypes, data: bytes) -> bytes:
     """The X.509/CMS form of a signature over ``data`` (SHA-256 where the scheme hashes)."""
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
-        return private_key.sign(data, ec.ECDSA(hashes.SHA256()))
+        return private_key.sign(data, ECDSA_SHA256)
     if isinstance(private_key, ed25519.Ed25519PrivateKey):
         return private_key.sign(data)
     if isinstance(private_key, rsa.RSAPrivateKey):
@@ -98,7 +102,7 @@ def verify_signature(public_key: PublicKeyTypes, signature: bytes, data: bytes) 
     if isinstance(public_key, Sm2PublicKey):
         public_key.verify(signature, data, SM2WithSM3())
     elif isinstance(public_key, ec.EllipticCurvePublicKey):
-        public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+        public_key.verify(signature, data, ECDSA_SHA256)
     elif isinstance(public_key, ed25519.Ed25519PublicKey):
         public_key.verify(signature, data)
     elif isinstance(public_key, rsa.RSAPublicKey):

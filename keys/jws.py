@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
@@ -46,19 +47,24 @@ def _json(data: Mapping[str, Any]) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+@lru_cache(maxsize=64)
+def _plain_header(alg: str, kid: str, typ: str) -> str:
+    """The encoded protected header of the tokens a key signs (the same for each one)."""
+    return b64url(_json({"alg": alg, "kid": kid, "typ": typ}))
+
+
 def sign(
     claims: Mapping[str, Any],
     signer: JwsSigner,
     typ: str = "JWT",
     extra_header: Mapping[str, Any] | None = None,
 ) -> str:
-    header = {
-        "alg": signer.key_type.jose_alg,
-        "kid": signer.kid,
-        "typ": typ,
-        **(extra_header or {}),
-    }
-    signing_input = f"{b64url(_json(header))}.{b64url(_json(claims))}"
+    alg, kid = signer.key_type.jose_alg, signer.kid
+    if extra_header:
+        header = b64url(_json({"alg": alg, "kid": kid, "typ": typ, **extra_header}))
+    else:
+        header = _plain_header(alg, kid, typ)
+    signing_input = f"{header}.{b64url(_json(claims))}"
     return f"{signing_input}.{b64url(signer.sign_jws(signing_input.encode()))}"
 
 
