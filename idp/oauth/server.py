@@ -14,6 +14,7 @@ from typing import Any
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
+from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse, Response
 
 from core.cache.base import Cache
@@ -113,16 +114,18 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     # -- storage hooks -----------------------------------------------------------------
 
     def query_client(self, client_id: str) -> OAuthClient | None:
-        return self._usable(
-            self.client_cache.get(client_id, lambda: self.clients.get(db(), client_id))
-        )
+        return self._usable(self.registered_client(db(), client_id))
 
     def load_client(self, client_id: str) -> OAuthClient | None:
         """:meth:`query_client` in a session of its own (for a thread of ``idp.hotpath``);
         the client is cached for the next requests."""
         with self.ctx.sessions() as session:
-            client = self.client_cache.get(client_id, lambda: self.clients.get(session, client_id))
-        return self._usable(client)
+            return self._usable(self.registered_client(session, client_id))
+
+    def registered_client(self, session: Session, client_id: str) -> Client | None:
+        """The client's registration, active or not, from this process's cache or read in
+        ``session`` (then cached): for the pages of a login, which name the client."""
+        return self.client_cache.get(client_id, lambda: self.clients.get(session, client_id))
 
     def cached_client(self, client_id: str) -> OAuthClient | None:
         """:meth:`query_client` without the database: None unless this process holds the

@@ -87,7 +87,7 @@ def request_object_params(
 
     Raises :class:`InvalidRequestObject`."""
     with provider.ctx.sessions() as session:
-        client = provider.server.clients.get(session, client_id)
+        client = provider.server.registered_client(session, client_id)
     if client is None or not client.active:
         raise InvalidRequestObject("unknown client")
     inner = verify_request_object(
@@ -103,7 +103,7 @@ def request_object_params(
 
 def _requires_par(provider: Provider, client_id: str) -> bool:
     with provider.ctx.sessions() as session:
-        client = provider.server.clients.get(session, client_id)
+        client = provider.server.registered_client(session, client_id)
     return client is not None and client.require_pushed_authorization_requests
 
 
@@ -210,7 +210,7 @@ def interaction_page(request: Request, interaction_id: str, provider: ProviderDe
         return current
     action = f"/interaction/{current.id}"
     with provider.ctx.sessions() as session:
-        client = provider.server.clients.get(session, current.client_id)
+        client = provider.server.registered_client(session, current.client_id)
         if client is None:
             return render(request, "error.html", status=400, message="client")
         if current.person_id is None:
@@ -222,22 +222,22 @@ def interaction_page(request: Request, interaction_id: str, provider: ProviderDe
                 client_name=client.name,
                 error=None,
             )
-        login = _login_row(session, current.session_public_id)
-        if current.required_acr and (
-            login is None or not loa_at_least(login.acr, current.required_acr)
-        ):
-            return second_factor_page(request, provider, current)
-        person = provider.identities.person_by_id(session, current.person_id)
-        organisations = _acting_options(provider, session, current.person_id)
-        if current.acting_as is None and organisations and person is not None:
-            return render(
-                request,
-                "choose.html",
-                action=f"{action}/identity",
-                csrf=current.csrf,
-                person_name=person.name,
-                organisations=organisations,
-            )
+        if current.required_acr:
+            login = _login_row(session, current.session_public_id)
+            if login is None or not loa_at_least(login.acr, current.required_acr):
+                return second_factor_page(request, provider, current)
+        if current.acting_as is None:  # not chosen yet: whom may the person act for?
+            person = provider.identities.person_by_id(session, current.person_id)
+            organisations = _acting_options(provider, session, current.person_id)
+            if organisations and person is not None:
+                return render(
+                    request,
+                    "choose.html",
+                    action=f"{action}/identity",
+                    csrf=current.csrf,
+                    person_name=person.name,
+                    organisations=organisations,
+                )
         organisation_id = None if current.acting_as in (None, "self") else current.acting_as
         prompts = set(str(_query_value(current.query, "prompt")).split())
         remembered = active_consent(session, current.person_id, client.client_id, organisation_id)
@@ -248,7 +248,7 @@ def interaction_page(request: Request, interaction_id: str, provider: ProviderDe
         if stated is not None and (remembered is None or remembered.purpose != stated):
             covered = False
         if not current.consented and (not covered or "consent" in prompts):
-            organisation = next((o.name for o in organisations if o.id == organisation_id), None)
+            organisation = _acting_for(provider, session, current.person_id, organisation_id)
             lang = language(request)
             return render(
                 request,
@@ -293,6 +293,16 @@ def _acting_options(provider: Provider, session: Session, person_id: str) -> lis
     return found
 
 
+def _acting_for(
+    provider: Provider, session: Session, person_id: str, organisation_id: str | None
+) -> str | None:
+    """The name of the organisation the person acts for, while they may."""
+    if organisation_id is None:
+        return None
+    options = _acting_options(provider, session, person_id)
+    return next((o.name for o in options if o.id == organisation_id), None)
+
+
 @router.post("/interaction/{interaction_id}/login", include_in_schema=False)
 def login_submit(
     request: Request,
@@ -315,7 +325,7 @@ def login_submit(
     )
     if logged_in is None:
         with provider.ctx.sessions() as session:
-            client = provider.server.clients.get(session, current.client_id)
+            client = provider.server.registered_client(session, current.client_id)
         lang = language(request)
         return render(
             request,

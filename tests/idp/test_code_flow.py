@@ -3,17 +3,28 @@ RFC 7636, RFC 9207, RFC 9068), checked with joserfc as an independent JOSE libra
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlencode, urlsplit
+
+import httpx
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from sqlalchemy import update
 
+from core.db.engine import transaction
+from core.services import Services
+from idp.identities.storage import RepresentationRow
 from tests.idp.oidc_helpers import (
     CITIZEN_ID,
     CITIZEN_PHONE,
+    PASSWORD,
     REDIRECT,
     World,
     authorize_params,
     callback_params,
+    csrf_of,
+    follow,
     login_and_consent,
     pkce_pair,
 )
@@ -33,6 +44,15 @@ def exchange(client: TestClient, world: World, code: str, verifier: str) -> dict
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
     return response.json()  # type: ignore[no-any-return]
+
+
+def post_form(client: TestClient, page: httpx.Response, **fields: str) -> httpx.Response:
+    """Submit the page's form with ``fields`` and its CSRF token."""
+    action = re.search(r'action="([^"]+)"', page.text)
+    assert action, page.text
+    return client.post(
+        action.group(1), data={**fields, "csrf": csrf_of(page.text)}, follow_redirects=False
+    )
 
 
 def decode(client: TestClient, token: str) -> dict[str, object]:
@@ -108,6 +128,29 @@ def test_acting_for_a_company_puts_the_person_in_act(client: TestClient, world: 
     assert id_token["act"] == {"sub": world.citizen_subject}
     assert id_token["org_uscc"] == "91350100M000100Y43"
     assert id_token["org_role"] == "legal_representative"
+
+
+def test_the_consent_page_names_the_company_while_the_person_may_act_for_it(
+    client: TestClient, world: World, services: Services
+) -> None:
+    _, challenge = pkce_pair()
+    params = authorize_params(world.web_client_id, challenge, scope="openid organisation")
+    page = follow(client, client.get(f"/authorize?{urlencode(params)}", follow_redirects=False))
+    page = follow(client, post_form(client, page, username=CITIZEN_ID, password=PASSWORD))
+    assert "福州示例科技有限公司" in page.text  # asked whom the person acts for
+    chosen = follow(client, post_form(client, page, acting_as=world.company_id))
+    assert 'name="consent"' in chosen.text and "省政务服务网" in chosen.text
+    assert "福州示例科技有限公司" in chosen.text  # the consent is asked for the company
+
+    # the same page once the representation has ended names no company
+    with transaction(services.sessions) as session:
+        session.execute(
+            update(RepresentationRow)
+            .where(RepresentationRow.person_id == world.citizen_id)
+            .values(revoked_at=services.idp.ctx.clock())
+        )
+    again = client.get(urlsplit(str(chosen.url)).path, follow_redirects=False)
+    assert 'name="consent"' in again.text and "福州示例科技有限公司" not in again.text
 
 
 def test_wrong_password_and_unknown_user_look_the_same(client: TestClient, world: World) -> None:
