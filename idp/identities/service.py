@@ -301,11 +301,5 @@ class IdentityService:
             person = self.store.person_by_id(session, person_id)
             if person is None or person.status != "active":
                 return []
-            found: dict[str, Organisation] = {}
-            for held in self.store.representations_of_person(session, person_id, now):
-                if held.organisation_id in found:
-                    continue
-                organisation = self.store.organisation_by_id(session, held.organisation_id)
-                if organisation is not None and organisation.status == "active":
-                    found[organisation.id] = organisation
-        return sorted(found.values(), key=lambda o: (o.name, o.id))
+            found = self.store.organisations_represented_by(session, person_id, now)
+        return sorted(found, key=lambda o: (o.name, o.id))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, String, or_, select
+from sqlalchemy import CheckConstraint, ColumnElement, ForeignKey, LargeBinary, String, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db.base import Base
@@ -131,6 +131,17 @@ def _organisation(row: OrganisationRow) -> Organisation:
         name=row.name,
         status=_status(row.status),
         created_at=row.created_at,
+    )
+
+
+def _held_by(person_id: str, at: datetime) -> tuple[ColumnElement[bool], ...]:
+    """A representation of ``person_id`` that is valid at ``at``: begun, neither ended nor
+    revoked."""
+    return (
+        RepresentationRow.person_id == person_id,
+        RepresentationRow.valid_from <= at,
+        or_(RepresentationRow.valid_until.is_(None), RepresentationRow.valid_until > at),
+        or_(RepresentationRow.revoked_at.is_(None), RepresentationRow.revoked_at > at),
     )
 
 
@@ -314,13 +325,24 @@ class SqlIdentityStore:
         """The person's representations that are valid at ``at``, oldest first."""
         query = (
             select(RepresentationRow)
-            .where(RepresentationRow.person_id == person_id)
-            .where(RepresentationRow.valid_from <= at)
-            .where(or_(RepresentationRow.valid_until.is_(None), RepresentationRow.valid_until > at))
-            .where(or_(RepresentationRow.revoked_at.is_(None), RepresentationRow.revoked_at > at))
+            .where(*_held_by(person_id, at))
             .order_by(RepresentationRow.valid_from, RepresentationRow.id)
         )
         return [_representation(row) for row in session.scalars(query)]
+
+    def organisations_represented_by(
+        self, session: Session, person_id: str, at: datetime
+    ) -> list[Organisation]:
+        """The active organisations the person holds a representation of that is valid at
+        ``at``, each once, in the order of :meth:`representations_of_person` (one query)."""
+        query = (
+            select(OrganisationRow)
+            .join(RepresentationRow, RepresentationRow.organisation_id == OrganisationRow.id)
+            .where(*_held_by(person_id, at), OrganisationRow.status == "active")
+            .order_by(RepresentationRow.valid_from, RepresentationRow.id)
+        )
+        rows = {row.id: row for row in session.scalars(query)}  # first representation first
+        return [_organisation(row) for row in rows.values()]
 
     def representatives_of_organisation(
         self, session: Session, organisation_id: str, at: datetime | None = None

@@ -282,15 +282,10 @@ def _query_value(query: str, name: str) -> str:
 
 
 def _acting_options(provider: Provider, session: Session, person_id: str) -> list[Organisation]:
-    now = provider.ctx.clock()
-    found: list[Organisation] = []
-    for representation in provider.identities.representations_of_person(session, person_id, now):
-        organisation = provider.identities.organisation_by_id(
-            session, representation.organisation_id
-        )
-        if organisation is not None and organisation.status == "active":
-            found.append(organisation)
-    return found
+    """Whom the person may act for now: the active organisations they represent."""
+    return provider.identities.organisations_represented_by(
+        session, person_id, provider.ctx.clock()
+    )
 
 
 def _acting_for(

@@ -27,7 +27,7 @@ from idp.identities.errors import (
 from idp.identities.models import Person, Representation
 from idp.identities.proofing import LocalRegistryProofing, RealNameProofing
 from idp.identities.service import IdentityService
-from idp.identities.storage import PersonRow, SqlIdentityStore
+from idp.identities.storage import OrganisationRow, PersonRow, SqlIdentityStore
 from tests.conftest import FrozenClock, make_settings
 
 ZHANG = "11010519491231002X"
@@ -350,6 +350,34 @@ def test_expired_grant_is_not_valid(
             boss.id
         )
         assert len(store.representatives_of_organisation(session, org_id)) == 2
+
+
+def test_organisations_a_person_represents_each_once_while_valid_and_active(
+    identities: IdentityService, services: Services, clock: FrozenClock
+) -> None:
+    boss, first = _company(identities)
+    second = identities.register_organisation(
+        "91110000600037341L", "第二家公司", boss.id, actor="admin"
+    ).id
+    clerk = identities.register_person(LI, "李四", actor="counter:1")
+    identities.grant_agent(second, clerk.id, ["seal:use"], None, granted_by=boss.id)
+    clock.advance(seconds=1)
+    identities.grant_agent(first, clerk.id, ["seal:use"], None, granted_by=boss.id)
+    identities.grant_agent(second, clerk.id, ["licence:read"], None, granted_by=boss.id)
+    with services.sessions() as session:
+        found = store.organisations_represented_by(session, clerk.id, clock())
+        # oldest representation first; the second one of an organisation adds nothing
+        assert [o.id for o in found] == [second, first]
+        assert store.organisations_represented_by(session, clerk.id, clock() - timedelta(1)) == []
+    with transaction(services.sessions) as session:
+        row = session.get(OrganisationRow, second)
+        assert row is not None
+        row.status = "disabled"
+    with services.sessions() as session:
+        assert [o.id for o in store.organisations_represented_by(session, clerk.id, clock())] == [
+            first
+        ]
+    assert [o.id for o in identities.acting_options(clerk.id)] == [first]
 
 
 def test_revoked_grant_is_not_valid_at_once(
