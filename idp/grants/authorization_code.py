@@ -2,7 +2,9 @@
 
 - Codes live 60 s, are stored as keyed hashes, and are single-use: a second use finds the
   code consumed, and revokes the grant and every token issued from it (RFC 9700 §4.5.3;
-  RFC 6749 §4.1.2).
+  RFC 6749 §4.1.2). The redemption holds the code's row from its read to its commit
+  (``FOR UPDATE`` on PostgreSQL; on SQLite the write transaction already holds the
+  database), so a second request racing the first reads the code once it is consumed.
 - Redirect URIs are compared exactly (RFC 9700 §2.1; Authlib's check on the client).
 - PKCE S256 is required (:mod:`idp.grants.pkce`).
 """
@@ -53,7 +55,8 @@ class CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
     def query_authorization_code(self, code: str, client: Any) -> CodeRecord | None:
         ctx = self.server.ctx
         session = db()
-        row = session.get(CodeRow, ctx.digest("code", code))
+        # held until this request commits: a concurrent redemption waits, then finds it used
+        row = session.get(CodeRow, ctx.digest("code", code), with_for_update=True)
         if row is None or row.client_id != client.get_client_id():
             return None
         now = ctx.clock()

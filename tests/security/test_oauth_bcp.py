@@ -5,6 +5,7 @@ and where it matters, on PostgreSQL + Redis as on the embedded backend."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import statistics
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
@@ -25,6 +27,7 @@ from idp.accounts.service import set_password
 from idp.clients.channels import Channel
 from idp.credentials.passwords import RECOMMENDED
 from idp.credentials.throttle import LoginThrottle
+from idp.grants.authorization_code import CodeGrant
 from tests.idp.oidc_helpers import (
     CITIZEN_ID,
     PASSWORD,
@@ -146,6 +149,50 @@ def test_two_concurrent_refreshes_with_one_token_exactly_one_wins(
         assert statuses == [200, 400], [a.text for a in answers]
         loser = next(a for a in answers if a.status_code == 400)
         assert loser.json()["error"] == "invalid_grant"
+
+
+def test_two_concurrent_redemptions_of_one_code_exactly_one_wins(
+    client: TestClient, world: World, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests race with the same authorization code (RFC 6749 §4.1.2: a code is used
+    once; RFC 9700 §4.2.4). Each request waits for the other after reading the code, so
+    that both would read it unused if the read did not hold it: exactly one gets tokens,
+    the other invalid_grant, and the reuse revokes the tokens the winner got."""
+    meeting = threading.Barrier(2)
+    read_code = CodeGrant.authenticate_user
+
+    def slow_authenticate_user(grant: CodeGrant, code: Any) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meeting.wait(timeout=1)  # the other request, unless the code's row holds it
+        return read_code(grant, code)
+
+    monkeypatch.setattr(CodeGrant, "authenticate_user", slow_authenticate_user)
+    code, verifier = code_and_verifier(client, world)
+
+    def redeem_once(_: int) -> httpx.Response:
+        return client.post(
+            "/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": REDIRECT,
+                "code_verifier": verifier,
+            },
+            auth=(world.web_client_id, world.web_secret),
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(redeem_once, range(2)))
+    assert sorted(answer.status_code for answer in answers) == [200, 400], [a.text for a in answers]
+    loser = next(a for a in answers if a.status_code == 400)
+    assert loser.json()["error"] == "invalid_grant"
+    winner = next(a for a in answers if a.status_code == 200).json()
+    introspected = client.post(
+        "/introspect",
+        data={"token": winner["access_token"]},
+        auth=(world.web_client_id, world.web_secret),
+    )
+    assert introspected.json() == {"active": False}
 
 
 # -- JWT alg confusion, kid / jku / jwk / x5u injection (RFC 8725 §2.1, §3.1) ----------------
