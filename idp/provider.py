@@ -18,7 +18,8 @@ from idp.oauth.claims import IdentityClaims
 from idp.oauth.context import IdpContext
 from idp.oauth.dpop_nonce import DpopNonces, derive_nonce_key
 from idp.oauth.purpose import ScopeExtension
-from idp.oauth.refresh_rotation import RefreshRotation
+from idp.oauth.refresh_rotation_postgres import PostgresRefreshRotation
+from idp.oauth.refresh_rotation_sqlite import SqliteRefreshRotation
 from idp.oauth.server import GovtrustAuthorizationServer
 
 
@@ -46,8 +47,9 @@ class Provider:
     remember_usable_tokens: bool = True
     # access-token rows written and read in batches by the hot path (idp.hotpath)
     access_tokens: AccessTokenLedger = field(init=False)
-    # the hot path's refresh-token rotations, in plain SQL (idp.hotpath.refresh)
-    refresh_rotation: RefreshRotation = field(init=False)
+    # the hot path's refresh-token rotations, in plain SQL, the backend's own
+    # (idp.hotpath.refresh)
+    refresh_rotation: SqliteRefreshRotation | PostgresRefreshRotation = field(init=False)
 
     def __post_init__(self) -> None:
         self.access_tokens = AccessTokenLedger(
@@ -55,7 +57,12 @@ class Provider:
             wait_for_flush=self.access_token_rows_flushed,
             remember_usable=self.remember_usable_tokens,
         )
-        self.refresh_rotation = RefreshRotation(self.ctx.sessions.kw["bind"])
+        engine = self.ctx.sessions.kw["bind"]
+        self.refresh_rotation = (
+            PostgresRefreshRotation(engine)
+            if engine.dialect.name == "postgresql"
+            else SqliteRefreshRotation(engine)
+        )
 
     def close(self) -> None:
         self.access_tokens.close()

@@ -34,6 +34,8 @@ from idp.oauth.access_token_ledger import AccessTokenRecord
 from idp.oauth.claims import SCOPES_BEYOND_THE_PERSON_ROW, profile_claims
 from idp.oauth.models import OAuthClient
 from idp.oauth.refresh_rotation import Presented, refresh_token_columns
+from idp.oauth.refresh_rotation_postgres import PostgresRefreshRotation
+from idp.oauth.refresh_rotation_sqlite import SqliteRefreshRotation
 from idp.provider import Provider
 
 GRANT_TYPE = RotatingRefreshGrant.GRANT_TYPE
@@ -51,12 +53,13 @@ async def refresh_token(
     if client is None:
         return None
     signer = await keys.signer("token")
-    if provider.refresh_rotation.through_libpq:
-        return await rotate_on_loop(provider, client, presented, signer)
+    rotation = provider.refresh_rotation
+    if isinstance(rotation, PostgresRefreshRotation):
+        return await rotate_on_loop(provider, rotation, client, presented, signer)
     try:
-        return rotate(provider, client, presented, signer, here=True)
+        return rotate(provider, rotation, client, presented, signer, here=True)
     except WriteTurnTaken:  # another writer has the turn: wait for it on a thread
-        return await asyncio.to_thread(rotate, provider, client, presented, signer)
+        return await asyncio.to_thread(rotate, provider, rotation, client, presented, signer)
 
 
 @dataclass(frozen=True)
@@ -69,24 +72,28 @@ class Successors:
 
 
 async def rotate_on_loop(
-    provider: Provider, client: OAuthClient, presented: str, signer: jws.JwsSigner
+    provider: Provider,
+    statements: PostgresRefreshRotation,
+    client: OAuthClient,
+    presented: str,
+    signer: jws.JwsSigner,
 ) -> dict[str, Any] | None:
     """PostgreSQL: the read, then the claim with the successors' rows in one statement,
     each sent from the event loop."""
-    statements = provider.refresh_rotation
     token_hash = provider.ctx.digest("refresh", presented)
     now = provider.ctx.clock()
-    found = await statements.read_on_loop(token_hash, client.get_client_id(), now)
+    found = await statements.read(token_hash, client.get_client_id(), now)
     new = None if found is None else successors(provider, client, found, signer)
     if new is None:
         return None
-    if not await statements.rotate_on_loop(token_hash, now, new.access_token, new.refresh_token):
+    if not await statements.rotate(token_hash, now, new.access_token, new.refresh_token):
         return None  # another request rotated it meanwhile: the general path judges
     return new.response
 
 
 def rotate(
     provider: Provider,
+    statements: SqliteRefreshRotation,
     client: OAuthClient,
     presented: str,
     signer: jws.JwsSigner,
@@ -97,7 +104,7 @@ def rotate(
     the event loop, if no other writer has the turn (else :class:`WriteTurnTaken`, before
     anything is read), otherwise on a thread."""
     token_hash = provider.ctx.digest("refresh", presented)
-    with provider.refresh_rotation.transaction(here=here) as rotation:
+    with statements.transaction(here=here) as rotation:
         now = provider.ctx.clock()
         found = rotation.read(token_hash, client.get_client_id(), now)
         new = None if found is None else successors(provider, client, found, signer)

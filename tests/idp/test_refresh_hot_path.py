@@ -26,8 +26,9 @@ from core.db.libpq_statements import LibpqConnection
 from core.services import Services
 from idp.hotpath import refresh as hot_refresh
 from idp.identities.storage import PersonRow
-from idp.oauth import jws, refresh_rotation
-from idp.oauth.refresh_rotation import RefreshRotation
+from idp.oauth import jws, refresh_rotation_sqlite
+from idp.oauth.refresh_rotation_postgres import PostgresRefreshRotation
+from idp.oauth.refresh_rotation_sqlite import SqliteRefreshRotation
 from idp.oauth.storage import AccessTokenRow, GrantRow, RefreshTokenRow, revoke_grant
 from tests.conftest import FrozenClock
 from tests.idp.hot_paths import ISSUER, Paths, both_paths, claims_of
@@ -313,9 +314,9 @@ def test_a_token_rotated_meanwhile_is_left_to_the_general_path(
     tokens = fresh_tokens(paths, world)
     row = refresh_row(services, tokens["refresh_token"])
     assert row is not None
-    read = RefreshRotation.read_on_loop
+    read = PostgresRefreshRotation.read
 
-    async def read_then_rotated_elsewhere(self: RefreshRotation, *args: Any) -> Any:
+    async def read_then_rotated_elsewhere(self: PostgresRefreshRotation, *args: Any) -> Any:
         found = await read(self, *args)
         with services.sessions.begin() as session:
             session.execute(
@@ -325,7 +326,7 @@ def test_a_token_rotated_meanwhile_is_left_to_the_general_path(
             )
         return found
 
-    monkeypatch.setattr(RefreshRotation, "read_on_loop", read_then_rotated_elsewhere)
+    monkeypatch.setattr(PostgresRefreshRotation, "read", read_then_rotated_elsewhere)
     response = refresh(paths.hot, world, tokens["refresh_token"])
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
     assert paths.calls == ["_token"]
@@ -387,13 +388,13 @@ def test_on_sqlite_the_rotation_is_made_on_the_event_loop_unless_another_writer_
         pytest.skip("on PostgreSQL both statements are sent from the event loop")
     tokens = fresh_tokens(paths, world)
     made: list[tuple[bool, str]] = []
-    transaction = RefreshRotation.transaction
+    transaction = SqliteRefreshRotation.transaction
 
-    def noting(self: RefreshRotation, *, here: bool = False) -> Any:
+    def noting(self: SqliteRefreshRotation, *, here: bool = False) -> Any:
         made.append((here, threading.current_thread().name))
         return transaction(self, here=here)
 
-    monkeypatch.setattr(RefreshRotation, "transaction", noting)
+    monkeypatch.setattr(SqliteRefreshRotation, "transaction", noting)
     first = refresh(paths.hot, world, tokens["refresh_token"])
     assert first.status_code == 200 and paths.calls == []
     assert [here for here, _ in made] == [True]
@@ -424,24 +425,25 @@ def test_the_loop_s_connection_never_waits_and_leaves_checkpoints_to_a_thread(
     if services.engine.dialect.name != "sqlite":
         pytest.skip("SQLite's WAL")
     rotation = services.idp.refresh_rotation
-    monkeypatch.setattr(refresh_rotation, "CHECKPOINT_EVERY", 2)
+    assert isinstance(rotation, SqliteRefreshRotation)
+    monkeypatch.setattr(refresh_rotation_sqlite, "CHECKPOINT_EVERY", 2)
     checkpoints: list[str] = []
-    checkpoint = RefreshRotation.checkpoint
+    checkpoint = SqliteRefreshRotation.checkpoint
 
-    def noting(self: RefreshRotation) -> None:
+    def noting(self: SqliteRefreshRotation) -> None:
         checkpoints.append(threading.current_thread().name)
         checkpoint(self)
 
-    monkeypatch.setattr(RefreshRotation, "checkpoint", noting)
+    monkeypatch.setattr(SqliteRefreshRotation, "checkpoint", noting)
     token = fresh_tokens(paths, world)["refresh_token"]
     loop_threads = set()
-    transaction = RefreshRotation.transaction
+    transaction = SqliteRefreshRotation.transaction
 
-    def noting_thread(self: RefreshRotation, *, here: bool = False) -> Any:
+    def noting_thread(self: SqliteRefreshRotation, *, here: bool = False) -> Any:
         loop_threads.add(threading.current_thread().name)
         return transaction(self, here=here)
 
-    monkeypatch.setattr(RefreshRotation, "transaction", noting_thread)
+    monkeypatch.setattr(SqliteRefreshRotation, "transaction", noting_thread)
     before = rotation.commits_here
     for _ in range(4):
         response = refresh(paths.hot, world, token)
