@@ -37,18 +37,17 @@ def attempt_password_login(
 ) -> LoggedIn | None:
     """A new login session for the person, or None (wrong password, unknown person and a
     locked account all look the same, and take the same time)."""
-    decision = provider.throttle.check(account_key(provider, username), ip)
-    if decision.allowed:
+    attempt = provider.throttle.begin(account_key(provider, username), ip)
+    if attempt.allowed:
         result = password_login(provider, username, password)
     else:  # locked: looks exactly like a wrong password (no enumeration, no oracle)
         result = refuse_without_checking(provider, username, password)
-    if decision.delay_seconds:
-        time.sleep(decision.delay_seconds)
+    if attempt.delay_seconds:
+        time.sleep(attempt.delay_seconds)
     if not result.ok or result.person is None:
-        if decision.allowed:
-            provider.throttle.record_failure(result.account_key, ip)
+        attempt.failed()
         return None
-    provider.throttle.record_success(result.account_key, ip)
+    attempt.succeeded()
     details: dict[str, object] = {"acr": LOA_PASSWORD}
     if via:
         details["via"] = via

@@ -32,6 +32,10 @@ class Cache(Protocol):
     def incr(self, key: str, ttl: float) -> int:
         """Atomically increment a counter; the window of ``ttl`` starts at the first hit."""
 
+    def decr(self, key: str) -> int:
+        """Atomically take one back from a counter, its window unchanged, never below 0; a
+        counter that is gone (expired, deleted) stays gone, and 0 is answered."""
+
     def ping(self) -> None:
         """Raise :class:`CacheUnavailable` when the backend does not answer."""
 

@@ -59,6 +59,15 @@ class MemoryCache:
             self._items[key] = (str(count).encode(), self._items[key][1])
             return count
 
+    def decr(self, key: str) -> int:
+        with self._lock:
+            current = self._live(key)
+            if current is None or int(current) <= 0:
+                return 0
+            count = int(current) - 1
+            self._items[key] = (str(count).encode(), self._items[key][1])
+            return count
+
     def ping(self) -> None:
         return None
 

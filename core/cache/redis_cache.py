@@ -20,6 +20,13 @@ if value == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return value
 """
 
+# DECR only a counter that exists and is above 0 (DECR keeps its window), atomically.
+_DECR_EXISTING = """
+local value = tonumber(redis.call('GET', KEYS[1]))
+if value == nil or value <= 0 then return 0 end
+return redis.call('DECR', KEYS[1])
+"""
+
 
 def _unavailable_on_error(method: Callable[P, R]) -> Callable[P, R]:
     @wraps(method)
@@ -45,6 +52,7 @@ class RedisCache:
         )
         self._prefix = prefix
         self._incr = self._client.register_script(_INCR_WITH_WINDOW)
+        self._decr = self._client.register_script(_DECR_EXISTING)
 
     def _key(self, key: str) -> str:
         return self._prefix + key
@@ -69,6 +77,10 @@ class RedisCache:
     @_unavailable_on_error
     def incr(self, key: str, ttl: float) -> int:
         return int(self._incr(keys=[self._key(key)], args=[_ms(ttl)]))
+
+    @_unavailable_on_error
+    def decr(self, key: str) -> int:
+        return int(self._decr(keys=[self._key(key)]))
 
     @_unavailable_on_error
     def ping(self) -> None:

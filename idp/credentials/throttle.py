@@ -11,15 +11,21 @@ it is hashed again before it becomes part of a cache key. IPv6 clients are count
 /64, the smallest block a subscriber usually gets (RFC 6177), so rotating addresses
 within it does not help.
 
-How the login router uses a :class:`ThrottleDecision`
+An attempt counts as a failure from the moment it begins (:meth:`LoginThrottle.begin`),
+before the password is checked, until it succeeds: attempts made at the same time count
+against the limits too. Counted only once a password had been checked, every guess sent
+at the same moment, by as many requests as the service has threads and workers, would have
+passed before the first failure was counted.
+
+How the login router uses an :class:`Attempt`
     * ``allowed``: wait ``delay_seconds``, verify the password, then call
-      :meth:`LoginThrottle.record_failure` or :meth:`LoginThrottle.record_success`.
-    * not ``allowed`` (locked): do **not** verify the real password and do **not** record a
-      failure; run ``verify_password(None, password)`` so the answer takes as long as a
-      verification, wait ``delay_seconds`` and answer **exactly the same message and status
-      as a wrong password**. A lockout must not tell an attacker that the account exists,
-      nor that the password was right. ``locked_until`` is for the audit trail and the
-      administrator, never for the page.
+      :meth:`Attempt.failed` or :meth:`Attempt.succeeded`.
+    * not ``allowed`` (locked, or as many attempts under way as the limits leave): do
+      **not** verify the real password; run ``verify_password(None, password)`` so the
+      answer takes as long as a verification, wait ``delay_seconds`` and answer **exactly
+      the same message and status as a wrong password**. A lockout must not tell an
+      attacker that the account exists, nor that the password was right.
+      ``locked_until`` is for the audit trail and the administrator, never for the page.
 
 When the cache is unavailable :class:`core.cache.CacheUnavailable` propagates: the login
 fails closed (503) rather than run unthrottled.
@@ -36,7 +42,7 @@ from typing import Final
 
 from core.cache.base import Cache
 
-__all__ = ["LoginThrottle", "ThrottleDecision", "client_ip"]
+__all__ = ["Attempt", "LoginThrottle", "ThrottleDecision", "client_ip"]
 
 _IPV6_PREFIX: Final = 64
 
@@ -79,6 +85,34 @@ def _ip_bucket(ip: str) -> str:
     if isinstance(address, ipaddress.IPv6Address):
         return str(ipaddress.IPv6Network((address, _IPV6_PREFIX), strict=False))
     return str(address)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt begun with :meth:`LoginThrottle.begin`; an allowed one ends with
+    :meth:`failed` or :meth:`succeeded` (one left unended stays counted as a failure)."""
+
+    throttle: LoginThrottle
+    account_key: str
+    ip: str
+    decision: ThrottleDecision
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision.allowed
+
+    @property
+    def delay_seconds(self) -> float:
+        return self.decision.delay_seconds
+
+    def failed(self) -> None:
+        """Wrong password (or unknown account, or wrong code): locks what reached its limit."""
+        if self.allowed:
+            self.throttle._failed(self.account_key, self.ip)
+
+    def succeeded(self) -> None:
+        if self.allowed:
+            self.throttle._succeeded(self.account_key, self.ip)
 
 
 class LoginThrottle:
@@ -134,36 +168,64 @@ class LoginThrottle:
             return 0.0
         return min(self._max_delay, self._base_delay * 2.0 ** min(failures - 1, 64))
 
-    def check(self, account_key: str, ip: str) -> ThrottleDecision:
-        """May this login attempt proceed, and after how long a pause."""
-        fail_account, _, lock_account, lock_ip = self._keys(account_key, ip)
+    def _locked(self, account_key: str, ip: str) -> ThrottleDecision | None:
+        _, _, lock_account, lock_ip = self._keys(account_key, ip)
         now = self._clock()
         locks = [
             until
             for until in (self._locked_until(lock_account, now), self._locked_until(lock_ip, now))
             if until is not None
         ]
-        if locks:
-            return ThrottleDecision(False, self._max_delay, max(locks))
-        failures = int(self._cache.get(fail_account) or b"0")
+        return ThrottleDecision(False, self._max_delay, max(locks)) if locks else None
+
+    def check(self, account_key: str, ip: str) -> ThrottleDecision:
+        """Whether an attempt would be allowed now, and after how long a pause; reads only
+        (an attempt is made with :meth:`begin`)."""
+        locked = self._locked(account_key, ip)
+        if locked is not None:
+            return locked
+        failures = int(self._cache.get(self._keys(account_key, ip)[0]) or b"0")
         return ThrottleDecision(True, self.delay_for(failures))
+
+    def begin(self, account_key: str, ip: str) -> Attempt:
+        """Begin an attempt: counted as a failure of the account and of the IP at once, and
+        refused, unchecked, while the account or the IP is locked or as many attempts are
+        counted (failed or under way) as its limit allows."""
+        fail_account, fail_ip, _, _ = self._keys(account_key, ip)
+        on_account = self._cache.incr(fail_account, ttl=self._window)
+        on_ip = self._cache.incr(fail_ip, ttl=self._window)
+        # the locks are read after counting: a lock set by an attempt that failed meanwhile
+        # (which then starts the count afresh) is seen here
+        refused = self._locked(account_key, ip)
+        if refused is None and (on_account > self._account_limit or on_ip > self._ip_limit):
+            refused = ThrottleDecision(False, self._max_delay)
+        if refused is not None:
+            self._cache.decr(fail_account)  # not made: not counted
+            self._cache.decr(fail_ip)
+            return Attempt(self, account_key, ip, refused)
+        return Attempt(
+            self, account_key, ip, ThrottleDecision(True, self.delay_for(on_account - 1))
+        )
 
     def _lock(self, counter: str, lock: str) -> None:
         until = self._clock().timestamp() + self._lockout
         self._cache.set(lock, repr(until).encode(), ttl=self._lockout)
         self._cache.delete(counter)
 
-    def record_failure(self, account_key: str, ip: str) -> None:
-        """Count a wrong password (or unknown account) for both the account and the IP."""
+    def _failed(self, account_key: str, ip: str) -> None:
+        """An attempt that began failed (already counted): lock what reached its limit."""
         fail_account, fail_ip, lock_account, lock_ip = self._keys(account_key, ip)
-        if self._cache.incr(fail_account, ttl=self._window) >= self._account_limit:
+        if int(self._cache.get(fail_account) or b"0") >= self._account_limit:
             self._lock(fail_account, lock_account)
-        if self._cache.incr(fail_ip, ttl=self._window) >= self._ip_limit:
+        if int(self._cache.get(fail_ip) or b"0") >= self._ip_limit:
             self._lock(fail_ip, lock_ip)
 
-    def record_success(self, account_key: str, ip: str) -> None:
-        """A successful login clears the account's failures (not the IP's)."""
-        self._cache.delete(self._keys(account_key, ip)[0])
+    def _succeeded(self, account_key: str, ip: str) -> None:
+        """An attempt that began succeeded: the account's failures are cleared, and the IP
+        gets this attempt back (its earlier failures stay counted)."""
+        fail_account, fail_ip, _, _ = self._keys(account_key, ip)
+        self._cache.delete(fail_account)
+        self._cache.decr(fail_ip)
 
     def account_locked_until(self, account_key: str) -> datetime | None:
         """Until when the account is locked (None: it is not), for an administrator."""

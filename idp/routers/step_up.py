@@ -76,17 +76,16 @@ def passkey_submit(
         return RedirectResponse(f"/interaction/{current.id}", status_code=303)
     key = provider.ctx.digest("second-factor", current.person_id)
     ip = request.client.host if request.client else ""
-    decision = provider.throttle.check(key, ip)
+    attempt = provider.throttle.begin(key, ip)
     try:
-        if not decision.allowed:
+        if not attempt.allowed:
             raise passkeys.PasskeyRefused("throttled", "too many failures")
         passkeys.authenticate(provider, current.id, current.person_id, credential)
     except passkeys.PasskeyRefused:
-        if decision.allowed:
-            provider.throttle.record_failure(key, ip)
+        attempt.failed()
         lang = language(request)
         return second_factor_page(request, provider, current, error=TEXT[lang]["passkey_failed"])
-    provider.throttle.record_success(key, ip)
+    attempt.succeeded()
     second_factor.step_up(provider, current.session_public_id, LOA_STRONG, "passkey")
     with transaction(provider.ctx.sessions) as session:
         provider.ctx.audit.record(
@@ -142,14 +141,13 @@ def second_factor_submit(
         return RedirectResponse(f"/interaction/{current.id}", status_code=303)
     key = provider.ctx.digest("second-factor", current.person_id)
     ip = request.client.host if request.client else ""
-    decision = provider.throttle.check(key, ip)
-    ok = decision.allowed and second_factor.verify(provider, current.person_id, method, otp)
+    attempt = provider.throttle.begin(key, ip)
+    ok = attempt.allowed and second_factor.verify(provider, current.person_id, method, otp)
     if not ok:
-        if decision.allowed:
-            provider.throttle.record_failure(key, ip)
+        attempt.failed()
         lang = language(request)
         return second_factor_page(request, provider, current, error=TEXT[lang]["otp_failed"])
-    provider.throttle.record_success(key, ip)
+    attempt.succeeded()
     second_factor.step_up(provider, current.session_public_id, LOA_TWO_FACTOR, method)
     with transaction(provider.ctx.sessions) as session:
         provider.ctx.audit.record(

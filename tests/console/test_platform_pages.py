@@ -160,7 +160,7 @@ def test_unlock_a_locked_account_with_a_reason(platform_demo: Demo, browser: Tes
     citizen = demo.user("citizen")
     provider = demo.services.idp
     for _ in range(5):
-        provider.throttle.record_failure(account_key(provider, citizen["id_number"]), "10.0.0.9")
+        provider.throttle.begin(account_key(provider, citizen["id_number"]), "10.0.0.9").failed()
     page = _enter(browser, demo)
     found = browser.post(
         "/console/platform/accounts/lookup",

@@ -54,6 +54,22 @@ def test_incr_counts_within_a_window(cache_factory: Callable[[], Cache]) -> None
     assert cache.incr("rate:b", ttl=60) == 1
 
 
+def test_decr_takes_one_back_but_never_revives_a_counter(
+    cache_factory: Callable[[], Cache],
+) -> None:
+    cache = cache_factory()
+    assert [cache.incr("rate:c", ttl=0.3) for _ in range(3)] == [1, 2, 3]
+    assert cache.decr("rate:c") == 2
+    assert cache.incr("rate:c", ttl=60) == 3  # the first window goes on
+    assert cache.decr("rate:gone") == 0 and cache.get("rate:gone") is None
+    cache.incr("rate:d", ttl=60)
+    assert [cache.decr("rate:d"), cache.decr("rate:d")] == [0, 0]  # never below 0
+    assert cache.incr("rate:d", ttl=60) == 1
+    time.sleep(0.45)
+    assert cache.get("rate:c") is None  # expired in its first window, decr or not
+    assert cache.decr("rate:c") == 0 and cache.get("rate:c") is None
+
+
 def test_prefix_separates_deployments() -> None:
     url = REDIS_URL or pytest.skip("GOVTRUST_TEST_REDIS_URL not set")
     first, second = RedisCache(url, prefix="test:a:"), RedisCache(url, prefix="test:b:")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -32,7 +34,7 @@ def throttle(cache: Cache, clock: FrozenClock) -> LoginThrottle:
 
 def _fail(throttle: LoginThrottle, times: int, account: str = ACCOUNT, ip: str = IP) -> None:
     for _ in range(times):
-        throttle.record_failure(account, ip)
+        throttle.begin(account, ip).failed()
 
 
 def test_fresh_account_is_allowed_without_delay(throttle: LoginThrottle) -> None:
@@ -42,7 +44,7 @@ def test_fresh_account_is_allowed_without_delay(throttle: LoginThrottle) -> None
 def test_delay_doubles_with_each_failure(throttle: LoginThrottle) -> None:
     delays = []
     for _ in range(4):
-        throttle.record_failure(ACCOUNT, IP)
+        throttle.begin(ACCOUNT, IP).failed()
         delays.append(throttle.check(ACCOUNT, IP).delay_seconds)
     assert delays == [0.5, 1.0, 2.0, 4.0]
     assert throttle.check(OTHER, IP).delay_seconds == 0.0  # per account, not per IP
@@ -59,7 +61,7 @@ def test_delay_is_capped(cache: Cache, clock: FrozenClock) -> None:
 def test_lockout_after_the_account_limit(throttle: LoginThrottle, clock: FrozenClock) -> None:
     _fail(throttle, 4)
     assert throttle.check(ACCOUNT, IP).allowed
-    throttle.record_failure(ACCOUNT, IP)
+    throttle.begin(ACCOUNT, IP).failed()
     decision = throttle.check(ACCOUNT, IP)
     assert decision.allowed is False
     assert decision.locked_until == clock.now + timedelta(seconds=900)
@@ -78,16 +80,68 @@ def test_lockout_ends_after_the_lockout_period(throttle: LoginThrottle, clock: F
     assert decision == ThrottleDecision(True, 0.0, None)  # a fresh allowance
     _fail(throttle, 4)
     assert throttle.check(ACCOUNT, IP).allowed is True
-    throttle.record_failure(ACCOUNT, IP)
+    throttle.begin(ACCOUNT, IP).failed()
     assert throttle.check(ACCOUNT, IP).locked_until == clock.now + timedelta(seconds=900)
 
 
 def test_success_clears_the_account_counter(throttle: LoginThrottle) -> None:
     _fail(throttle, 4)
-    throttle.record_success(ACCOUNT, IP)
+    throttle.begin(ACCOUNT, IP).succeeded()
     assert throttle.check(ACCOUNT, IP) == ThrottleDecision(True, 0.0, None)
     _fail(throttle, 4)
     assert throttle.check(ACCOUNT, IP).allowed is True
+
+
+def test_attempts_under_way_count_against_the_account_limit(throttle: LoginThrottle) -> None:
+    """Guesses sent at the same moment: each is counted when it begins, before its password
+    is checked, so no more than the limit are ever checked (NIST SP 800-63B §5.2.2)."""
+    under_way = [throttle.begin(ACCOUNT, IP) for _ in range(8)]
+    assert [a.allowed for a in under_way] == [True] * 5 + [False] * 3
+    assert [a.delay_seconds for a in under_way[:5]] == [0.0, 0.5, 1.0, 2.0, 4.0]
+    for attempt in under_way:
+        attempt.failed()  # the refused ones count nothing, and change nothing
+    decision = throttle.check(ACCOUNT, IP)
+    assert not decision.allowed and decision.locked_until is not None
+
+
+def test_a_success_under_way_frees_its_place(throttle: LoginThrottle) -> None:
+    first, *others = [throttle.begin(ACCOUNT, IP) for _ in range(5)]
+    assert throttle.begin(ACCOUNT, IP).allowed is False  # five under way
+    first.succeeded()  # the account's failures are cleared
+    assert throttle.begin(ACCOUNT, IP).allowed is True
+    for attempt in others:
+        attempt.failed()  # counted before the success cleared them: no lockout
+    assert throttle.check(ACCOUNT, IP).allowed is True
+
+
+def test_concurrent_guesses_are_checked_at_most_the_limit(cache: Cache, clock: FrozenClock) -> None:
+    """Sixteen threads guess one account at once, through the shared cache: five are let
+    through, whatever the order, and the account is locked once they have failed."""
+    throttle = LoginThrottle(cache, clock)
+    barrier = threading.Barrier(16)
+
+    def guess(_: int) -> bool:
+        barrier.wait()
+        attempt = throttle.begin(ACCOUNT, IP)
+        time.sleep(0.01)  # the password check
+        attempt.failed()
+        return attempt.allowed
+
+    with ThreadPoolExecutor(16) as pool:
+        checked = list(pool.map(guess, range(16)))
+    assert checked.count(True) == 5
+    assert throttle.check(ACCOUNT, IP).allowed is False
+
+
+def test_successful_logins_do_not_use_up_the_ip_limit(cache: Cache, clock: FrozenClock) -> None:
+    """A service hall's many citizens behind one address: only failures count for the IP."""
+    throttle = LoginThrottle(cache, clock, per_ip_limit=3)
+    for index in range(10):
+        throttle.begin(f"bi_{index}", IP).succeeded()
+    _fail(throttle, 2, account="bi_x")
+    assert throttle.check("bi_y", IP).allowed is True
+    _fail(throttle, 1, account="bi_z")
+    assert throttle.check("bi_y", IP).allowed is False
 
 
 def test_admin_unlock(throttle: LoginThrottle) -> None:
@@ -101,9 +155,9 @@ def test_admin_unlock(throttle: LoginThrottle) -> None:
 def test_ip_limit_across_accounts(cache: Cache, clock: FrozenClock) -> None:
     throttle = LoginThrottle(cache, clock, per_ip_limit=10)
     for index in range(9):
-        throttle.record_failure(f"bi_{index}", IP)
+        throttle.begin(f"bi_{index}", IP).failed()
     assert throttle.check("bi_new", IP).allowed is True
-    throttle.record_failure("bi_9", IP)
+    throttle.begin("bi_9", IP).failed()
     decision = throttle.check("bi_new", IP)
     assert decision.allowed is False and decision.locked_until == clock.now + timedelta(seconds=900)
     assert throttle.check("bi_new", "198.51.100.8").allowed is True
@@ -114,20 +168,20 @@ def test_ip_limit_across_accounts(cache: Cache, clock: FrozenClock) -> None:
 def test_ipv6_clients_are_counted_per_64(cache: Cache, clock: FrozenClock) -> None:
     throttle = LoginThrottle(cache, clock, per_ip_limit=3)
     for host in ("2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"):
-        throttle.record_failure(host, host)
+        throttle.begin(host, host).failed()
     assert throttle.check("bi_new", "2001:db8:1:2::99").allowed is False
     assert throttle.check("bi_new", "2001:db8:1:3::1").allowed is True
 
 
 def test_ipv4_mapped_addresses_count_as_ipv4(cache: Cache, clock: FrozenClock) -> None:
     throttle = LoginThrottle(cache, clock, per_ip_limit=2)
-    throttle.record_failure("bi_a", "::ffff:198.51.100.7")
-    throttle.record_failure("bi_b", IP)
+    throttle.begin("bi_a", "::ffff:198.51.100.7").failed()
+    throttle.begin("bi_b", IP).failed()
     assert throttle.check("bi_c", IP).allowed is False
 
 
 def test_account_keys_are_not_stored_in_clear(throttle: LoginThrottle, cache: Cache) -> None:
-    throttle.record_failure(ACCOUNT, IP)
+    throttle.begin(ACCOUNT, IP).failed()
     assert cache.get(f"throttle:fail:acct:{ACCOUNT}") is None
     assert throttle.check(ACCOUNT, IP).delay_seconds == 0.5
 
@@ -144,7 +198,7 @@ def test_failures_outside_the_window_are_forgotten(cache: Cache, clock: FrozenCl
     _fail(throttle, 4)
     assert throttle.check(ACCOUNT, IP).delay_seconds == 4.0
     time.sleep(0.4)  # the window is kept by the cache's own expiry
-    throttle.record_failure(ACCOUNT, IP)
+    throttle.begin(ACCOUNT, IP).failed()
     assert throttle.check(ACCOUNT, IP) == ThrottleDecision(True, 0.5, None)
 
 
