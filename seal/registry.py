@@ -88,8 +88,8 @@ class SealRegistry:
             for rep in self.identities.representations_of_person(session, person_id, now)
         )
 
-    def _seal_row(self, session: Session, seal_id: str) -> SealRow:
-        row = self.store.seal_row(session, seal_id)
+    def _seal_row(self, session: Session, seal_id: str, *, for_update: bool = False) -> SealRow:
+        row = self.store.seal_row(session, seal_id, for_update=for_update)
         if row is None:
             raise SealNotFound()
         return row
@@ -203,7 +203,8 @@ class SealRegistry:
         if not reason.strip():
             raise ProblemError(422, "reason-required", "A reason is required")
         with transaction(self.sessions) as session:
-            row = self._seal_row(session, seal_id)
+            # held until the commit: a concurrent change waits, then sees this one's status
+            row = self._seal_row(session, seal_id, for_update=True)
             self._require_admin(session, row.organisation_id, by)
             if (row.status, status) not in TRANSITIONS:
                 raise ProblemError(

@@ -85,8 +85,12 @@ def _status(value: str) -> SealStatus:
 
 
 class SqlSealStore:
-    def seal_row(self, session: Session, seal_id: str) -> SealRow | None:
-        return session.get(SealRow, seal_id)
+    def seal_row(
+        self, session: Session, seal_id: str, *, for_update: bool = False
+    ) -> SealRow | None:
+        """``for_update``: held until the transaction ends (``FOR UPDATE`` on PostgreSQL; on
+        SQLite the write transaction already holds the database)."""
+        return session.get(SealRow, seal_id, with_for_update=for_update)
 
     def seals_of(self, session: Session, organisation_id: str) -> list[Seal]:
         query = (

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from cryptography import x509
 from sqlalchemy import select
 
 from core.audit.storage import AuditEntryRow
+from core.errors.problem import ProblemError
 from core.services import Services
 from idp.identities.service import IdentityService
 from keys.revocation import Revocation
@@ -121,3 +127,40 @@ def test_suspend_resume_and_revoke(services: Services, people: People, seals: Se
         seals.set_status(seal.id, "active", by=people.boss, reason="想恢复")
     with pytest.raises(Exception, match="reason"):
         seals.set_status(seal.id, "suspended", by=people.boss, reason=" ")
+
+
+def test_a_revocation_and_a_resumption_at_once_leave_the_seal_revoked(
+    services: Services, people: People, seals: SealRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A suspended seal revoked and resumed at the same moment: each change waits for the
+    other after reading the seal, so both would see it suspended if the read did not hold
+    the row. Revoked is final: whichever comes second must see the first."""
+    seal = seals.create(organisation_id=people.org, kind="approval", by=people.boss)
+    seals.set_status(seal.id, "suspended", by=people.boss, reason="印章保管人调岗")
+    meeting = threading.Barrier(2)
+    asked = threading.local()
+    require_admin = SealRegistry._require_admin
+
+    def slow_require_admin(registry: SealRegistry, *args: Any) -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meeting.wait(timeout=1)  # the other change, unless the seal's row holds it
+        if asked.status == "active":
+            time.sleep(0.3)  # the resumption, if it read the seal suspended, commits last
+        require_admin(registry, *args)
+
+    monkeypatch.setattr(SealRegistry, "_require_admin", slow_require_admin)
+
+    def change(status: str) -> str:
+        asked.status = status
+        try:
+            return seals.set_status(seal.id, status, by=people.boss, reason="同时").status
+        except ProblemError as refused:
+            return refused.problem.type.rsplit("/", 1)[-1]
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = dict(
+            zip(("revoked", "active"), pool.map(change, ("revoked", "active")), strict=True)
+        )
+    assert outcomes["revoked"] == "revoked"  # active or suspended: either may be revoked
+    assert outcomes["active"] in ("active", "illegal-transition")
+    assert seals.get(seal.id).status == "revoked"
