@@ -75,5 +75,7 @@ def load(cache: Cache, interaction_id: str) -> Interaction | None:
     return Interaction(**json.loads(raw))
 
 
-def finish(cache: Cache, interaction_id: str) -> None:
-    cache.delete(_key(interaction_id))
+def finish(cache: Cache, interaction_id: str) -> bool:
+    """End the interaction; True for the one caller that ended it (the cache's delete is
+    atomic), False if it had already ended or expired."""
+    return cache.delete(_key(interaction_id))

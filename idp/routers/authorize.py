@@ -276,6 +276,23 @@ def _login_row(session: Session, public_id: str | None) -> LoginSessionRow | Non
     ).first()
 
 
+def _login_still_open(session: Session, public_id: str | None) -> bool:
+    """Whether the login session a grant is for is still open, read in the grant's own
+    transaction and held there (``FOR SHARE`` on PostgreSQL; on SQLite the write
+    transaction holds the database): a logout ending it at the same moment either waits
+    for the grant, then revokes it with the session's others, or ends it first, and no
+    grant is made (:func:`idp.logout.end_session_by_id` updates the session's row before
+    it looks for its grants)."""
+    if public_id is None:
+        return False
+    row = session.scalars(
+        select(LoginSessionRow)
+        .where(LoginSessionRow.public_id == public_id)
+        .with_for_update(read=True)
+    ).first()
+    return row is not None and row.ended_at is None
+
+
 def _query_value(query: str, name: str) -> str:
     values = parse_qs(query).get(name)
     return values[0] if values else ""
@@ -403,10 +420,20 @@ def _finish(
     with provider.ctx.sessions() as session:
         person = provider.identities.person_by_id(session, current.person_id)
         login = _login_row(session, current.session_public_id)
-    if person is None or login is None or login.ended_at is not None:
+        # the representation chosen may have ended since (an agent's withdrawn)
+        acting = organisation_id is None or any(
+            o.id == organisation_id for o in _acting_options(provider, session, current.person_id)
+        )
+    # the interaction ends once: of two requests finishing it at once, one gets a code
+    if (
+        person is None
+        or login is None
+        or login.ended_at is not None
+        or not acting
+        or not interactions.finish(provider.cache, current.id)
+    ):
         lang = language(request)
         return render(request, "error.html", status=400, message=TEXT[lang]["expired"])
-    interactions.finish(provider.cache, current.id)
     grant_id = secrets.token_hex(16)
     principal = Principal(
         person_id=person.id,
@@ -427,6 +454,9 @@ def _authorization_response(
 ) -> Response:
     with transaction(provider.ctx.sessions) as session:
         if principal is not None:
+            if not _login_still_open(session, principal.session_id):
+                lang = language(request)
+                return render(request, "error.html", status=400, message=TEXT[lang]["expired"])
             session.add(
                 GrantRow(
                     id=principal.grant_id,

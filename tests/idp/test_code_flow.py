@@ -10,11 +10,12 @@ import httpx
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from core.db.engine import transaction
 from core.services import Services
 from idp.identities.storage import RepresentationRow
+from idp.oauth.storage import GrantRow
 from tests.idp.oidc_helpers import (
     CITIZEN_ID,
     CITIZEN_PHONE,
@@ -151,6 +152,29 @@ def test_the_consent_page_names_the_company_while_the_person_may_act_for_it(
         )
     again = client.get(urlsplit(str(chosen.url)).path, follow_redirects=False)
     assert 'name="consent"' in again.text and "福州示例科技有限公司" not in again.text
+
+
+def test_no_code_for_a_company_the_person_no_longer_represents(
+    client: TestClient, world: World, services: Services
+) -> None:
+    """The representation ends between the choice of the company and the consent: the
+    login ends without a grant for the company."""
+    _, challenge = pkce_pair()
+    params = authorize_params(world.web_client_id, challenge, scope="openid organisation")
+    page = follow(client, client.get(f"/authorize?{urlencode(params)}", follow_redirects=False))
+    page = follow(client, post_form(client, page, username=CITIZEN_ID, password=PASSWORD))
+    consent = follow(client, post_form(client, page, acting_as=world.company_id))
+    assert 'name="consent"' in consent.text
+    with transaction(services.sessions) as session:
+        session.execute(
+            update(RepresentationRow)
+            .where(RepresentationRow.person_id == world.citizen_id)
+            .values(revoked_at=services.idp.ctx.clock())
+        )
+    answer = post_form(client, consent, consent="allow")
+    assert answer.status_code == 400 and "location" not in answer.headers
+    with services.sessions() as session:
+        assert session.scalars(select(GrantRow)).all() == []
 
 
 def test_wrong_password_and_unknown_user_look_the_same(client: TestClient, world: World) -> None:

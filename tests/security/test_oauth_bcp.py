@@ -20,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
+from sqlalchemy import select
 
 from core.app import create_app
 from core.services import Services
@@ -28,6 +29,9 @@ from idp.clients.channels import Channel
 from idp.credentials.passwords import RECOMMENDED
 from idp.credentials.throttle import LoginThrottle
 from idp.grants.authorization_code import CodeGrant
+from idp.logout import end_session_by_id
+from idp.oauth.storage import GrantRow
+from idp.routers import authorize
 from tests.idp.oidc_helpers import (
     CITIZEN_ID,
     PASSWORD,
@@ -193,6 +197,74 @@ def test_two_concurrent_redemptions_of_one_code_exactly_one_wins(
         auth=(world.web_client_id, world.web_secret),
     )
     assert introspected.json() == {"active": False}
+
+
+def _last_page_of_a_second_login(client: TestClient, world: World) -> str:
+    """Where a second authorization by a logged-in person with a remembered consent ends:
+    the page that records the grant and sends the code."""
+    _, challenge = pkce_pair()
+    callback_params(login_and_consent(client, authorize_params(world.web_client_id, challenge)))
+    _, challenge = pkce_pair()
+    params = authorize_params(world.web_client_id, challenge, state="second")
+    page = follow(client, client.get(f"/authorize?{urlencode(params)}", follow_redirects=False))
+    assert 'name="acting_as"' in page.text  # logged in already: whom the person acts for
+    action = re.search(r'action="([^"]+)"', page.text)
+    assert action
+    chosen = client.post(
+        action.group(1),
+        data={"acting_as": "self", "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    return str(chosen.headers["location"])
+
+
+def test_an_interaction_finished_twice_at_once_gives_one_code(
+    client: TestClient, world: World, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last page of a login (consent remembered) requested twice at once, say by a
+    double click: each request waits for the other after reading the login, so both would
+    go on to a grant if ending the interaction were not single-use. One gets a code; the
+    other the page that says the login has ended."""
+    last_page = _last_page_of_a_second_login(client, world)
+    meeting = threading.Barrier(2)
+    login_row = authorize._login_row
+
+    def slow_login_row(*args: Any) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meeting.wait(timeout=1)  # the other request: both have read the interaction
+        return login_row(*args)
+
+    monkeypatch.setattr(authorize, "_login_row", slow_login_row)
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: client.get(last_page, follow_redirects=False), (1, 2)))
+    assert sorted(a.status_code for a in answers) == [303, 400], [a.text[:200] for a in answers]
+    back = callback_params(next(a for a in answers if a.status_code == 303))
+    assert back["code"] and back["state"] == "second"
+
+
+def test_a_logout_between_the_last_page_s_check_and_its_grant_leaves_no_grant(
+    client: TestClient, world: World, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The person logs out (or an administrator ends the session) just after the last page
+    found the login open: the grant's own transaction reads the session again, and makes
+    no grant for a session that has ended (nothing a logout could have missed)."""
+    last_page = _last_page_of_a_second_login(client, world)
+    login_row = authorize._login_row
+
+    def login_row_then_logout(session: Any, public_id: str | None) -> Any:
+        found = login_row(session, public_id)
+        assert public_id is not None
+        end_session_by_id(services.idp, public_id, actor="test")
+        return found
+
+    monkeypatch.setattr(authorize, "_login_row", login_row_then_logout)
+    with services.sessions() as session:
+        grants_before = len(session.scalars(select(GrantRow)).all())
+    answer = client.get(last_page, follow_redirects=False)
+    assert answer.status_code == 400 and "location" not in answer.headers
+    with services.sessions() as session:
+        grants = session.scalars(select(GrantRow)).all()
+    assert len(grants) == grants_before and all(g.revoked_at is not None for g in grants)
 
 
 # -- JWT alg confusion, kid / jku / jwk / x5u injection (RFC 8725 §2.1, §3.1) ----------------
