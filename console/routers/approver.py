@@ -46,6 +46,9 @@ from core.services import Services
 from seal.service import StampRequest
 
 router = APIRouter(include_in_schema=False)
+# how long a confirmation holds its draft at most (a stamping takes well under a second; a
+# request that dies holding it frees the draft when this runs out)
+STAMPING_CLAIM_SECONDS = 120
 
 PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 DraftId = Annotated[str, Path(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")]
@@ -252,9 +255,31 @@ async def stamp_confirm(
         return RedirectResponse(f"{PREFIX}/stamp/{draft_id}/done", status_code=303)
     seal = usable_seal(services, viewer.person_id, draft.seal_id)
     require_level(viewer, seal, f"/stamp/{draft_id}")
+    # one stamping per draft at a time: a confirmation sent twice at once (a double
+    # click) stamps once, and the other request shows where the first one stands
+    claim = f"console:stamping:{draft_id}"
+    if not services.cache.add(claim, b"1", ttl=STAMPING_CLAIM_SECONDS):
+        return RedirectResponse(f"{PREFIX}/stamp/{draft_id}/done", status_code=303)
+    try:
+        draft = owned_draft(services, viewer, draft_id)  # as the claim found it
+        if draft.sealed is not None:  # the other request stamped it meanwhile
+            return RedirectResponse(f"{PREFIX}/stamp/{draft_id}/done", status_code=303)
+        return await _stamp(request, viewer, services, draft_id, draft, seal.id)
+    finally:
+        services.cache.delete(claim)  # the draft now says whether it is sealed
+
+
+async def _stamp(
+    request: Request,
+    viewer: Viewer,
+    services: Services,
+    draft_id: str,
+    draft: Draft,
+    seal_id: str,
+) -> Response:
     document = draft.documents[0]
     stamp_request = StampRequest(
-        seal.id,
+        seal_id,
         document.pdf,
         placement_of(draft.placement),
         draft.level,  # type: ignore[arg-type]  # one of Level, checked on upload

@@ -194,6 +194,9 @@ def issue_submit(
         if issue is None or issue.type_code != licence_type.code:
             return _form(request, viewer, licence_type, status=409, expired=True)
         authority = caller.authority(issue.issuer_uscc)  # checked again: rights may change
+        if not store.take_pending(viewer.cookie, PENDING_KIND, pending):
+            # confirmed twice at once (a double click): the other request issues it
+            return _form(request, viewer, licence_type, status=409, expired=True)
         try:
             licence = licences.issue(
                 issue.type_code,
@@ -210,7 +213,6 @@ def issue_submit(
             if error.problem.status >= 500:
                 raise
             return _form(request, viewer, licence_type, status=422, errors={"form": "invalid"})
-        store.delete_pending(viewer.cookie, PENDING_KIND, pending)
         return RedirectResponse(
             f"{PREFIX}/admin/licences/{licence.identifier}?done=issue", status_code=303
         )

@@ -4,14 +4,20 @@ document in it; and what another person (or role) gets: 403 or "not found"."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
+import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from console.routers import approver
 from core.audit.entry import parse_entry
 from tests.console.conftest import Demo, csrf_of, log_in, step_up
 from tests.console.pdfs import ANCHOR, simple_pdf
@@ -117,6 +123,35 @@ def test_seal_one_document_with_preview_step_up_and_download(
     assert report.status_code == 200
     assert "审批专用章" in report.text
     assert 'data-testid="verdict">有效' in report.text
+
+
+def test_a_confirmation_sent_twice_at_once_stamps_once(
+    demo: Demo, browser: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A double click on "confirm": both requests find the draft unsealed and wait for each
+    other there, so both would stamp if the draft were not held by one: one seal use."""
+    log_in(browser, demo, "approver")
+    draft = _upload(browser, demo).headers["location"]
+    preview = browser.get(draft)
+    refused = browser.post(
+        f"{draft}/confirm", data={"csrf": csrf_of(preview.text)}, follow_redirects=False
+    )
+    back = step_up(browser, demo, "approver", refused)
+    meeting = threading.Barrier(2)
+    seal_of = approver.usable_seal
+
+    def slow_usable_seal(*args: Any) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meeting.wait(timeout=1)  # the other request found the draft unsealed too
+        return seal_of(*args)
+
+    monkeypatch.setattr(approver, "usable_seal", slow_usable_seal)
+    data = {"csrf": csrf_of(back.text)}
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: browser.post(f"{draft}/confirm", data=data), (1, 2)))
+    assert all(a.status_code == 200 for a in answers), [a.text[:300] for a in answers]
+    assert len(_audit(demo, "seal.used")) == 1
+    assert "盖章完成" in browser.get(f"{draft}/done").text
 
 
 def test_placement_errors_are_shown_on_the_form(demo: Demo, browser: TestClient) -> None:

@@ -6,10 +6,16 @@ form again; another authority's administrator or a citizen gets 403/404."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from certs.access import Caller
 from certs.demo_types import FOOD_BUSINESS_LICENCE, TOUR_GUIDE_CARD
 from certs.service import LicenceService
 from core.audit.entry import parse_entry
@@ -90,6 +96,38 @@ def test_issue_a_licence_after_a_confirmation(demo: Demo, browser: TestClient) -
         ISSUE, data={"csrf": csrf_of(review.text), "step": "confirm", "pending": pending.group(1)}
     )
     assert again.status_code == 409
+
+
+def test_a_confirmation_sent_twice_at_once_issues_one_licence(
+    demo: Demo, browser: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A double click on "confirm": both requests read the pending issue before either
+    issues it; each waits for the other there, so both would issue if using up the step
+    were not single-use. One licence, and a 409 for the other request."""
+    log_in(browser, demo, "admin")
+    form = browser.get(ISSUE)
+    review = browser.post(
+        ISSUE, data={**_guide_form(demo.user("agent")["id_number"]), "csrf": csrf_of(form.text)}
+    )
+    pending = PENDING.search(review.text)
+    assert pending
+    meeting = threading.Barrier(2)
+    authority = Caller.authority
+
+    def slow_authority(admin: Caller, uscc: str) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meeting.wait(timeout=1)  # the other request has read the pending issue too
+        return authority(admin, uscc)
+
+    monkeypatch.setattr(Caller, "authority", slow_authority)
+    before = _actions(demo).count("licence.issued")
+    data = {"csrf": csrf_of(review.text), "step": "confirm", "pending": pending.group(1)}
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(lambda _: browser.post(ISSUE, data=data, follow_redirects=False), (1, 2))
+        )
+    assert sorted(a.status_code for a in answers) == [303, 409]
+    assert _actions(demo).count("licence.issued") == before + 1
 
 
 def test_bad_input_gets_the_form_again(demo: Demo, browser: TestClient) -> None:
