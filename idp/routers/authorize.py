@@ -421,8 +421,9 @@ def _finish(
         person = provider.identities.person_by_id(session, current.person_id)
         login = _login_row(session, current.session_public_id)
         # the representation chosen may have ended since (an agent's withdrawn)
-        acting = organisation_id is None or any(
-            o.id == organisation_id for o in _acting_options(provider, session, current.person_id)
+        acting = (
+            organisation_id is None
+            or _acting_for(provider, session, current.person_id, organisation_id) is not None
         )
     # the interaction ends once: of two requests finishing it at once, one gets a code
     if (
