@@ -106,6 +106,12 @@ def _refreshed(
                 return current or session
         return session
     try:
+        # as stored now: a request of this session that held the lock just before may have
+        # refreshed already, and its refresh token is spent (presenting it again would be
+        # a reuse, which revokes the grant and ends the session)
+        latest = store.load(cookie)
+        if latest is None or latest.access_expires_at > session.access_expires_at:
+            return latest or session
         tokens = auth.refresh(provider, client_secret(services), session.refresh_token)
     except auth.LoginFailed:
         return session  # the token check below ends the session

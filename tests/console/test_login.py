@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from console.client import CLIENT_ID
+from console.deps import _refreshed, store_of
 from console.session import COOKIE
 from idp.oauth.storage import GrantRow
 from tests.conftest import FrozenClock
@@ -180,6 +181,31 @@ def test_an_expired_access_token_is_refreshed_without_a_new_login(
     assert page.status_code == 200, page.headers.get("location")
     clock.advance(minutes=11)  # and again: the rotated refresh token works too
     assert browser.get("/console/profile", follow_redirects=False).status_code == 200
+
+
+def test_a_refresh_that_another_request_just_made_is_not_made_again(
+    demo: Demo, browser: TestClient, clock: FrozenClock
+) -> None:
+    """Two requests of one session find the access token due at once; the second takes the
+    refresh lock only after the first has refreshed and let it go. It must use the tokens
+    the first stored, not present the refresh token it read before, which the first spent
+    (a reuse: the grant would be revoked and the person logged out)."""
+    log_in(browser, demo, "citizen")
+    services = demo.services
+    store = store_of(services)
+    cookie = browser.cookies.get(COOKIE, path="/console")
+    assert cookie
+    clock.advance(minutes=11)
+    stale = store.load(cookie)
+    assert stale is not None
+    first = _refreshed(services, store, cookie, stale)
+    assert first.refresh_token != stale.refresh_token
+    second = _refreshed(services, store, cookie, stale)  # what the second request had read
+    assert second.refresh_token == first.refresh_token
+    assert browser.get("/console/profile", follow_redirects=False).status_code == 200
+    with services.sessions() as session:
+        grants = session.scalars(select(GrantRow).where(GrantRow.client_id == CLIENT_ID)).all()
+    assert grants and all(g.revoked_at is None for g in grants)
 
 
 def test_a_session_ended_at_the_provider_ends_the_console_session(
