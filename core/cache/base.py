@@ -26,6 +26,10 @@ class Cache(Protocol):
     def add(self, key: str, value: bytes, ttl: float) -> bool:
         """Store only if ``key`` is absent; True when stored (atomic: single-use, replay)."""
 
+    def replace(self, key: str, expected: bytes | None, value: bytes, ttl: float) -> bool:
+        """Store ``value`` only if ``key`` still holds ``expected`` (None: is absent); True
+        when stored (atomic: a read-modify-write that another worker may race)."""
+
     def delete(self, key: str) -> bool:
         """Remove ``key``; True when it existed."""
 

@@ -43,6 +43,13 @@ class MemoryCache:
             self._items[key] = (value, self._expiry(ttl))
             return True
 
+    def replace(self, key: str, expected: bytes | None, value: bytes, ttl: float) -> bool:
+        with self._lock:
+            if self._live(key) != expected:
+                return False
+            self._items[key] = (value, self._expiry(ttl))
+            return True
+
     def delete(self, key: str) -> bool:
         with self._lock:
             existed = self._live(key) is not None

@@ -27,6 +27,16 @@ if value == nil or value <= 0 then return 0 end
 return redis.call('DECR', KEYS[1])
 """
 
+# SET only while the key holds the expected value (ARGV[1] '0': absent; '1': ARGV[2]).
+_REPLACE_IF_UNCHANGED = """
+local current = redis.call('GET', KEYS[1])
+if (ARGV[1] == '0' and current ~= false) or (ARGV[1] == '1' and current ~= ARGV[2]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+return 1
+"""
+
 
 def _unavailable_on_error(method: Callable[P, R]) -> Callable[P, R]:
     @wraps(method)
@@ -53,6 +63,7 @@ class RedisCache:
         self._prefix = prefix
         self._incr = self._client.register_script(_INCR_WITH_WINDOW)
         self._decr = self._client.register_script(_DECR_EXISTING)
+        self._replace = self._client.register_script(_REPLACE_IF_UNCHANGED)
 
     def _key(self, key: str) -> str:
         return self._prefix + key
@@ -69,6 +80,11 @@ class RedisCache:
     @_unavailable_on_error
     def add(self, key: str, value: bytes, ttl: float) -> bool:
         return bool(self._client.set(self._key(key), value, px=_ms(ttl), nx=True))
+
+    @_unavailable_on_error
+    def replace(self, key: str, expected: bytes | None, value: bytes, ttl: float) -> bool:
+        held = (b"0", b"") if expected is None else (b"1", expected)
+        return bool(self._replace(keys=[self._key(key)], args=[*held, value, _ms(ttl)]))
 
     @_unavailable_on_error
     def delete(self, key: str) -> bool:

@@ -174,9 +174,9 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
             self.request.user = principal
             self.ciba_request = request
             return
-        too_fast, interval = CibaCache(self.server.cache).poll_too_fast(request, now)
-        if too_fast:
-            raise SlowDownError(f"poll at most every {interval} seconds")
+        poll = CibaCache(self.server.cache).poll(request, now)
+        if poll.too_fast:
+            raise SlowDownError(f"poll at most every {poll.interval} seconds")
         raise AuthorizationPendingError("the person has not answered yet")
 
     @hooked  # type: ignore[untyped-decorator]

@@ -120,9 +120,9 @@ class KioskDeviceCodeGrant(DeviceCodeGrant):  # type: ignore[misc]
             if principal is None:
                 raise InvalidGrantError("the authorization was revoked")
             return principal
-        if store.poll_too_fast(authorization):
-            interval = store.interval(authorization)
-            raise SlowDownError(f"poll at most every {interval} seconds")
+        poll = store.poll(authorization)
+        if poll.too_fast:
+            raise SlowDownError(f"poll at most every {poll.interval} seconds")
         raise AuthorizationPendingError("the person has not answered yet")
 
     @hooked  # type: ignore[untyped-decorator]

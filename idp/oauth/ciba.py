@@ -35,11 +35,11 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from core.cache.base import Cache
 from core.db.base import Base
 from core.db.types import UtcDateTime
+from idp.oauth.polling import Poll, record_poll
 
 DEFAULT_EXPIRY_SECONDS = 300
 MAX_EXPIRY_SECONDS = 600
 INTERVAL_SECONDS = 5
-SLOW_DOWN_SECONDS = 5  # CIBA Core §11 (as RFC 8628 §3.5): every later poll waits longer
 RETENTION_SECONDS = MAX_EXPIRY_SECONDS + 3600
 MAX_NOTIFICATION_TOKEN = 1024  # §7.1
 # §7.1: a short message shown on both devices. Letters (Chinese included), digits, spaces
@@ -203,23 +203,10 @@ class CibaCache:
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
 
-    def poll_too_fast(self, request: CibaRequest, now: datetime) -> tuple[bool, int]:
-        """Record this poll; (too fast, interval). Too fast when sooner than the current
-        interval after the previous poll; the interval then grows by 5 s (§11)."""
+    def poll(self, request: CibaRequest, now: datetime) -> Poll:
+        """Record this poll: too fast, or not, and the interval from now on (§11)."""
         key = f"ciba-poll:{request.auth_req_hash}"
-        raw = self.cache.get(key)
-        last: float | None = None
-        interval = request.interval
-        if raw is not None:
-            state = json.loads(raw)
-            last, interval = float(state["last"]), int(state["interval"])
-        moment = now.timestamp()
-        too_fast = last is not None and moment - last < interval
-        if too_fast:
-            interval += SLOW_DOWN_SECONDS
-        body = json.dumps({"last": moment, "interval": interval}).encode()
-        self.cache.set(key, body, ttl=RETENTION_SECONDS)
-        return too_fast, interval
+        return record_poll(self.cache, key, now.timestamp(), request.interval, RETENTION_SECONDS)
 
     def keep_ping_target(self, request_id: str, target: PingTarget, ttl: int) -> None:
         body = json.dumps(

@@ -12,7 +12,7 @@ Keys, all under the device code's hash ``h``:
 - ``device-decision:{h}``: the person's decision, written once (``add``): approving and
   denying cannot both win, nor can a second decision replace the first.
 - ``device-poll:{h}``: when the kiosk last polled and its current interval (§3.5
-  ``slow_down`` adds 5 s for this and every later request).
+  ``slow_down`` adds 5 s for this and every later request; :mod:`idp.oauth.polling`).
 - ``device-used:{h}``: claimed once (``add``) when tokens are issued: a second poll after
   success finds it and gets ``invalid_grant``.
 
@@ -30,10 +30,10 @@ from datetime import datetime
 
 from core.cache.base import Cache
 from idp.oauth.context import IdpContext
+from idp.oauth.polling import Poll, record_poll
 
 LIFETIME_SECONDS = 600
 INTERVAL_SECONDS = 5
-SLOW_DOWN_SECONDS = 5  # RFC 8628 §3.5
 # Kept past expiry so that a late poll is told expired_token rather than invalid_grant.
 RETENTION_SECONDS = LIFETIME_SECONDS + 3600
 
@@ -151,27 +151,11 @@ class DeviceCodeStore:
         raw = self.cache.get(f"device-decision:{authorization.device_hash}")
         return None if raw is None else DeviceDecision(**json.loads(raw))
 
-    def poll_too_fast(self, authorization: DeviceAuthorization) -> bool:
-        """Record this poll; True when it came sooner than the current interval after the
-        previous one, in which case the interval grows by 5 s from now on (§3.5)."""
+    def poll(self, authorization: DeviceAuthorization) -> Poll:
+        """Record this poll: too fast, or not, and the interval from now on (§3.5)."""
         key = f"device-poll:{authorization.device_hash}"
         now = self.ctx.clock().timestamp()
-        raw = self.cache.get(key)
-        last: float | None = None
-        interval = INTERVAL_SECONDS
-        if raw is not None:
-            state = json.loads(raw)
-            last, interval = float(state["last"]), int(state["interval"])
-        too_fast = last is not None and now - last < interval
-        if too_fast:
-            interval += SLOW_DOWN_SECONDS
-        body = json.dumps({"last": now, "interval": interval}).encode()
-        self.cache.set(key, body, ttl=RETENTION_SECONDS)
-        return too_fast
-
-    def interval(self, authorization: DeviceAuthorization) -> int:
-        raw = self.cache.get(f"device-poll:{authorization.device_hash}")
-        return int(json.loads(raw)["interval"]) if raw is not None else INTERVAL_SECONDS
+        return record_poll(self.cache, key, now, INTERVAL_SECONDS, RETENTION_SECONDS)
 
     def consume(self, authorization: DeviceAuthorization) -> bool:
         """Claim the approved authorization for issuing tokens; True exactly once."""
@@ -184,8 +168,9 @@ class DeviceCodeStore:
 
 
 # RFC 8628 §5.1: user codes have little entropy, so guessing is rate limited. Failed
-# look-ups are counted per person and per network address over a window; once either
-# count reaches its limit, no look-up is made at all, a correct code included.
+# look-ups are counted per person and per network address over a window, from the moment
+# each begins (GuessLimit.begin) until it finds an authorization; once either count reaches
+# its limit, no look-up is made at all, a correct code included.
 GUESS_WINDOW_SECONDS = 900
 GUESS_LIMIT_PER_PERSON = 5
 GUESS_LIMIT_PER_ADDRESS = 20
@@ -203,13 +188,19 @@ class GuessLimit:
             ("device-guess:a:" + digest("device-guess", address), GUESS_LIMIT_PER_ADDRESS),
         ]
 
-    def allowed(self, person_id: str, address: str) -> bool:
-        for key, limit in self._keys(person_id, address):
-            raw = self.cache.get(key)
-            if raw is not None and int(raw) >= limit:
-                return False
-        return True
+    def begin(self, person_id: str, address: str) -> bool:
+        """Count a look-up as a failure before it is made, so that look-ups sent at the same
+        moment count against the limits too; False (and not counted) once either count is
+        at its limit: then no look-up is made."""
+        keys = self._keys(person_id, address)
+        counts = [self.cache.incr(key, ttl=GUESS_WINDOW_SECONDS) for key, _ in keys]
+        if all(count <= limit for count, (_, limit) in zip(counts, keys, strict=True)):
+            return True
+        for key, _ in keys:
+            self.cache.decr(key)
+        return False
 
-    def failed(self, person_id: str, address: str) -> None:
+    def found(self, person_id: str, address: str) -> None:
+        """The look-up found an authorization: it is taken back, not a failed guess."""
         for key, _ in self._keys(person_id, address):
-            self.cache.incr(key, ttl=GUESS_WINDOW_SECONDS)
+            self.cache.decr(key)

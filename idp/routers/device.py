@@ -120,13 +120,13 @@ class _Page(PersonPage):
 def _pending(page: _Page, login: LoginSession, user_code: str) -> DeviceAuthorization | Response:
     """The authorization a typed user code names, rate limited; else the page to show."""
     guesses = GuessLimit(page.provider.cache, page.provider.ctx)
-    if not guesses.allowed(login.person_id, page.address):
+    if not guesses.begin(login.person_id, page.address):
         return page.error("device_too_many", status=429)
     store = page.provider.server.devices
     authorization = store.find_by_user_code(user_code)
     if authorization is None:
-        guesses.failed(login.person_id, page.address)
         return page.error("device_unknown")
+    guesses.found(login.person_id, page.address)
     if authorization.expired(page.provider.ctx.clock()):
         return page.error("device_unknown")
     if store.decision(authorization) is not None:

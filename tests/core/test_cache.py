@@ -70,6 +70,47 @@ def test_decr_takes_one_back_but_never_revives_a_counter(
     assert cache.decr("rate:c") == 0 and cache.get("rate:c") is None
 
 
+def test_replace_stores_only_over_the_expected_value(cache_factory: Callable[[], Cache]) -> None:
+    cache = cache_factory()
+    assert cache.replace("state", b"old", b"new", ttl=60) is False  # absent, not b"old"
+    assert cache.get("state") is None
+    assert cache.replace("state", None, b"first", ttl=60) is True  # absent, as expected
+    assert cache.replace("state", None, b"again", ttl=60) is False
+    assert cache.replace("state", b"other", b"again", ttl=60) is False
+    assert cache.get("state") == b"first"
+    assert cache.replace("state", b"first", b"second", ttl=0.05) is True
+    assert cache.get("state") == b"second"
+    time.sleep(0.15)  # the new ttl applies
+    assert cache.get("state") is None
+
+
+def test_replace_is_atomic_under_contention(cache_factory: Callable[[], Cache]) -> None:
+    """Eight read-modify-writes of one counter, each retried until its write lands: none
+    is lost (a get-then-set would keep only the last writer's)."""
+    cache = cache_factory()
+    barrier = threading.Barrier(8)
+    losses: list[int] = []
+
+    def add_one() -> None:
+        barrier.wait()
+        lost = 0
+        while True:
+            seen = cache.get("shared-count")
+            value = str(int(seen or b"0") + 1).encode()
+            if cache.replace("shared-count", seen, value, ttl=60):
+                break
+            lost += 1
+        losses.append(lost)
+
+    threads = [threading.Thread(target=add_one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert cache.get("shared-count") == b"8"
+    assert len(losses) == 8
+
+
 def test_prefix_separates_deployments() -> None:
     url = REDIS_URL or pytest.skip("GOVTRUST_TEST_REDIS_URL not set")
     first, second = RedisCache(url, prefix="test:a:"), RedisCache(url, prefix="test:b:")

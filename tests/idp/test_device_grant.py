@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from core.app import create_app
 from core.audit.storage import AuditEntryRow
 from core.services import Services
 from idp.clients.channels import DEVICE_CODE, Channel
-from idp.oauth.device import GUESS_LIMIT_PER_PERSON
+from idp.oauth.device import GUESS_LIMIT_PER_ADDRESS, GUESS_LIMIT_PER_PERSON, GuessLimit
 from tests.conftest import FrozenClock
 from tests.idp.oidc_helpers import CITIZEN_ID, PASSWORD, World, build_world, client_service, csrf_of
 
@@ -329,6 +330,36 @@ def test_user_code_guessing_is_limited(client: TestClient, phone: TestClient, ki
     assert posted.status_code == 429
     # the kiosk's request itself is untouched
     assert poll(client, kiosk, started["device_code"])["error"] == "authorization_pending"
+
+
+def test_guesses_sent_at_once_count_against_the_limit(services: Services) -> None:
+    """A look-up is counted before it is made: of twelve sent at the same moment by one
+    person, only as many as the limit are made. Counted only after a miss, all twelve
+    passed the check before the first miss was counted."""
+    guesses = GuessLimit(services.idp.cache, services.idp.ctx)
+    barrier = threading.Barrier(12)
+    begun: list[bool] = []
+
+    def guess() -> None:
+        barrier.wait()
+        begun.append(guesses.begin("person-1", "198.51.100.7"))
+
+    threads = [threading.Thread(target=guess) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert begun.count(True) == GUESS_LIMIT_PER_PERSON
+    assert guesses.begin("person-1", "198.51.100.7") is False
+    # a look-up that found its authorization is given back; a refused one was not counted
+    guesses.found("person-1", "198.51.100.7")
+    assert guesses.begin("person-1", "198.51.100.7") is True
+    assert guesses.begin("person-1", "198.51.100.7") is False
+    # the address has counted only the look-ups made
+    for n in range(GUESS_LIMIT_PER_ADDRESS - GUESS_LIMIT_PER_PERSON):
+        assert guesses.begin(f"person-{n + 2}", "198.51.100.7") is True, n
+    assert guesses.begin("person-99", "198.51.100.7") is False
+    assert guesses.begin("person-99", "203.0.113.9") is True
 
 
 def test_approval_form_needs_its_csrf_token(
