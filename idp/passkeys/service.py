@@ -20,12 +20,13 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.audit.entry import AuditEvent
 from core.db.engine import transaction
 from idp.admin.errors import NotFound
+from idp.identities.storage import PersonRow
 from idp.passkeys.storage import PasskeyRow, credential_hash
 from idp.passkeys.webauthn import (
     SUPPORTED_ALGORITHMS,
@@ -270,8 +271,6 @@ def _register(
         raise PasskeyRefused(error.reason, str(error)) from error
     if verified.credential_id != response.credential_id:
         raise PasskeyRefused("malformed", "the credential id does not match its attestation")
-    if len(_active(provider, person_id)) >= MAX_PASSKEYS:
-        raise PasskeyRefused("too-many", f"at most {MAX_PASSKEYS} passkeys per person")
     now = provider.ctx.clock()
     row = PasskeyRow(
         id=secrets.token_hex(16),
@@ -288,6 +287,16 @@ def _register(
     )
     try:
         with transaction(provider.ctx.sessions) as session:
+            # the person's row is held until the commit, so that two registrations at once
+            # cannot both count the same passkeys and both add one past the limit
+            session.get(PersonRow, person_id, with_for_update=True)
+            active = session.scalar(
+                select(func.count())
+                .select_from(PasskeyRow)
+                .where(PasskeyRow.person_id == person_id, PasskeyRow.revoked_at.is_(None))
+            )
+            if (active or 0) >= MAX_PASSKEYS:
+                raise PasskeyRefused("too-many", f"at most {MAX_PASSKEYS} passkeys per person")
             taken = session.scalars(
                 select(PasskeyRow.id).where(PasskeyRow.credential_hash == row.credential_hash)
             ).first()

@@ -15,6 +15,7 @@ import json
 import re
 import secrets
 import struct
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -395,6 +396,51 @@ def test_a_registration_is_refused(
     assert refused.status_code == 422 and refused.json()["reason"] == reason, refused.text
     assert refusals(services) == [reason]
     assert client.get("/me/passkeys", headers=headers).json()["passkeys"] == []
+
+
+def test_at_most_twenty_passkeys_even_when_registered_at_once(
+    world: World, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit is counted in the transaction that adds the passkey, with the person's row
+    held: of two registrations verified at the same moment with one place left, one is
+    refused. Counted before that transaction, both counted the same passkeys and both were
+    added."""
+    person = world.citizen_id
+    for _ in range(passkeys.MAX_PASSKEYS - 1):
+        register_directly(services, person, SoftAuthenticator())
+    real = passkeys.verify_registration
+    verified = threading.Event()
+    together = threading.Barrier(2, timeout=10)
+
+    def verify_then_wait(**kwargs: Any) -> Registration:
+        registration = real(**kwargs)
+        verified.set()
+        together.wait()
+        return registration
+
+    monkeypatch.setattr(passkeys, "verify_registration", verify_then_wait)
+    outcomes: list[str] = []
+
+    def register() -> None:
+        try:
+            register_directly(services, person, SoftAuthenticator())
+            outcomes.append("registered")
+        except passkeys.PasskeyRefused as refused:
+            outcomes.append(refused.reason)
+
+    first = threading.Thread(target=register)
+    first.start()
+    assert verified.wait(timeout=10)  # its challenge taken: the second may start its own
+    second = threading.Thread(target=register)
+    second.start()
+    first.join()
+    second.join()
+    assert sorted(outcomes) == ["registered", "too-many"]
+    assert len(passkeys.passkeys_of(services.idp, person)) == passkeys.MAX_PASSKEYS
+    monkeypatch.setattr(passkeys, "verify_registration", real)
+    with pytest.raises(passkeys.PasskeyRefused) as refused:
+        register_directly(services, person, SoftAuthenticator())
+    assert refused.value.reason == "too-many"
 
 
 # --- authentication: each refusal next to the success -----------------------------------------
