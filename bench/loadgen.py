@@ -35,7 +35,8 @@ Usage::
 
 ``target.json``: ``{"name", "base", "token_path", "introspect_path", "authorize_path",
 "service": {"client_id", "client_secret", "scope"}, "web": {"client_id", "client_secret",
-"redirect_uri", "scope"}, "user": {"username", "password"}, "cc_params": {},
+"redirect_uri", "scope"}, "user": {"username", "password"}, "more_usernames": [] (more
+accounts with the same password: each worker logs in as its own), "cc_params": {},
 "auth_params": {}, "introspect_token_params": {}, "ceiling_url"}``.
 """
 
@@ -126,7 +127,7 @@ def parse_form(page: str) -> tuple[str, dict[str, str], set[str]]:
 class Driver:
     """The scenarios against one target."""
 
-    def __init__(self, target: dict[str, Any], concurrency: int) -> None:
+    def __init__(self, target: dict[str, Any], concurrency: int, first_user: int = 0) -> None:
         self.t = target
         self.base = target["base"].rstrip("/")
         # One client (one keep-alive connection) per worker: a pool shared by all workers
@@ -137,6 +138,18 @@ class Driver:
         ]
         self.service_auth = (target["service"]["client_id"], target["service"]["client_secret"])
         self.web_auth = (target["web"]["client_id"], target["web"]["client_secret"])
+        # each client (worker) logs in as a person of its own, from ``first_user`` on: the
+        # demo citizen and the citizens ``run.py`` added (``login_users.py``), all with one
+        # password; a login throttle counts the logins of one account made at once
+        password = target["user"]["password"]
+        usernames = [target["user"]["username"], *target.get("more_usernames", [])]
+        self.users = {
+            id(client): {
+                "username": usernames[(first_user + n) % len(usernames)],
+                "password": password,
+            }
+            for n, client in enumerate(self.clients)
+        }
 
     async def close(self) -> None:
         for client in self.clients:
@@ -208,9 +221,7 @@ class Driver:
                 raise IterationError(describe(response))
             action, fields, names = parse_form(response.text)
             if "password" in names:
-                fields.update(
-                    username=self.t["user"]["username"], password=self.t["user"]["password"]
-                )
+                fields.update(self.users[id(browser)])
                 kind = "login"
             elif "acting_as" in names:
                 fields["acting_as"] = "self"
@@ -271,13 +282,14 @@ class Part:
     index: int
     workers: int
     sample_server: bool
+    first_worker: int = 0  # the workers of the processes before this one
 
 
 async def run_part(
     args: argparse.Namespace, target: dict[str, Any], part: Part, barrier: Any
 ) -> dict[str, Any]:
     """One process's share of a run; raw latencies, to be merged by :func:`merge`."""
-    driver = Driver(target, part.workers)
+    driver = Driver(target, part.workers, first_user=part.first_worker)
     scenario = args.scenario
     browsers = driver.clients
     pids = [int(pid) for pid in args.server_pids.split(",") if pid] if part.sample_server else []
@@ -461,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         args.concurrency // args.procs + (1 if i < args.concurrency % args.procs else 0)
         for i in range(args.procs)
     ]
-    parts = [Part(i, share, i == 0) for i, share in enumerate(shares)]
+    parts = [Part(i, share, i == 0, sum(shares[:i])) for i, share in enumerate(shares)]
     if args.procs == 1:
         results = [_part_main(args, target, parts[0], None)]
     else:

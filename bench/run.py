@@ -95,6 +95,8 @@ TITLES = {
 }
 # ES256 signatures a server makes per iteration (access token, plus ID token when openid)
 SIGNATURES = {"client_credentials": 1, "introspection": 0, "refresh": 2, "login": 2}
+# citizens that log in (login_users.py): at least one per concurrent login or refresh chain
+LOGIN_USERS = 16
 PG_URL = "postgresql://postgres@127.0.0.1:5432/{db}"
 REDIS_URL = "redis://127.0.0.1:6379/{n}"
 PEER_RESOURCE = "urn:govtrust:bench:api"
@@ -226,8 +228,28 @@ def start_govtrust(
             "scope": "openid profile offline_access",
         },
         "user": {"username": citizen["id_number"], "password": citizen["password"]},
+        "more_usernames": login_users(workdir, env, citizen["password"]),
     }
     return system
+
+
+def login_users(workdir: Path, env: dict[str, str], password: str) -> list[str]:
+    """More citizens with the demo citizen's password (``login_users.py``): one account per
+    concurrent login, so that the login throttle does not take the load for an attack."""
+    # -P: bench/ not first on the path, where verify.py would hide govtrust's verify package
+    command = [sys.executable, "-P", str(BENCH / "login_users.py"), "--count", str(LOGIN_USERS)]
+    seeded = subprocess.run(
+        command,
+        cwd=workdir,
+        env={**env, "BENCH_LOGIN_PASSWORD": password},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if seeded.returncode != 0:
+        raise RuntimeError(f"login_users.py failed: {seeded.stderr[-2000:]}")
+    usernames: list[str] = json.loads(seeded.stdout.strip().splitlines()[-1])
+    return usernames
 
 
 def start_peer(scratch: Path, like: dict[str, Any]) -> System:
@@ -248,6 +270,7 @@ def start_peer(scratch: Path, like: dict[str, Any]) -> System:
         PEER_WEB_REDIRECT=like["web"]["redirect_uri"],
         PEER_USERNAME=like["user"]["username"],
         PEER_PASSWORD=like["user"]["password"],
+        PEER_MORE_USERNAMES=",".join(like.get("more_usernames", [])),
     )
     log_path = workdir / "peer.log"
     with log_path.open("wb") as output:
@@ -683,7 +706,10 @@ def render(
         "interleaved round by round (order reversed every other round; client credentials "
         "and introspection alternate within each round). Figures are the "
         "median of the runs; ratios are the median of the per-round ratios (range in "
-        "brackets).",
+        "brackets). Each worker of *login* and each refresh chain logs in as a person of "
+        f"its own ({LOGIN_USERS + 1} citizens with one password, `bench/login_users.py`; "
+        "on both sides): govtrust's login throttle counts the logins of one account made "
+        "at once as one attacker's guesses.",
         f"- Peer: npm `oidc-provider` {versions.get('oidc-provider', '?')} on Node "
         f"{versions.get('node', '?')} (`bench/oidc_provider/server.mjs`): the same two "
         "clients (client_secret_basic), ES256 keys generated at start, JWT access tokens "

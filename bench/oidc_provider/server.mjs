@@ -9,7 +9,9 @@
 //
 // Everything comes from the environment (bench/run.py sets it):
 //   PEER_PORT, PEER_ISSUER, PEER_SERVICE_ID, PEER_SERVICE_SECRET, PEER_SERVICE_SCOPE,
-//   PEER_WEB_ID, PEER_WEB_SECRET, PEER_WEB_REDIRECT, PEER_USERNAME, PEER_PASSWORD
+//   PEER_WEB_ID, PEER_WEB_SECRET, PEER_WEB_REDIRECT, PEER_USERNAME, PEER_PASSWORD, and
+//   PEER_MORE_USERNAMES (optional, comma-separated: more accounts with the same password,
+//   one per concurrent login, as govtrust's load logs in as several people)
 // It listens on 127.0.0.1 only and prints "ready <issuer>" when it accepts requests.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -28,10 +30,12 @@ const PORT = Number(env('PEER_PORT'));
 const ISSUER = env('PEER_ISSUER');
 const API = 'urn:govtrust:bench:api';
 const SERVICE_SCOPE = env('PEER_SERVICE_SCOPE');
-const USERNAME = env('PEER_USERNAME');
+const USERNAMES = new Set([
+  env('PEER_USERNAME'),
+  ...(process.env.PEER_MORE_USERNAMES ?? '').split(',').filter(Boolean),
+]);
 const ARGON2 = { type: argon2.argon2id, timeCost: 3, memoryCost: 64 * 1024, parallelism: 4 };
 const PASSWORD_HASH = await argon2.hash(env('PEER_PASSWORD'), ARGON2);
-const ACCOUNT_ID = 'citizen-1';
 
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), alg: 'ES256', use: 'sig', kid: 'bench-es256' };
@@ -149,7 +153,8 @@ provider.use(async (ctx, next) => {
   const form = await readForm(ctx.req);
   if (action === 'login') {
     if (prompt.name !== 'login') ctx.throw(400, 'not at login');
-    const ok = form.username === USERNAME
+    const username = String(form.username ?? '');
+    const ok = USERNAMES.has(username)
       && (await argon2.verify(PASSWORD_HASH, String(form.password ?? '')));
     if (!ok) {
       ctx.status = 401;
@@ -158,7 +163,7 @@ provider.use(async (ctx, next) => {
       return undefined;
     }
     await provider.interactionFinished(ctx.req, ctx.res, {
-      login: { accountId: ACCOUNT_ID },
+      login: { accountId: username },
     }, { mergeWithLastSubmission: false });
     return undefined;
   }
