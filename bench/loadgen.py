@@ -141,12 +141,13 @@ class Driver:
         # each client (worker) logs in as a person of its own, from ``first_user`` on: the
         # demo citizen and the citizens ``run.py`` added (``login_users.py``), all with one
         # password; a login throttle counts the logins of one account made at once
-        password = target["user"]["password"]
-        usernames = [target["user"]["username"], *target.get("more_usernames", [])]
+        # (none for the ceiling's trivial server)
+        user = target.get("user", {})
+        usernames = [user.get("username", ""), *target.get("more_usernames", [])]
         self.users = {
             id(client): {
                 "username": usernames[(first_user + n) % len(usernames)],
-                "password": password,
+                "password": user.get("password", ""),
             }
             for n, client in enumerate(self.clients)
         }
