@@ -116,14 +116,17 @@ def test_a_success_under_way_frees_its_place(throttle: LoginThrottle) -> None:
 
 def test_concurrent_guesses_are_checked_at_most_the_limit(cache: Cache, clock: FrozenClock) -> None:
     """Sixteen threads guess one account at once, through the shared cache: five are let
-    through, whatever the order, and the account is locked once they have failed."""
+    through, whatever the order, and the account is locked once they have failed. (Every
+    attempt begins before any fails: a failure that reaches the limit locks the account, so
+    an attempt begun after it would be refused by the lock, however few had been let
+    through; on a loaded machine a sleep for the password check did not keep that order.)"""
     throttle = LoginThrottle(cache, clock)
-    barrier = threading.Barrier(16)
+    barrier, all_begun = threading.Barrier(16), threading.Barrier(16, timeout=10)
 
     def guess(_: int) -> bool:
         barrier.wait()
         attempt = throttle.begin(ACCOUNT, IP)
-        time.sleep(0.01)  # the password check
+        all_begun.wait()  # the password checks
         attempt.failed()
         return attempt.allowed
 
