@@ -8,7 +8,6 @@ A successful login upgrades an old hash in place (rehash on login).
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
 
 from core.db.engine import transaction
 from core.identifiers.errors import InvalidIdentifier
@@ -17,16 +16,6 @@ from idp.credentials.passwords import verify_password
 from idp.identities.errors import InvalidPhone
 from idp.identities.models import Person
 from idp.provider import Provider
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    person: Person | None
-    account_key: str  # an opaque key for throttling: the username's keyed hash
-
-    @property
-    def ok(self) -> bool:
-        return self.person is not None
 
 
 def find_person(provider: Provider, username: str) -> Person | None:
@@ -50,14 +39,13 @@ def account_key(provider: Provider, username: str) -> str:
     return provider.ctx.digest("login", compact.upper())
 
 
-def refuse_without_checking(provider: Provider, username: str, password: str) -> LoginResult:
+def refuse_without_checking(provider: Provider, password: str) -> None:
     """A locked account: spend the time of a verification, check nothing, say the same."""
     verify_password(None, password, params=provider.password_parameters)
-    return LoginResult(None, account_key(provider, username))
 
 
-def password_login(provider: Provider, username: str, password: str) -> LoginResult:
-    key = account_key(provider, username)
+def password_login(provider: Provider, username: str, password: str) -> Person | None:
+    """The person whose username and password these are; None otherwise."""
     person = find_person(provider, username)
     stored: str | None = None
     if person is not None and person.status == "active":
@@ -66,11 +54,11 @@ def password_login(provider: Provider, username: str, password: str) -> LoginRes
             stored = account.password_hash if account else None
     check = verify_password(stored, password, params=provider.password_parameters)
     if not check.ok or person is None:
-        return LoginResult(None, key)
+        return None
     if check.new_hash is not None:
         with transaction(provider.ctx.sessions) as session:
             account = session.get(AccountRow, person.id)
             if account is not None:
                 account.password_hash = check.new_hash
                 account.updated_at = provider.ctx.clock()
-    return LoginResult(person, key)
+    return person

@@ -38,13 +38,14 @@ def attempt_password_login(
     """A new login session for the person, or None (wrong password, unknown person and a
     locked account all look the same, and take the same time)."""
     attempt = provider.throttle.begin(account_key(provider, username), ip)
+    person = None
     if attempt.allowed:
-        result = password_login(provider, username, password)
+        person = password_login(provider, username, password)
     else:  # locked: looks exactly like a wrong password (no enumeration, no oracle)
-        result = refuse_without_checking(provider, username, password)
+        refuse_without_checking(provider, password)
     if attempt.delay_seconds:
         time.sleep(attempt.delay_seconds)
-    if not result.ok or result.person is None:
+    if person is None:
         attempt.failed()
         return None
     attempt.succeeded()
@@ -53,19 +54,19 @@ def attempt_password_login(
         details["via"] = via
     with transaction(provider.ctx.sessions) as session:
         cookie, login = start_session(
-            provider.ctx, session, result.person.id, LOA_PASSWORD, ("pwd",), user_agent
+            provider.ctx, session, person.id, LOA_PASSWORD, ("pwd",), user_agent
         )
         provider.ctx.audit.record(
             session,
             AuditEvent(
-                actor=result.person.subject,
+                actor=person.subject,
                 action="login.succeeded",
                 object_type="session",
                 object_id=login.public_id,
                 details=details,
             ),
         )
-    return LoggedIn(result.person, login, cookie)
+    return LoggedIn(person, login, cookie)
 
 
 def set_session_cookie(response: Response, provider: Provider, cookie: str) -> None:
