@@ -177,9 +177,6 @@ class SessionStore:
         key = self._key(cookie, f"pending:{kind}:{pending_id}:")
         return self._open(cookie, key, self.cache.get(key))
 
-    def delete_pending(self, cookie: str, kind: str, pending_id: str) -> None:
-        self.take_pending(cookie, kind, pending_id)
-
     def take_pending(self, cookie: str, kind: str, pending_id: str) -> bool:
         """Use up the step: True for the one request that does (the cache's delete is
         atomic), so that a step confirmed twice at once is carried out once."""

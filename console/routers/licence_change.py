@@ -232,7 +232,7 @@ def _confirm(
         return _form(
             request, viewer, licences, shown, action, status=422, errors={"form": "refused"}
         )
-    store.delete_pending(viewer.cookie, PENDING_KIND, pending_id)
+    store.take_pending(viewer.cookie, PENDING_KIND, pending_id)
     return RedirectResponse(
         f"{PREFIX}/admin/licences/{new.identifier}?done={action}", status_code=303
     )

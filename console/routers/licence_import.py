@@ -169,7 +169,7 @@ async def import_confirm(
         if problem.problem.status >= 500 or problem.problem.status == 403:
             raise
         return _form(request, viewer, licence_type, status=422, error="invalid")
-    store.delete_pending(viewer.cookie, FILE_KIND, file_id)
+    store.take_pending(viewer.cookie, FILE_KIND, file_id)
     report_id = _keep_report(store, viewer, report, "")
     return RedirectResponse(f"{PREFIX}/admin/licence-types/{code}/import/{report_id}", 303)
 
