@@ -80,6 +80,7 @@ class LibpqConnection:
         self._lost: psycopg.Error | None = None
         self._prepared: set[bytes] = set()
         self._loop.add_reader(self._fd, self._readable)
+        self._watching = True
 
     @classmethod
     async def open(cls, connections: AsyncPostgres) -> LibpqConnection:
@@ -126,6 +127,7 @@ class LibpqConnection:
             self._pgconn.send_query_prepared(statement, values)
             return await self._result()
         except psycopg.Error as exc:
+            self._unwatch_if_closed()
             raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
     async def _result(self) -> PGresult:
@@ -159,10 +161,8 @@ class LibpqConnection:
         try:
             self._pgconn.consume_input()
         except psycopg.Error as exc:  # the connection is lost
-            # its socket would stay readable (end of file): stop watching it, or the loop
-            # would call this again and again until the connection is discarded
             self._lost = exc
-            self._loop.remove_reader(self._fd)
+            self._unwatch_if_closed()
             if waiter is not None and not waiter.done():
                 waiter.set_exception(exc)
             return
@@ -182,8 +182,20 @@ class LibpqConnection:
                 return
         self._finish()
 
+    def _unwatch_if_closed(self) -> None:
+        """Stop watching the socket if libpq has closed it, as it does at once when it
+        finds the connection lost. The loop must not keep a reader under that descriptor
+        number: the next socket opened may get the number, and a reader added for it would
+        then replace this one in the loop's table without being watched, or this one's
+        removal at :meth:`discard` would remove it. Called right after each libpq call
+        that can find the connection lost, before anything else runs on the loop."""
+        if self._watching and self._pgconn.status == pq.ConnStatus.BAD:
+            self._watching = False
+            self._loop.remove_reader(self._fd)
+
     def _finish(self) -> None:
-        if not self._loop.is_closed():
+        if self._watching and not self._loop.is_closed():
+            self._watching = False
             self._loop.remove_reader(self._fd)
         with suppress(Exception):
             self._pgconn.finish()

@@ -6,6 +6,7 @@ parameters without an unambiguous text form are refused. PostgreSQL only."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -148,6 +149,40 @@ def test_a_lost_connection_raises_and_is_discarded(postgres: Services) -> None:
 
     run(main)
     assert stored(postgres) == {}
+
+
+def test_a_lost_connection_s_descriptor_reused_by_a_new_one_is_left_to_it(
+    postgres: Services,
+) -> None:
+    """libpq closes the socket of a lost connection at once; the next connection opened may
+    get the same descriptor number. Discarding the lost one afterwards must not stop the
+    loop watching the new one's socket: its statements would wait for ever (a PostgreSQL
+    restart under load once hung every client-credentials request this way)."""
+
+    async def main() -> None:
+        lost = await LibpqConnection.open(AsyncPostgres(postgres.engine))
+        with postgres.engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": lost.backend_pid})
+        with pytest.raises(DBAPIError):
+            await insert(lost, postgres, records(postgres, "lost"))
+        with pytest.raises(OSError):
+            os.fstat(lost._fd)  # closed by libpq: its number is free
+        opened = []
+        for _ in range(20):  # the lowest free number is taken first
+            opened.append(await LibpqConnection.open(AsyncPostgres(postgres.engine)))
+            if opened[-1]._fd == lost._fd:
+                break
+        reusing = opened[-1]
+        assert reusing._fd == lost._fd
+        lost.discard()
+        try:
+            await asyncio.wait_for(insert(reusing, postgres, records(postgres, "after")), 5)
+        finally:
+            for connection in opened:
+                connection.discard()
+
+    run(main)
+    assert sorted(stored(postgres)) == ["after"]
 
 
 def test_a_connection_discarded_from_another_thread_leaves_the_loop(postgres: Services) -> None:

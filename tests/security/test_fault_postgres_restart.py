@@ -387,6 +387,18 @@ def _events_and_entries(services: Services) -> tuple[Counter[str], Counter[str]]
 EVENT_OF = {action: event.value for event, action in ACTIONS.items()}
 
 
+def _last_answers(record: Record, recovered: set[str], up_at: float) -> dict[str, list[str]]:
+    """Per driver not recovered, its last three answers (times from the start, in seconds):
+    a request that hangs shows as one that ended long after it started."""
+    last: dict[str, list[str]] = {}
+    for kind in {"change", "issue", "token"} - recovered:
+        last[kind] = [
+            f"{a.started - up_at:+.2f}..{a.ended - up_at:+.2f}: {a.status or a.error}"
+            for a in record.of(kind)[-3:]
+        ]
+    return last
+
+
 def _run_drivers(scene: Scene, record: Record, stop: threading.Event) -> list[threading.Thread]:
     targets: list[Callable[[], None]] = [
         lambda chain=chain: _changer(scene, record, stop, chain)  # type: ignore[misc]
@@ -441,6 +453,7 @@ def test_postgres_restarted_under_load_nothing_half_applied(
     assert not any(thread.is_alive() for thread in threads), "a driver hangs"
     assert set(recovered) == {"change", "issue", "token"}, (
         f"not recovered within {RECOVERY_BOUND} s of the start: {recovered}; "
+        f"last answers of the others: {_last_answers(record, set(recovered), up_at)}; "
         f"server log: {postgres.log_tail()}"
     )
 
