@@ -23,7 +23,8 @@ A statement that fails in the database raises SQLAlchemy's error for the driver'
 (``IntegrityError`` for a duplicate key, ...),
 as :class:`AsyncPostgres` does, and leaves the connection usable; a connection that is
 lost raises ``OperationalError`` (and its socket is no longer watched, even while idle),
-and its owner discards it.
+and its owner discards it. So does one whose answer has not come within
+:data:`ANSWER_SECONDS`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ from psycopg.pq.abc import PGresult
 from sqlalchemy.exc import DBAPIError
 
 from core.db.async_postgres import AsyncPostgres
+
+# how long a statement's answer is waited for: a server that stops answering (a host gone
+# from the network, or a fault of this module's) costs the requests of that moment an
+# error, not a wait for ever; the connection is then discarded
+ANSWER_SECONDS = 10.0
 
 
 def text_parameter(value: Any) -> bytes | None:
@@ -131,6 +137,28 @@ class LibpqConnection:
             raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
     async def _result(self) -> PGresult:
+        try:
+            async with asyncio.timeout(ANSWER_SECONDS):
+                await self._sent_and_answered()
+        except TimeoutError:
+            # the answer may still come: the connection cannot carry another statement
+            self._lost = psycopg.OperationalError(
+                f"no answer from the server within {ANSWER_SECONDS:g} s"
+            )
+            raise self._lost from None
+        failed: PGresult | None = None
+        last: PGresult | None = None
+        while (result := self._pgconn.get_result()) is not None:
+            if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+                failed = failed or result
+            last = result
+        if failed is not None:
+            raise _error_of(failed)
+        if last is None:
+            raise psycopg.OperationalError("no result from the server")
+        return last
+
+    async def _sent_and_answered(self) -> None:
         while self._pgconn.flush():  # what the socket did not take yet: wait until it can
             writable = self._loop.create_future()
             self._loop.add_writer(self._fd, _settle, writable)
@@ -144,17 +172,6 @@ class LibpqConnection:
                 await self._waiter
         finally:
             self._waiter = None
-        failed: PGresult | None = None
-        last: PGresult | None = None
-        while (result := self._pgconn.get_result()) is not None:
-            if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
-                failed = failed or result
-            last = result
-        if failed is not None:
-            raise _error_of(failed)
-        if last is None:
-            raise psycopg.OperationalError("no result from the server")
-        return last
 
     def _readable(self) -> None:
         waiter = self._waiter

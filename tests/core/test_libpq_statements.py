@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from core.db import libpq_statements
 from core.db.async_postgres import AsyncPostgres
 from core.db.driver_connection import driver_converters
 from core.db.libpq_statements import LibpqConnection, numbered, text_parameter
@@ -183,6 +184,27 @@ def test_a_lost_connection_s_descriptor_reused_by_a_new_one_is_left_to_it(
 
     run(main)
     assert sorted(stored(postgres)) == ["after"]
+
+
+def test_an_answer_that_does_not_come_is_an_error_not_a_wait_for_ever(
+    postgres: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(libpq_statements, "ANSWER_SECONDS", 0.3)
+
+    async def main() -> None:
+        async with libpq(postgres) as connection:
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(DBAPIError, match=r"no answer from the server within 0\.3 s"):
+                await connection.query_prepared("slow", "SELECT pg_sleep(%s)", ["3"])
+            assert asyncio.get_running_loop().time() - started < 2
+            # its answer may still come: the connection takes no other statement
+            with pytest.raises(DBAPIError, match="no answer"):
+                await insert(connection, postgres, records(postgres, "after"))
+        async with libpq(postgres) as connection:  # a new one answers
+            await insert(connection, postgres, records(postgres, "new"))
+
+    run(main)
+    assert sorted(stored(postgres)) == ["new"]
 
 
 def test_a_connection_discarded_from_another_thread_leaves_the_loop(postgres: Services) -> None:
