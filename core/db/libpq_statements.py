@@ -178,8 +178,10 @@ class LibpqConnection:
         try:
             self._pgconn.consume_input()
         except psycopg.Error as exc:  # the connection is lost
+            # its socket, if libpq has not closed it, would stay readable (end of file):
+            # stop watching it either way (see _unwatch_if_closed)
             self._lost = exc
-            self._unwatch_if_closed()
+            self._unwatch()
             if waiter is not None and not waiter.done():
                 waiter.set_exception(exc)
             return
@@ -206,14 +208,16 @@ class LibpqConnection:
         then replace this one in the loop's table without being watched, or this one's
         removal at :meth:`discard` would remove it. Called right after each libpq call
         that can find the connection lost, before anything else runs on the loop."""
-        if self._watching and self._pgconn.status == pq.ConnStatus.BAD:
+        if self._pgconn.status == pq.ConnStatus.BAD:
+            self._unwatch()
+
+    def _unwatch(self) -> None:
+        if self._watching and not self._loop.is_closed():
             self._watching = False
             self._loop.remove_reader(self._fd)
 
     def _finish(self) -> None:
-        if self._watching and not self._loop.is_closed():
-            self._watching = False
-            self._loop.remove_reader(self._fd)
+        self._unwatch()
         with suppress(Exception):
             self._pgconn.finish()
 
