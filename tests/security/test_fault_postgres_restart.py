@@ -86,6 +86,7 @@ AFTER = 2.0  # seconds of traffic once every driver has recovered
 REQUEST_TIMEOUT = 15.0
 PAUSE_AFTER_503 = 0.1  # a client backs off a little (Retry-After says 5 s; this is a test)
 ISSUER = "https://govtrust.test"
+DRIVERS = ("change", "issue", "token")  # the kinds of answer each must recover
 
 
 @dataclass
@@ -391,7 +392,7 @@ def _last_answers(record: Record, recovered: set[str], up_at: float) -> dict[str
     """Per driver not recovered, its last three answers (times from the start, in seconds):
     a request that hangs shows as one that ended long after it started."""
     last: dict[str, list[str]] = {}
-    for kind in {"change", "issue", "token"} - recovered:
+    for kind in set(DRIVERS) - recovered:
         last[kind] = [
             f"{a.started - up_at:+.2f}..{a.ended - up_at:+.2f}: {a.status or a.error}"
             for a in record.of(kind)[-3:]
@@ -436,8 +437,8 @@ def test_postgres_restarted_under_load_nothing_half_applied(
         # every driver answers with a success again, by itself, within the bound
         recovered: dict[str, float] = {}
         deadline = up_at + RECOVERY_BOUND
-        while time.monotonic() < deadline and len(recovered) < 3:
-            for kind in ("change", "issue", "token"):
+        while time.monotonic() < deadline and len(recovered) < len(DRIVERS):
+            for kind in DRIVERS:
                 done = [
                     a.ended for a in record.of(kind) if a.started > up_at and a.status in (200, 201)
                 ]
@@ -451,7 +452,7 @@ def test_postgres_restarted_under_load_nothing_half_applied(
         for thread in threads:
             thread.join(REQUEST_TIMEOUT + 5)
     assert not any(thread.is_alive() for thread in threads), "a driver hangs"
-    assert set(recovered) == {"change", "issue", "token"}, (
+    assert set(recovered) == set(DRIVERS), (
         f"not recovered within {RECOVERY_BOUND} s of the start: {recovered}; "
         f"last answers of the others: {_last_answers(record, set(recovered), up_at)}; "
         f"server log: {postgres.log_tail()}"
@@ -468,7 +469,7 @@ def test_postgres_restarted_under_load_nothing_half_applied(
     assert during and all(a.status == 503 for a in during), [
         (a.kind, a.status) for a in during if a.status != 503
     ]
-    for kind in ("change", "issue", "token"):
+    for kind in DRIVERS:
         assert statuses[(kind, 200)] + statuses[(kind, 201)] > 0, statuses
     # and only then: before the first restart and once recovered, every answer a success
     # (concurrent changes and issues once deadlocked here, answered 503 with no fault)
