@@ -59,6 +59,27 @@ def _begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN")
 
 
+# How long a PostgreSQL connection may go unanswered before libpq gives it up, so that a
+# database host gone from the network (a partition, a dead machine) costs the requests in
+# flight an error (a 503) instead of a wait as long as the kernel's retransmissions (about
+# 15 minutes) that would hold a worker's threads one by one. libpq's connection parameters
+# (PostgreSQL documentation, "Parameter Key Words"); a deployment's URL may set any of them
+# itself (``?connect_timeout=2``), and its own value is kept.
+CONNECTION_BOUNDS: dict[str, int] = {
+    # seconds to open a connection, the TCP handshake included
+    "connect_timeout": 5,
+    # while waiting for an answer (a long statement) nothing is sent, so the kernel probes a
+    # silent peer: after 10 s of silence, every 5 s, given up after 2 unanswered probes
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 2,
+    # milliseconds that sent data (a statement, a probe) may stay unacknowledged; a statement
+    # that runs long is acknowledged at once by the server's kernel, so this bounds the
+    # network, not the statement
+    "tcp_user_timeout": 10_000,
+}
+
 # A request may hold a second connection briefly (a key or claims lookup beside its unit of
 # work): size the pool for a worker's thread pool (40 threads by default).
 POOL: dict[str, Any] = {"pool_size": 20, "max_overflow": 30, "pool_timeout": 10}
@@ -78,7 +99,9 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
         event.listen(engine, "begin", _begin)
         _write_locks[engine] = threading.Lock()
         return engine
-    connect_args: dict[str, Any] = {}
+    connect_args: dict[str, Any] = {
+        key: value for key, value in CONNECTION_BOUNDS.items() if key not in parsed.query
+    }
     if schema:
         connect_args["options"] = f"-csearch_path={schema}"
     engine = create_engine(

@@ -26,13 +26,6 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2  # how soon a closed listener notices (close waits for it)
 RETRY_MAX_SECONDS = 5.0
-# the kernel notices a dead peer within about 20 s even if nothing is sent
-KEEPALIVES = {
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 2,
-}
 
 
 class ChannelListener:
@@ -48,7 +41,9 @@ class ChannelListener:
     ) -> None:
         if not channel.isidentifier():
             raise ValueError("the channel must be a plain identifier")
-        self._params = {**driver_connect_params(engine), **KEEPALIVES, "connect_timeout": 5}
+        # the engine's CONNECTION_BOUNDS: a listener, which sends nothing while it waits,
+        # notices a dead peer by the keepalives within about 20 s
+        self._params = driver_connect_params(engine)
         self._channel = channel
         self._on_notify = on_notify
         self._on_ready = on_ready

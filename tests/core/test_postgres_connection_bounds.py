@@ -1,0 +1,215 @@
+"""A PostgreSQL server cut off by the network costs an error within a bound, not a wait.
+
+Every connection the service opens to PostgreSQL (the engine's pool, the hot path's libpq
+connections, the notification listeners) takes its parameters from the engine, which sets
+libpq's ``connect_timeout``, keepalives and ``tcp_user_timeout`` (``CONNECTION_BOUNDS``,
+PostgreSQL documentation, "Parameter Key Words"). Without them a statement sent into a
+partition waits for the kernel's retransmissions, about 15 minutes, holding its thread.
+
+The partition is real: the connections go through a TCP forwarder on a port of their own,
+and an ``iptables`` rule drops every packet sent to that port, so what the client sends is
+never acknowledged, as across a cut network. Needs root and iptables; skipped without them,
+except under ``GOVTRUST_TEST_REQUIRE_REAL_BACKENDS=1`` (CI), where that fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from core.db import engine as engine_module
+from core.db.engine import CONNECTION_BOUNDS, driver_connect_params, make_engine, ping
+from tests.conftest import PG_URL, REQUIRE_REAL, _need
+
+# the engine's bounds made small, so that each case takes seconds
+SMALL_BOUNDS = {
+    **CONNECTION_BOUNDS,
+    "connect_timeout": 1,
+    "keepalives_idle": 1,
+    "keepalives_interval": 1,
+    "tcp_user_timeout": 1000,
+}
+# what a statement or a connection across the partition may take at most, with room for a
+# busy machine: the pool's pre-ping (1 s unacknowledged), then a new connection (1 s)
+WITHIN_SECONDS = 6.0
+
+
+def test_every_connection_carries_the_bounds_unless_the_url_sets_its_own() -> None:
+    url = "postgresql://govtrust@db.example:5432/govtrust"
+    assert CONNECTION_BOUNDS["tcp_user_timeout"] > 0
+    assert CONNECTION_BOUNDS["connect_timeout"] > 0
+    assert driver_connect_params(make_engine(url)).items() >= CONNECTION_BOUNDS.items()
+
+    params = driver_connect_params(make_engine(f"{url}?connect_timeout=2&keepalives=0"))
+    assert params["connect_timeout"] == "2"
+    assert params["keepalives"] == "0"
+    assert params["tcp_user_timeout"] == CONNECTION_BOUNDS["tcp_user_timeout"]
+
+
+def _iptables() -> str:
+    found = shutil.which("iptables")
+    usable = found is not None and os.geteuid() == 0
+    if usable and found is not None:
+        listed = subprocess.run([found, "-L", "INPUT", "-n"], capture_output=True, check=False)
+        usable = listed.returncode == 0
+    if usable and found is not None:
+        return found
+    if REQUIRE_REAL:
+        pytest.fail("root and iptables are required (GOVTRUST_TEST_REQUIRE_REAL_BACKENDS=1)")
+    pytest.skip("needs root and iptables")
+
+
+class Partition:
+    """A TCP forwarder to PostgreSQL on a port of its own, which can be cut off."""
+
+    def __init__(self, iptables: str, host: str, port: int) -> None:
+        self._iptables = iptables
+        self._target = (host, port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._rule = ["INPUT", "-i", "lo", "-p", "tcp", "--dport", str(self.port), "-j", "DROP"]
+        self._cut = False
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with suppress(OSError):
+            while True:
+                client, _ = self._listener.accept()
+                server = socket.create_connection(self._target)
+                self._sockets += [client, server]
+                for source, sink in ((client, server), (server, client)):
+                    threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        subprocess.run([self._iptables, "-I", *self._rule], check=True)
+        self._cut = True
+
+    def heal(self) -> None:
+        if self._cut:
+            subprocess.run([self._iptables, "-D", *self._rule], check=True)
+            self._cut = False
+
+    def close(self) -> None:
+        self.heal()
+        self._listener.close()
+        for end in self._sockets:
+            with suppress(OSError):
+                end.close()
+
+
+@pytest.fixture
+def partition(monkeypatch: pytest.MonkeyPatch) -> Iterator[Partition]:
+    monkeypatch.setattr(engine_module, "CONNECTION_BOUNDS", SMALL_BOUNDS)
+    url = make_url(_need(PG_URL, "GOVTRUST_TEST_DATABASE_URL"))
+    cut_off = Partition(_iptables(), url.host or "127.0.0.1", url.port or 5432)
+    try:
+        yield cut_off
+    finally:
+        cut_off.close()
+
+
+def _through(partition: Partition) -> str:
+    url = make_url(_need(PG_URL, "GOVTRUST_TEST_DATABASE_URL")).set(port=partition.port)
+    return url.render_as_string(hide_password=False)
+
+
+def _in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[BaseException | None]]:
+    """Start ``call`` on a thread; the list gets what it raised (None: it returned)."""
+    outcome: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            call()
+        except BaseException as exc:  # the outcome is what is asserted
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def _outcome_within(seconds: float, call: Callable[[], Any]) -> BaseException | None:
+    """What ``call`` raised (None: it returned). Fails the test if it has not ended within
+    ``seconds``: the wait this module is about."""
+    thread, outcome = _in_thread(call)
+    thread.join(seconds)
+    assert outcome, f"still waiting after {seconds} s across the partition"
+    return outcome[0]
+
+
+@contextmanager
+def _cut(partition: Partition) -> Iterator[None]:
+    partition.cut()
+    try:
+        yield
+    finally:
+        partition.heal()
+
+
+def test_a_pooled_connection_across_a_partition_fails_within_the_bound(
+    partition: Partition,
+) -> None:
+    engine = make_engine(_through(partition))
+    try:
+        ping(engine)  # a connection in the pool, idle, as between two requests
+        with _cut(partition):
+            started = time.monotonic()
+            raised = _outcome_within(WITHIN_SECONDS, lambda: ping(engine))
+            assert isinstance(raised, OperationalError), raised
+            assert time.monotonic() - started < WITHIN_SECONDS
+        ping(engine)  # healed: the pool connects again
+    finally:
+        engine.dispose()
+
+
+def test_a_statement_whose_answer_is_cut_off_fails_within_the_bound(
+    partition: Partition,
+) -> None:
+    """The statement reached the server, which is working on it, when the network goes:
+    nothing is left unacknowledged, so the keepalives find the server gone."""
+    engine = make_engine(_through(partition))
+    try:
+        with engine.connect() as connection:
+            thread, outcome = _in_thread(lambda: connection.execute(text("SELECT pg_sleep(10)")))
+            time.sleep(0.5)  # sent, acknowledged, being worked on
+            with _cut(partition):
+                thread.join(WITHIN_SECONDS)
+            assert outcome, f"still waiting after {WITHIN_SECONDS} s across the partition"
+            assert isinstance(outcome[0], OperationalError), outcome[0]
+    finally:
+        engine.dispose()
+
+
+def test_a_new_connection_into_a_partition_fails_within_the_bound(partition: Partition) -> None:
+    engine = make_engine(_through(partition))
+    try:
+        with _cut(partition):
+            raised = _outcome_within(WITHIN_SECONDS, lambda: ping(engine))
+            assert isinstance(raised, OperationalError), raised
+        ping(engine)
+    finally:
+        engine.dispose()
