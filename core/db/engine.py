@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -59,12 +59,14 @@ def _begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN")
 
 
-# How long a PostgreSQL connection may go unanswered before libpq gives it up, so that a
-# database host gone from the network (a partition, a dead machine) costs the requests in
+# How long a PostgreSQL connection may go unanswered before either end gives it up, so that a
+# database host cut off by the network (a partition, a dead machine) costs the requests in
 # flight an error (a 503) instead of a wait as long as the kernel's retransmissions (about
-# 15 minutes) that would hold a worker's threads one by one. libpq's connection parameters
-# (PostgreSQL documentation, "Parameter Key Words"); a deployment's URL may set any of them
-# itself (``?connect_timeout=2``), and its own value is kept.
+# 15 minutes) that would hold a worker's threads one by one.
+#
+# The client's end: libpq's connection parameters (PostgreSQL documentation, "Parameter Key
+# Words"). A deployment's URL may set any of them itself (``?connect_timeout=2``); its own
+# value is kept.
 CONNECTION_BOUNDS: dict[str, int] = {
     # seconds to open a connection, the TCP handshake included
     "connect_timeout": 5,
@@ -79,6 +81,37 @@ CONNECTION_BOUNDS: dict[str, int] = {
     # network, not the statement
     "tcp_user_timeout": 10_000,
 }
+# The server's end, the same bounds as session settings sent at connection start (libpq's
+# ``options``; PostgreSQL documentation, "Connection Settings"): without them a backend whose
+# client was cut off in a transaction waits for it, holding the transaction's row locks, for
+# the server's default keepalive time (two hours on Linux), and every later write to those
+# rows waits as long. A URL that gives ``options`` itself replaces these. Behind a pooler
+# (PgBouncer), the server's end is the pooler's: set these in ``postgresql.conf`` and
+# PgBouncer's own keepalives, and let it pass over the parameter
+# (``ignore_startup_parameters = options``).
+SERVER_CONNECTION_BOUNDS: dict[str, int] = {
+    "tcp_keepalives_idle": 10,
+    "tcp_keepalives_interval": 5,
+    "tcp_keepalives_count": 2,
+    "tcp_user_timeout": 10_000,
+}
+
+
+def _postgres_connect_args(query: Mapping[str, Any], schema: str | None) -> dict[str, Any]:
+    """The bounds above, except where the URL's ``query`` sets its own; ``schema`` (tests)."""
+    connect_args: dict[str, Any] = {
+        key: value for key, value in CONNECTION_BOUNDS.items() if key not in query
+    }
+    if "options" in query:
+        options = [str(query["options"])]
+    else:
+        options = [f"-c {key}={value}" for key, value in SERVER_CONNECTION_BOUNDS.items()]
+    if schema:
+        options.append(f"-c search_path={schema}")
+    if any(options):
+        connect_args["options"] = " ".join(option for option in options if option)
+    return connect_args
+
 
 # A request may hold a second connection briefly (a key or claims lookup beside its unit of
 # work): size the pool for a worker's thread pool (40 threads by default).
@@ -99,11 +132,7 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
         event.listen(engine, "begin", _begin)
         _write_locks[engine] = threading.Lock()
         return engine
-    connect_args: dict[str, Any] = {
-        key: value for key, value in CONNECTION_BOUNDS.items() if key not in parsed.query
-    }
-    if schema:
-        connect_args["options"] = f"-csearch_path={schema}"
+    connect_args = _postgres_connect_args(parsed.query, schema)
     engine = create_engine(
         url,
         pool_pre_ping=True,

@@ -25,12 +25,18 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from core.db import engine as engine_module
-from core.db.engine import CONNECTION_BOUNDS, driver_connect_params, make_engine, ping
+from core.db.engine import (
+    CONNECTION_BOUNDS,
+    SERVER_CONNECTION_BOUNDS,
+    driver_connect_params,
+    make_engine,
+    ping,
+)
 from tests.conftest import PG_URL, REQUIRE_REAL, _need
 
 # the engine's bounds made small, so that each case takes seconds
@@ -39,6 +45,12 @@ SMALL_BOUNDS = {
     "connect_timeout": 1,
     "keepalives_idle": 1,
     "keepalives_interval": 1,
+    "tcp_user_timeout": 1000,
+}
+SMALL_SERVER_BOUNDS = {
+    "tcp_keepalives_idle": 1,
+    "tcp_keepalives_interval": 1,
+    "tcp_keepalives_count": 2,
     "tcp_user_timeout": 1000,
 }
 # what a statement or a connection across the partition may take at most, with room for a
@@ -58,6 +70,17 @@ def test_every_connection_carries_the_bounds_unless_the_url_sets_its_own() -> No
     assert params["tcp_user_timeout"] == CONNECTION_BOUNDS["tcp_user_timeout"]
 
 
+def test_the_server_s_end_is_bounded_too_unless_the_url_gives_its_own_options() -> None:
+    url = "postgresql://govtrust@db.example:5432/govtrust"
+    options = driver_connect_params(make_engine(url, schema="t_1"))["options"]
+    for key, value in SERVER_CONNECTION_BOUNDS.items():
+        assert f"-c {key}={value}" in options
+    assert options.endswith("-c search_path=t_1")
+
+    own = driver_connect_params(make_engine(f"{url}?options=-c%20work_mem%3D8MB"))
+    assert own["options"] == "-c work_mem=8MB"
+
+
 def _iptables() -> str:
     found = shutil.which("iptables")
     usable = found is not None and os.geteuid() == 0
@@ -72,16 +95,18 @@ def _iptables() -> str:
 
 
 class Partition:
-    """A TCP forwarder to PostgreSQL on a port of its own, which can be cut off."""
+    """A TCP forwarder to PostgreSQL on a port of its own, which can be cut off: every
+    packet between the clients and the forwarder and between the forwarder and PostgreSQL
+    dropped, either way, so that neither end hears from the other."""
 
     def __init__(self, iptables: str, host: str, port: int) -> None:
         self._iptables = iptables
         self._target = (host, port)
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
-        self._rule = ["INPUT", "-i", "lo", "-p", "tcp", "--dport", str(self.port), "-j", "DROP"]
-        self._cut = False
+        self._rules: list[list[str]] = []
         self._sockets: list[socket.socket] = []
+        self._upstream_ports: list[int] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -89,6 +114,7 @@ class Partition:
             while True:
                 client, _ = self._listener.accept()
                 server = socket.create_connection(self._target)
+                self._upstream_ports.append(server.getsockname()[1])
                 self._sockets += [client, server]
                 for source, sink in ((client, server), (server, client)):
                     threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
@@ -103,13 +129,15 @@ class Partition:
                 end.shutdown(socket.SHUT_RDWR)
 
     def cut(self) -> None:
-        subprocess.run([self._iptables, "-I", *self._rule], check=True)
-        self._cut = True
+        for port in (self.port, *self._upstream_ports):
+            for direction in ("--dport", "--sport"):
+                rule = ["INPUT", "-i", "lo", "-p", "tcp", direction, str(port), "-j", "DROP"]
+                subprocess.run([self._iptables, "-I", *rule], check=True)
+                self._rules.append(rule)
 
     def heal(self) -> None:
-        if self._cut:
-            subprocess.run([self._iptables, "-D", *self._rule], check=True)
-            self._cut = False
+        while self._rules:
+            subprocess.run([self._iptables, "-D", *self._rules.pop()], check=True)
 
     def close(self) -> None:
         self.heal()
@@ -122,6 +150,7 @@ class Partition:
 @pytest.fixture
 def partition(monkeypatch: pytest.MonkeyPatch) -> Iterator[Partition]:
     monkeypatch.setattr(engine_module, "CONNECTION_BOUNDS", SMALL_BOUNDS)
+    monkeypatch.setattr(engine_module, "SERVER_CONNECTION_BOUNDS", SMALL_SERVER_BOUNDS)
     url = make_url(_need(PG_URL, "GOVTRUST_TEST_DATABASE_URL"))
     cut_off = Partition(_iptables(), url.host or "127.0.0.1", url.port or 5432)
     try:
@@ -213,3 +242,47 @@ def test_a_new_connection_into_a_partition_fails_within_the_bound(partition: Par
         ping(engine)
     finally:
         engine.dispose()
+
+
+def test_a_transaction_cut_off_from_its_client_lets_go_of_its_locks(
+    partition: Partition, pg_schema: tuple[str, str]
+) -> None:
+    """The client is cut off in the middle of a transaction that holds a row lock, and sends
+    nothing more (a worker on a host gone from the network). The server's end must notice
+    and end the transaction, or every later write to that row waits for it."""
+    url, schema = pg_schema
+    direct = make_engine(url, schema=schema)
+    engine = make_engine(_through(partition), schema=schema)
+    try:
+        with direct.begin() as connection:
+            connection.execute(text("CREATE TABLE counters (id int PRIMARY KEY, n int)"))
+            connection.execute(text("INSERT INTO counters VALUES (1, 0)"))
+        cut_off = engine.connect()
+        cut_off.begin()
+        cut_off.execute(text("UPDATE counters SET n = n + 1 WHERE id = 1"))
+        backend = cut_off.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with _cut(partition):
+            deadline = time.monotonic() + WITHIN_SECONDS
+            while _alive(direct, backend) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert not _alive(direct, backend), "the cut-off transaction is still open"
+            with direct.begin() as connection:
+                connection.execute(text("SET LOCAL lock_timeout = '1s'"))
+                connection.execute(text("UPDATE counters SET n = n + 10 WHERE id = 1"))
+        with direct.connect() as connection:
+            # the cut-off transaction was rolled back, the later write is there
+            assert connection.execute(text("SELECT n FROM counters")).scalar_one() == 10
+        cut_off.invalidate()
+    finally:
+        engine.dispose()
+        direct.dispose()
+
+
+def _alive(engine: Engine, backend: int) -> bool:
+    """Whether the server still has that backend (a transaction of its own for each look:
+    within one, ``pg_stat_activity`` is a snapshot)."""
+    with engine.connect() as connection:
+        alive = connection.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": backend}
+        ).scalar_one()
+    return bool(alive)
