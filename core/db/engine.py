@@ -108,8 +108,7 @@ def _postgres_connect_args(query: Mapping[str, Any], schema: str | None) -> dict
         options = [f"-c {key}={value}" for key, value in SERVER_CONNECTION_BOUNDS.items()]
     if schema:
         options.append(f"-c search_path={schema}")
-    if any(options):
-        connect_args["options"] = " ".join(option for option in options if option)
+    connect_args["options"] = " ".join(options)
     return connect_args
 
 

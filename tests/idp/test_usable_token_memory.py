@@ -131,10 +131,19 @@ def test_a_usable_token_is_looked_up_once(services: Services, rows: _PostgresRow
     new_token(services, "once")
     assert usable(rows, "once")  # starts the listener
     assert eventually(lambda: rows.memory.on)
-    assert usable(rows, "once")  # looked up again: the first lookup preceded the memory
-    assert usable(rows, "once") and usable(rows, "once")
-    assert not usable(rows, "unknown") and not usable(rows, "unknown")
-    assert seen == [["once"], ["once"], ["unknown"], ["unknown"]]
+    assert seen == [["once"]]
+    # The channel is the database's, so a revocation by a test running beside this one, in
+    # a schema of its own, makes this memory forget too (safe: a lookup more). Then the
+    # lookups are counted again.
+    for _ in range(5):
+        seen.clear()
+        generation = rows.memory.generation
+        assert usable(rows, "once")  # looked up again: the first lookup preceded the memory
+        assert usable(rows, "once") and usable(rows, "once")
+        assert not usable(rows, "unknown") and not usable(rows, "unknown")
+        if rows.memory.generation == generation:
+            break
+    assert seen == [["once"], ["unknown"], ["unknown"]]
 
 
 def test_a_revocation_in_this_process_is_seen_at_once(
