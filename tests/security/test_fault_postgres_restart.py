@@ -3,8 +3,9 @@
 govtrust runs on a PostgreSQL cluster of this test only (``initdb`` into a temporary
 directory, a free loopback port: never the shared server), served by uvicorn on loopback,
 with the in-process cache (so that only the database is faulted). Threads drive it over
-HTTP: licence administrators change licences (each change supersedes the version before),
-issue new ones, and a department system asks for ``client_credentials`` tokens. Mid-way the
+HTTP (``licence_traffic.py``): licence administrators change licences (each change
+supersedes the version before), issue new ones, and a department system asks for
+``client_credentials`` tokens. Mid-way the
 cluster is restarted twice: ``pg_ctl restart -m fast`` (open transactions rolled back), then
 ``pg_ctl stop -m immediate`` (every backend killed, no checkpoint: crash recovery at the next
 start), a pause with no database at all, and a start. The drivers never stop. Then:
@@ -34,395 +35,57 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import text
 
-from certs.demo_types import demo_licence_types
-from certs.service import ACTIONS, LicenceService
-from core.app import create_app
-from core.db.migrate import upgrade
-from core.errors.problem import PROBLEM_MEDIA_TYPE
-from core.services import Services, build_services
-from idp.accounts.service import set_password
-from idp.clients.channels import Channel
-from idp.clients.service import ClientService
-from idp.identities.service import IdentityService
-from keys.master import new_master_key
-from seal.registry import SealRegistry
-from tests.certs.test_licence_api import ADMIN_A, AUTHORITY_A, COMPANY, business_body
-from tests.conftest import TEST_SECRET, make_settings
-from tests.idp.oidc_helpers import (
-    PASSWORD,
-    REDIRECT,
-    authorize_params,
-    callback_params,
-    login_and_consent,
-    pkce_pair,
-)
-from tests.security.conftest import LiveClock, serve
-from tests.security.faults import (
-    PrivatePostgres,
-    assert_consistent,
-    govtrust_env,
-    private_postgres,
-    run_govtrust,
+from tests.security.faults import PrivatePostgres, private_postgres
+from tests.security.licence_traffic import (
+    DRIVERS,
+    REQUEST_TIMEOUT,
+    Record,
+    Scene,
+    assert_answer_is_honest,
+    assert_nothing_half_applied,
+    assert_tokens_active,
+    assert_trail_intact,
+    last_answers,
+    licence_scene,
+    recovered_after,
+    run_drivers,
+    signed_checkpoint,
 )
 
 pytestmark = pytest.mark.slow
 
-CHAINS = 3  # licences changed over and over, one thread each
 WARM_UP = 2.5  # seconds of traffic before the first restart
 BETWEEN = 2.5  # seconds between the fast restart and the immediate stop
 OUTAGE = 2.0  # seconds with no database at all
 RECOVERY_BOUND = 10.0  # every driver succeeds again within this after the start
 AFTER = 2.0  # seconds of traffic once every driver has recovered
-REQUEST_TIMEOUT = 15.0
-PAUSE_AFTER_503 = 0.1  # a client backs off a little (Retry-After says 5 s; this is a test)
-ISSUER = "https://govtrust.test"
-DRIVERS = ("change", "issue", "token")  # the kinds of answer each must recover
-
-
-@dataclass
-class Answer:
-    """One request and what became of it."""
-
-    kind: str  # change, issue, token, resolve
-    started: float
-    ended: float
-    status: int | None  # None: no HTTP answer (transport error)
-    body: Any = None
-    content_type: str = ""
-    retry_after: str | None = None
-    error: str = ""
-    sent: str = ""  # the change's new address, or the issued licence's identifier
-
-
-@dataclass
-class Record:
-    answers: list[Answer] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, answer: Answer) -> None:
-        with self.lock:
-            self.answers.append(answer)
-
-    def of(self, kind: str) -> list[Answer]:
-        with self.lock:
-            return [a for a in self.answers if a.kind == kind]
-
-
-@dataclass
-class Scene:
-    services: Services
-    env: dict[str, str]
-    data_dir: Path
-    base: str
-    admin_token: str
-    service_client: tuple[str, str]
-    chains: list[str]  # identifier of version 1 of each changed licence
-
-
-def _request(
-    http: httpx.Client,
-    record: Record,
-    kind: str,
-    method: str,
-    url: str,
-    sent: str = "",
-    **kwargs: Any,
-) -> Answer:
-    started = time.monotonic()
-    try:
-        response = http.request(method, url, **kwargs)
-    except httpx.HTTPError as exc:
-        answer = Answer(kind, started, time.monotonic(), None, error=repr(exc), sent=sent)
-    else:
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = response.text[:300]
-        answer = Answer(
-            kind,
-            started,
-            time.monotonic(),
-            response.status_code,
-            body,
-            response.headers.get("content-type", ""),
-            response.headers.get("retry-after"),
-            sent=sent,
-        )
-    record.add(answer)
-    if answer.status != 200 and answer.status != 201:
-        time.sleep(PAUSE_AFTER_503)
-    return answer
-
-
-def _admin_token(app: Any, client_id: str, secret: str) -> str:
-    browser = TestClient(app, base_url=ISSUER)
-    verifier, challenge = pkce_pair()
-    params = authorize_params(client_id, challenge, scope="openid licence:admin")
-    back = callback_params(login_and_consent(browser, params, username=ADMIN_A))
-    tokens = browser.post(
-        "/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": back["code"],
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-        auth=(client_id, secret),
-    )
-    assert tokens.status_code == 200, tokens.text
-    assert tokens.json()["expires_in"] > 120  # outlives the test
-    return str(tokens.json()["access_token"])
 
 
 @pytest.fixture
 def scene(tmp_path: Path) -> Iterator[tuple[Scene, PrivatePostgres]]:
-    with private_postgres() as postgres:
-        master = new_master_key()
-        env = govtrust_env(
-            {
-                "GOVTRUST_ENVIRONMENT": "test",
-                "GOVTRUST_SECRET_KEY": TEST_SECRET,
-                "GOVTRUST_DATA_DIR": str(tmp_path),
-                "GOVTRUST_ISSUER": ISSUER,
-                "GOVTRUST_MASTER_KEY": master,
-                "GOVTRUST_DATABASE_URL": postgres.url,
-                "GOVTRUST_LOG_LEVEL": "WARNING",
-                # the guarantee under test: no answered token lost in a crash (the
-                # default trades the last fraction of a second of them for speed)
-                "GOVTRUST_ACCESS_TOKEN_ROWS_FLUSHED": "true",
-            }
-        )
-        settings = make_settings(
-            tmp_path,
-            database_url=postgres.url,
-            master_key=master,
-            issuer=ISSUER,
-            access_token_rows_flushed=True,
-        )
-        services = build_services(settings, clock=LiveClock())
-        try:
-            upgrade(services.engine)
-            services.keys.init()
-            clock = services.keys.clock
-            ids = IdentityService(services.sessions, services.identifiers, services.audit, clock)
-            admin = ids.register_person(ADMIN_A, "王芳", actor="t")
-            set_password(services.idp, admin.id, PASSWORD)
-            authority = ids.register_organisation(
-                AUTHORITY_A, "福州市市场监督管理局", admin.id, actor="t"
-            )
-            citizen = ids.register_person("11010519491231002X", "张三", actor="t")
-            ids.register_organisation(COMPANY, "福州示例科技有限公司", citizen.id, actor="t")
-            seals = SealRegistry(services.sessions, services.keys, services.audit, clock)
-            seal = seals.create(organisation_id=authority.id, kind="official", by=admin.id)
-            licences = LicenceService(
-                services.sessions, services.identifiers, services.audit, clock
-            )
-            for licence_type in demo_licence_types(seal_id=seal.id):
-                licences.register_type(licence_type, "t")
-            clients = ClientService(
-                services.sessions, services.audit, services.idp.ctx.hash_key, clock
-            )
-            web, web_secret = clients.register(
-                name="电子证照制证系统",
-                channel=Channel.WEB,
-                redirect_uris=[REDIRECT],
-                scope="openid licence:admin",
-            )
-            system, system_secret = clients.register(
-                name="部门系统", channel=Channel.SERVICE, scope="licence:read"
-            )
-            assert web_secret and system_secret
-            app = create_app(services=services)
-            token = _admin_token(app, web.client_id, web_secret)
-            with serve(app) as base, httpx.Client(base_url=base, timeout=30) as http:
-                chains = []
-                for _ in range(CHAINS):
-                    made = http.post("/licences", json=business_body(), headers=_bearer(token))
-                    assert made.status_code == 201, made.text
-                    chains.append(str(made.json()["identifier"]))
-                yield (
-                    Scene(
-                        services,
-                        env,
-                        tmp_path,
-                        base,
-                        token,
-                        (system.client_id, system_secret),
-                        chains,
-                    ),
-                    postgres,
-                )
-        finally:
-            services.close()
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _current_version(http: httpx.Client, record: Record, token: str, first: str) -> str:
-    """The newest version of the chain that starts at ``first`` (asked until answered)."""
-    while True:
-        answer = _request(
-            http, record, "resolve", "GET", f"/licences/{first}/versions", headers=_bearer(token)
-        )
-        if answer.status == 200:
-            return str(answer.body[-1]["identifier"])
-
-
-def _changer(scene: Scene, record: Record, stop: threading.Event, chain: int) -> None:
-    first = scene.chains[chain]
-    with httpx.Client(base_url=scene.base, timeout=REQUEST_TIMEOUT) as http:
-        current = first
-        attempt = 0
-        while not stop.is_set():
-            attempt += 1
-            address = f"福建省福州市台江区测试路{chain}-{attempt}号"
-            fields = dict(business_body()["fields"], address=address)
-            answer = _request(
-                http,
-                record,
-                "change",
-                "POST",
-                f"/licences/{current}/change",
-                sent=address,
-                json={"reason": "住所变更", "fields": fields},
-                headers=_bearer(scene.admin_token),
-            )
-            if answer.status == 200:
-                current = str(answer.body["identifier"])
-            else:  # it may or may not have been written: ask which version is the newest
-                current = _current_version(http, record, scene.admin_token, first)
-
-
-def _issuer(scene: Scene, record: Record, stop: threading.Event) -> None:
-    with httpx.Client(base_url=scene.base, timeout=REQUEST_TIMEOUT) as http:
-        while not stop.is_set():
-            _request(
-                http,
-                record,
-                "issue",
-                "POST",
-                "/licences",
-                json=business_body(),
-                headers=_bearer(scene.admin_token),
-            )
-
-
-def _tokens(scene: Scene, record: Record, stop: threading.Event) -> None:
-    with httpx.Client(base_url=scene.base, timeout=REQUEST_TIMEOUT) as http:
-        while not stop.is_set():
-            _request(
-                http,
-                record,
-                "token",
-                "POST",
-                "/token",
-                data={"grant_type": "client_credentials", "scope": "licence:read"},
-                auth=scene.service_client,
-            )
-
-
-def _assert_answer_is_honest(answer: Answer) -> None:
-    """A success, or a clear 503 of the kind the endpoint speaks; nothing else."""
-    assert answer.status is not None, f"{answer.kind}: no answer: {answer.error}"
-    if answer.status in (200, 201):
-        return
-    assert answer.status == 503, (answer.kind, answer.status, answer.body)
-    assert answer.retry_after, answer
-    if answer.kind == "token":
-        assert answer.body == {
-            "error": "temporarily_unavailable",
-            "error_description": "a backing service is not reachable",
-        }, answer.body
-    else:
-        assert answer.content_type == PROBLEM_MEDIA_TYPE, answer
-        assert answer.body["type"] == "/problems/unavailable", answer.body
-        assert answer.body["status"] == 503
-    assert "Traceback" not in str(answer.body)
-
-
-def _licence_rows(services: Services) -> dict[str, dict[str, Any]]:
-    with services.sessions() as session:
-        rows = session.execute(
-            text(
-                "SELECT identifier, licence_number, version, state, supersedes, superseded_by, "
-                "fields "
-                "FROM licences"
-            )
-        ).mappings()
-        return {row["identifier"]: dict(row) for row in rows}
-
-
-def _events_and_entries(services: Services) -> tuple[Counter[str], Counter[str]]:
-    """Per licence version: (event) and (audit action) multisets, as 'identifier event'."""
-    with services.sessions() as session:
-        events = Counter(
-            f"{identifier} {event}"
-            for identifier, event in session.execute(
-                text("SELECT identifier, event FROM licence_events")
-            )
-        )
-        entries = Counter(
-            f"{object_id} {EVENT_OF[action]}"
-            for object_id, action in session.execute(
-                text(
-                    "SELECT object_id, action FROM audit_entries "
-                    "WHERE object_type = 'licence' AND action LIKE 'licence.%'"
-                )
-            )
-        )
-    return events, entries
-
-
-EVENT_OF = {action: event.value for event, action in ACTIONS.items()}
-
-
-def _last_answers(record: Record, recovered: set[str], up_at: float) -> dict[str, list[str]]:
-    """Per driver not recovered, its last three answers (times from the start, in seconds):
-    a request that hangs shows as one that ended long after it started."""
-    last: dict[str, list[str]] = {}
-    for kind in set(DRIVERS) - recovered:
-        last[kind] = [
-            f"{a.started - up_at:+.2f}..{a.ended - up_at:+.2f}: {a.status or a.error}"
-            for a in record.of(kind)[-3:]
-        ]
-    return last
-
-
-def _run_drivers(scene: Scene, record: Record, stop: threading.Event) -> list[threading.Thread]:
-    targets: list[Callable[[], None]] = [
-        lambda chain=chain: _changer(scene, record, stop, chain)  # type: ignore[misc]
-        for chain in range(CHAINS)
-    ]
-    targets += [lambda: _issuer(scene, record, stop), lambda: _tokens(scene, record, stop)]
-    threads = [threading.Thread(target=target, daemon=True) for target in targets]
-    for thread in threads:
-        thread.start()
-    return threads
+    # the guarantee under test: no answered token lost in a crash (the default trades the
+    # last fraction of a second of them for speed)
+    with (
+        private_postgres() as postgres,
+        licence_scene(tmp_path, postgres.url, rows_flushed=True) as world,
+    ):
+        yield world, postgres
 
 
 def test_postgres_restarted_under_load_nothing_half_applied(
     scene: tuple[Scene, PrivatePostgres],
 ) -> None:
     world, postgres = scene
-    checkpoint = run_govtrust(["audit", "checkpoint"], world.env, world.data_dir)
-    assert checkpoint.returncode == 0, checkpoint.stdout + checkpoint.stderr
-    before = checkpoint.stdout
+    before = signed_checkpoint(world)
 
     record = Record()
     stop = threading.Event()
-    threads = _run_drivers(world, record, stop)
+    threads = run_drivers(world, record, stop)
     try:
         time.sleep(WARM_UP)
         first_fault = time.monotonic()
@@ -435,16 +98,7 @@ def test_postgres_restarted_under_load_nothing_half_applied(
         postgres.start()
         up_at = time.monotonic()
         # every driver answers with a success again, by itself, within the bound
-        recovered: dict[str, float] = {}
-        deadline = up_at + RECOVERY_BOUND
-        while time.monotonic() < deadline and len(recovered) < len(DRIVERS):
-            for kind in DRIVERS:
-                done = [
-                    a.ended for a in record.of(kind) if a.started > up_at and a.status in (200, 201)
-                ]
-                if done and kind not in recovered:
-                    recovered[kind] = min(done) - up_at
-            time.sleep(0.1)
+        recovered = recovered_after(record, up_at, RECOVERY_BOUND)
         calm = time.monotonic() + 0.5
         time.sleep(AFTER)
     finally:
@@ -454,14 +108,14 @@ def test_postgres_restarted_under_load_nothing_half_applied(
     assert not any(thread.is_alive() for thread in threads), "a driver hangs"
     assert set(recovered) == set(DRIVERS), (
         f"not recovered within {RECOVERY_BOUND} s of the start: {recovered}; "
-        f"last answers of the others: {_last_answers(record, set(recovered), up_at)}; "
+        f"last answers of the others: {last_answers(record, set(recovered), up_at)}; "
         f"server log: {postgres.log_tail()}"
     )
 
     # every answer honest: a success or a clear 503, never a 500, a hang or a dropped socket
     answers = record.answers
     for answer in answers:
-        _assert_answer_is_honest(answer)
+        assert_answer_is_honest(answer)
         assert answer.ended - answer.started < REQUEST_TIMEOUT
     statuses = Counter((a.kind, a.status) for a in answers)
     # the fault was met: requests were refused while the database was away
@@ -478,73 +132,11 @@ def test_postgres_restarted_under_load_nothing_half_applied(
         (a.kind, a.status, a.body) for a in calm_answers if a.status not in (200, 201)
     ]
 
-    with httpx.Client(base_url=world.base, timeout=REQUEST_TIMEOUT) as http:
-        assert http.get("/readyz").status_code == 200
-        # every token answered is active
-        client_id, secret = world.service_client
-        for answer in record.of("token"):
-            if answer.status == 200:
-                active = http.post(
-                    "/introspect",
-                    data={"token": answer.body["access_token"]},
-                    auth=(client_id, secret),
-                )
-                assert active.status_code == 200 and active.json()["active"] is True
-
-    # nothing half-applied
-    rows = _licence_rows(world.services)
-    events, entries = _events_and_entries(world.services)
-    assert events == entries  # each history event has its audit entry and no more
-    for identifier, row in rows.items():
-        first = "issue" if row["version"] == 1 else "change"
-        assert events[f"{identifier} {first}"] >= 1, (identifier, row)
-        if row["superseded_by"] is not None:
-            successor = rows[row["superseded_by"]]
-            assert row["state"] == "superseded", row
-            assert successor["supersedes"] == identifier
-            assert successor["version"] == row["version"] + 1
-            # the supersession is written with the successor (and a changed version was
-            # itself made by a change)
-            assert events[f"{identifier} change"] == (1 if row["version"] == 1 else 2), row
-        else:
-            assert row["state"] == "valid", row
-        if row["supersedes"] is not None:
-            assert rows[row["supersedes"]]["superseded_by"] == identifier
-    for chain in world.chains:
-        number = rows[chain]["licence_number"]
-        versions = sorted(r["version"] for r in rows.values() if r["licence_number"] == number)
-        assert versions == list(range(1, len(versions) + 1))
-
-    # each change asked for is there once (answered 200: certainly) or not at all
-    addresses = Counter(r["fields"]["address"] for r in rows.values() if r["version"] > 1)
-    asked = {a.sent: a for a in record.of("change")}
-    assert all(count == 1 for count in addresses.values()), addresses
-    assert set(addresses) <= set(asked), set(addresses) - set(asked)
-    for address, answer in asked.items():
-        if answer.status == 200:
-            assert addresses[address] == 1
-            assert rows[answer.body["identifier"]]["fields"]["address"] == address
-    unknown = [a for a in asked.values() if a.status != 200]
-    written_anyway = [a for a in unknown if addresses[a.sent]]
-    for answer in record.of("issue"):
-        if answer.status == 201:
-            identifier = answer.body["identifier"]
-            assert rows[identifier]["version"] == 1 and events[f"{identifier} issue"] == 1
-    issued = [r for r in rows.values() if r["version"] == 1]
-    answered_issues = sum(1 for a in record.of("issue") if a.status == 201)
-    refused_issues = sum(1 for a in record.of("issue") if a.status != 201)
-    assert answered_issues <= len(issued) - CHAINS <= answered_issues + refused_issues
-
-    # the audit trail verifies, and the checkpoints before and after are consistent
-    verified = run_govtrust(["audit", "verify"], world.env, world.data_dir)
-    assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert "audit trail intact" in verified.stdout
-    checkpoint = run_govtrust(["audit", "checkpoint"], world.env, world.data_dir)
-    assert checkpoint.returncode == 0, checkpoint.stdout + checkpoint.stderr
-    size_before, size_after = assert_consistent(world.services, before, checkpoint.stdout)
-    assert size_after > size_before
+    assert_tokens_active(world, record)
+    written_anyway, unknown = assert_nothing_half_applied(world, record)
+    size_before, size_after = assert_trail_intact(world, before)
     print(
         f"answers {dict(statuses)}; recovered after {recovered} s; "
-        f"changes not answered 200 but written: {len(written_anyway)} of {len(unknown)}; "
+        f"changes not answered 200 but written: {written_anyway} of {unknown}; "
         f"audit {size_before} -> {size_after}"
     )
