@@ -272,7 +272,7 @@ def _events_and_entries(services: Services) -> tuple[Counter[str], Counter[str]]
 EVENT_OF = {action: event.value for event, action in ACTIONS.items()}
 
 
-def last_answers(record: Record, recovered: set[str], up_at: float) -> dict[str, list[str]]:
+def _last_answers(record: Record, recovered: set[str], up_at: float) -> dict[str, list[str]]:
     """Per driver not recovered, its last three answers (times from the start, in seconds):
     a request that hangs shows as one that ended long after it started."""
     last: dict[str, list[str]] = {}
@@ -284,7 +284,12 @@ def last_answers(record: Record, recovered: set[str], up_at: float) -> dict[str,
     return last
 
 
-def run_drivers(scene: Scene, record: Record, stop: threading.Event) -> list[threading.Thread]:
+@contextmanager
+def traffic(scene: Scene) -> Iterator[Record]:
+    """Every driver running while inside, each on a thread of its own; on leaving they are
+    stopped, and none may still be waiting for an answer."""
+    record = Record()
+    stop = threading.Event()
     targets: list[Callable[[], None]] = [
         lambda chain=chain: _changer(scene, record, stop, chain)  # type: ignore[misc]
         for chain in range(CHAINS)
@@ -293,7 +298,13 @@ def run_drivers(scene: Scene, record: Record, stop: threading.Event) -> list[thr
     threads = [threading.Thread(target=target, daemon=True) for target in targets]
     for thread in threads:
         thread.start()
-    return threads
+    try:
+        yield record
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(REQUEST_TIMEOUT + 5)
+    assert not any(thread.is_alive() for thread in threads), "a driver hangs"
 
 
 @contextmanager
@@ -371,9 +382,11 @@ def signed_checkpoint(scene: Scene) -> str:
     return checkpoint.stdout
 
 
-def recovered_after(record: Record, since: float, bound: float) -> dict[str, float]:
-    """Per driver, how long after ``since`` its first request begun after ``since`` ended
-    with a success; waits for every driver, at most ``bound`` seconds."""
+def assert_recovered(
+    record: Record, since: float, bound: float, server_log: Callable[[], str]
+) -> dict[str, float]:
+    """Every driver succeeds again, by itself, within ``bound`` seconds of ``since``: per
+    driver, how long after ``since`` its first success begun after then ended."""
     recovered: dict[str, float] = {}
     deadline = since + bound
     while time.monotonic() < deadline and len(recovered) < len(DRIVERS):
@@ -384,7 +397,21 @@ def recovered_after(record: Record, since: float, bound: float) -> dict[str, flo
             if done and kind not in recovered:
                 recovered[kind] = min(done) - since
         time.sleep(0.1)
+    assert set(recovered) == set(DRIVERS), (
+        f"not recovered within {bound} s: {recovered}; "
+        f"last answers of the others: {_last_answers(record, set(recovered), since)}; "
+        f"server log: {server_log()}"
+    )
     return recovered
+
+
+def assert_only_successes(record: Record, *, ended_before: float, started_after: float) -> None:
+    """Every answer that ended before the fault or began once it was over a success (so a
+    503 is the fault's, never the service's own)."""
+    calm = [a for a in record.answers if a.ended < ended_before or a.started > started_after]
+    assert calm and all(a.status in (200, 201) for a in calm), [
+        (a.kind, a.status, a.body) for a in calm if a.status not in (200, 201)
+    ]
 
 
 def assert_tokens_active(scene: Scene, record: Record) -> None:

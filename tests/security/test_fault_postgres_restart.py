@@ -32,7 +32,6 @@ CI (``CI=true`` or ``GOVTRUST_TEST_REQUIRE_REAL_BACKENDS=1``).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -44,17 +43,16 @@ from tests.security.faults import PrivatePostgres, private_postgres
 from tests.security.licence_traffic import (
     DRIVERS,
     REQUEST_TIMEOUT,
-    Record,
     Scene,
     assert_answer_is_honest,
     assert_nothing_half_applied,
+    assert_only_successes,
+    assert_recovered,
     assert_tokens_active,
     assert_trail_intact,
-    last_answers,
     licence_scene,
-    recovered_after,
-    run_drivers,
     signed_checkpoint,
+    traffic,
 )
 
 pytestmark = pytest.mark.slow
@@ -83,10 +81,7 @@ def test_postgres_restarted_under_load_nothing_half_applied(
     world, postgres = scene
     before = signed_checkpoint(world)
 
-    record = Record()
-    stop = threading.Event()
-    threads = run_drivers(world, record, stop)
-    try:
+    with traffic(world) as record:
         time.sleep(WARM_UP)
         first_fault = time.monotonic()
         postgres.restart("fast")
@@ -97,20 +92,9 @@ def test_postgres_restarted_under_load_nothing_half_applied(
         starting = time.monotonic()  # it may answer before pg_ctl has seen it ready
         postgres.start()
         up_at = time.monotonic()
-        # every driver answers with a success again, by itself, within the bound
-        recovered = recovered_after(record, up_at, RECOVERY_BOUND)
+        recovered = assert_recovered(record, up_at, RECOVERY_BOUND, postgres.log_tail)
         calm = time.monotonic() + 0.5
         time.sleep(AFTER)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(REQUEST_TIMEOUT + 5)
-    assert not any(thread.is_alive() for thread in threads), "a driver hangs"
-    assert set(recovered) == set(DRIVERS), (
-        f"not recovered within {RECOVERY_BOUND} s of the start: {recovered}; "
-        f"last answers of the others: {last_answers(record, set(recovered), up_at)}; "
-        f"server log: {postgres.log_tail()}"
-    )
 
     # every answer honest: a success or a clear 503, never a 500, a hang or a dropped socket
     answers = record.answers
@@ -125,12 +109,9 @@ def test_postgres_restarted_under_load_nothing_half_applied(
     ]
     for kind in DRIVERS:
         assert statuses[(kind, 200)] + statuses[(kind, 201)] > 0, statuses
-    # and only then: before the first restart and once recovered, every answer a success
-    # (concurrent changes and issues once deadlocked here, answered 503 with no fault)
-    calm_answers = [a for a in answers if a.ended < first_fault or a.started > calm]
-    assert calm_answers and all(a.status in (200, 201) for a in calm_answers), [
-        (a.kind, a.status, a.body) for a in calm_answers if a.status not in (200, 201)
-    ]
+    # and only then (concurrent changes and issues once deadlocked here, answered 503 with
+    # no fault)
+    assert_only_successes(record, ended_before=first_fault, started_after=calm)
 
     assert_tokens_active(world, record)
     written_anyway, unknown = assert_nothing_half_applied(world, record)
