@@ -81,19 +81,24 @@ CONNECTION_BOUNDS: dict[str, int] = {
     # network, not the statement
     "tcp_user_timeout": 10_000,
 }
-# The server's end, the same bounds as session settings sent at connection start (libpq's
-# ``options``; PostgreSQL documentation, "Connection Settings"): without them a backend whose
-# client was cut off in a transaction waits for it, holding the transaction's row locks, for
-# the server's default keepalive time (two hours on Linux), and every later write to those
-# rows waits as long. A URL that gives ``options`` itself replaces these. Behind a pooler
-# (PgBouncer), the server's end is the pooler's: set these in ``postgresql.conf`` and
-# PgBouncer's own keepalives, and let it pass over the parameter
-# (``ignore_startup_parameters = options``).
-SERVER_CONNECTION_BOUNDS: dict[str, int] = {
-    "tcp_keepalives_idle": 10,
-    "tcp_keepalives_interval": 5,
-    "tcp_keepalives_count": 2,
-    "tcp_user_timeout": 10_000,
+# The server's end, as session settings sent at connection start (libpq's ``options``;
+# PostgreSQL documentation, "Connection Settings" and "Client Connection Defaults"):
+# - the same network bounds: without them a backend whose client was cut off in a
+#   transaction waits for it, holding the transaction's row locks, for the server's default
+#   keepalive time (two hours on Linux), and every later write to those rows waits as long;
+# - ``lock_timeout``: a statement waits at most 10 s for a lock another transaction holds
+#   (one that is stuck, or an administrator's left open), then fails, and its request gets
+#   a 503; the embedded default gives up on SQLite's write lock after as long
+#   (``BUSY_SECONDS``).
+# A URL that gives ``options`` itself replaces these. Behind a pooler (PgBouncer), the
+# server's end is the pooler's: set these in ``postgresql.conf`` and PgBouncer's own
+# keepalives, and let it pass over the parameter (``ignore_startup_parameters = options``).
+SERVER_SETTINGS: dict[str, str] = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "2",
+    "tcp_user_timeout": "10000",
+    "lock_timeout": f"{BUSY_SECONDS}s",
 }
 
 
@@ -105,7 +110,7 @@ def _postgres_connect_args(query: Mapping[str, Any], schema: str | None) -> dict
     if "options" in query:
         options = [str(query["options"])]
     else:
-        options = [f"-c {key}={value}" for key, value in SERVER_CONNECTION_BOUNDS.items()]
+        options = [f"-c {key}={value}" for key, value in SERVER_SETTINGS.items()]
     if schema:
         options.append(f"-c search_path={schema}")
     connect_args["options"] = " ".join(options)

@@ -31,7 +31,7 @@ from sqlalchemy.exc import OperationalError
 from core.db import engine as engine_module
 from core.db.engine import (
     CONNECTION_BOUNDS,
-    SERVER_CONNECTION_BOUNDS,
+    SERVER_SETTINGS,
     driver_connect_params,
     make_engine,
     ping,
@@ -48,10 +48,11 @@ SMALL_BOUNDS = {
     "tcp_user_timeout": 1000,
 }
 SMALL_SERVER_BOUNDS = {
-    "tcp_keepalives_idle": 1,
-    "tcp_keepalives_interval": 1,
-    "tcp_keepalives_count": 2,
-    "tcp_user_timeout": 1000,
+    **SERVER_SETTINGS,
+    "tcp_keepalives_idle": "1",
+    "tcp_keepalives_interval": "1",
+    "tcp_keepalives_count": "2",
+    "tcp_user_timeout": "1000",
 }
 # what a statement or a connection across the partition may take at most, with room for a
 # busy machine: the pool's pre-ping (1 s unacknowledged), then a new connection (1 s)
@@ -73,7 +74,7 @@ def test_every_connection_carries_the_bounds_unless_the_url_sets_its_own() -> No
 def test_the_server_s_end_is_bounded_too_unless_the_url_gives_its_own_options() -> None:
     url = "postgresql://govtrust@db.example:5432/govtrust"
     options = driver_connect_params(make_engine(url, schema="t_1"))["options"]
-    for key, value in SERVER_CONNECTION_BOUNDS.items():
+    for key, value in SERVER_SETTINGS.items():
         assert f"-c {key}={value}" in options
     assert options.endswith("-c search_path=t_1")
 
@@ -128,7 +129,7 @@ class Partition:
 @pytest.fixture
 def partition(monkeypatch: pytest.MonkeyPatch) -> Iterator[Partition]:
     monkeypatch.setattr(engine_module, "CONNECTION_BOUNDS", SMALL_BOUNDS)
-    monkeypatch.setattr(engine_module, "SERVER_CONNECTION_BOUNDS", SMALL_SERVER_BOUNDS)
+    monkeypatch.setattr(engine_module, "SERVER_SETTINGS", SMALL_SERVER_BOUNDS)
     url = make_url(_need(PG_URL, "GOVTRUST_TEST_DATABASE_URL"))
     iptables()  # skipped (failed in CI) without it
     cut_off = Partition(url.host or "127.0.0.1", url.port or 5432)

@@ -6,7 +6,7 @@ licence changes, issues, client-credentials tokens). Mid-way every packet to and
 cluster's port is dropped (``tests/network_partition.py``): neither the service nor the
 database hears from the other, and what either sends is never acknowledged, as across a cut
 network. Five seconds later the network heals. The service's connection bounds
-(``core/db/engine.py``: ``CONNECTION_BOUNDS`` for its end, ``SERVER_CONNECTION_BOUNDS`` for
+(``core/db/engine.py``: ``CONNECTION_BOUNDS`` for its end, ``SERVER_SETTINGS`` for
 the server's) are made small through the database URL, as a deployment would set its own:
 one second where the defaults say five or ten. Then:
 
