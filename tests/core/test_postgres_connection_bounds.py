@@ -38,6 +38,7 @@ from core.db.engine import (
 )
 from tests.conftest import PG_URL, _need
 from tests.network_partition import iptables, packets_dropped
+from tests.thread_outcome import in_thread
 
 # the engine's bounds made small, so that each case takes seconds
 SMALL_BOUNDS = {
@@ -144,27 +145,10 @@ def _through(partition: Partition) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[BaseException | None]]:
-    """Start ``call`` on a thread; the list gets what it raised (None: it returned)."""
-    outcome: list[BaseException | None] = []
-
-    def target() -> None:
-        try:
-            call()
-        except BaseException as exc:  # the outcome is what is asserted
-            outcome.append(exc)
-        else:
-            outcome.append(None)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, outcome
-
-
 def _outcome_within(seconds: float, call: Callable[[], Any]) -> BaseException | None:
     """What ``call`` raised (None: it returned). Fails the test if it has not ended within
     ``seconds``: the wait this module is about."""
-    thread, outcome = _in_thread(call)
+    thread, outcome = in_thread(call)
     thread.join(seconds)
     assert outcome, f"still waiting after {seconds} s across the partition"
     return outcome[0]
@@ -177,10 +161,8 @@ def test_a_pooled_connection_across_a_partition_fails_within_the_bound(
     try:
         ping(engine)  # a connection in the pool, idle, as between two requests
         with partition.cut():
-            started = time.monotonic()
             raised = _outcome_within(WITHIN_SECONDS, lambda: ping(engine))
             assert isinstance(raised, OperationalError), raised
-            assert time.monotonic() - started < WITHIN_SECONDS
         ping(engine)  # healed: the pool connects again
     finally:
         engine.dispose()
@@ -194,7 +176,7 @@ def test_a_statement_whose_answer_is_cut_off_fails_within_the_bound(
     engine = make_engine(_through(partition))
     try:
         with engine.connect() as connection:
-            thread, outcome = _in_thread(lambda: connection.execute(text("SELECT pg_sleep(10)")))
+            thread, outcome = in_thread(lambda: connection.execute(text("SELECT pg_sleep(10)")))
             time.sleep(0.5)  # sent, acknowledged, being worked on
             with partition.cut():
                 thread.join(WITHIN_SECONDS)

@@ -11,7 +11,6 @@ PostgreSQL only.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -26,6 +25,7 @@ from core.db.engine import (
     make_session_factory,
     transaction,
 )
+from tests.thread_outcome import in_thread
 
 WAIT = "500ms"  # the bound made small for the test
 
@@ -49,20 +49,12 @@ def test_a_write_behind_a_lock_held_elsewhere_fails_within_the_bound(
         holder.begin()
         holder.execute(text("UPDATE counters SET n = -1 WHERE id = 1"))
 
-        outcome: list[BaseException | None] = []
-
         def write() -> None:
-            try:
-                with transaction(sessions) as session:
-                    session.execute(text("UPDATE counters SET n = n + 10 WHERE id = 1"))
-            except BaseException as exc:  # the outcome is what is asserted
-                outcome.append(exc)
-            else:
-                outcome.append(None)
+            with transaction(sessions) as session:
+                session.execute(text("UPDATE counters SET n = n + 10 WHERE id = 1"))
 
         started = time.monotonic()
-        writer = threading.Thread(target=write, daemon=True)
-        writer.start()
+        writer, outcome = in_thread(write)
         writer.join(5)
         waited = time.monotonic() - started
         holder.rollback()  # lets a writer that was still waiting go on
