@@ -189,32 +189,13 @@ def _changer(scene: Scene, record: Record, stop: threading.Event, chain: int) ->
                 current = _current_version(http, record, scene.admin_token, first)
 
 
-def _issuer(scene: Scene, record: Record, stop: threading.Event) -> None:
+def _repeatedly(
+    scene: Scene, record: Record, stop: threading.Event, kind: str, url: str, **kwargs: Any
+) -> None:
+    """``POST url`` over and over until ``stop``, each answer recorded as ``kind``."""
     with httpx.Client(base_url=scene.base, timeout=REQUEST_TIMEOUT) as http:
         while not stop.is_set():
-            _request(
-                http,
-                record,
-                "issue",
-                "POST",
-                "/licences",
-                json=business_body(),
-                headers=_bearer(scene.admin_token),
-            )
-
-
-def _tokens(scene: Scene, record: Record, stop: threading.Event) -> None:
-    with httpx.Client(base_url=scene.base, timeout=REQUEST_TIMEOUT) as http:
-        while not stop.is_set():
-            _request(
-                http,
-                record,
-                "token",
-                "POST",
-                "/token",
-                data={"grant_type": "client_credentials", "scope": "licence:read"},
-                auth=scene.service_client,
-            )
+            _request(http, record, kind, "POST", url, **kwargs)
 
 
 def assert_answer_is_honest(answer: Answer) -> None:
@@ -294,7 +275,26 @@ def traffic(scene: Scene) -> Iterator[Record]:
         lambda chain=chain: _changer(scene, record, stop, chain)  # type: ignore[misc]
         for chain in range(CHAINS)
     ]
-    targets += [lambda: _issuer(scene, record, stop), lambda: _tokens(scene, record, stop)]
+    targets += [
+        lambda: _repeatedly(
+            scene,
+            record,
+            stop,
+            "issue",
+            "/licences",
+            json=business_body(),
+            headers=_bearer(scene.admin_token),
+        ),
+        lambda: _repeatedly(
+            scene,
+            record,
+            stop,
+            "token",
+            "/token",
+            data={"grant_type": "client_credentials", "scope": "licence:read"},
+            auth=scene.service_client,
+        ),
+    ]
     threads = [threading.Thread(target=target, daemon=True) for target in targets]
     for thread in threads:
         thread.start()
