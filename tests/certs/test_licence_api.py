@@ -31,11 +31,8 @@ from tests.certs.conftest import BUSINESS_FIELDS, GUIDE_FIELDS, audit_entries
 from tests.idp.oidc_helpers import (
     PASSWORD,
     REDIRECT,
-    authorize_params,
-    callback_params,
     client_service,
-    login_and_consent,
-    pkce_pair,
+    code_flow_tokens,
 )
 
 AUTHORITY_A = "11350100MB00000012"  # 福州市市场监督管理局 (check character computed)
@@ -78,21 +75,10 @@ class World:
 
     def token(self, id_number: str, scope: str = ADMIN_SCOPE) -> str:
         browser = TestClient(self.app, base_url="https://govtrust.test")
-        verifier, challenge = pkce_pair()
-        params = authorize_params(self.client_id, challenge, scope=scope)
-        back = callback_params(login_and_consent(browser, params, username=id_number))
-        tokens = browser.post(
-            "/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": back["code"],
-                "redirect_uri": REDIRECT,
-                "code_verifier": verifier,
-            },
-            auth=(self.client_id, self.client_secret),
+        tokens = code_flow_tokens(
+            browser, self.client_id, self.client_secret, username=id_number, scope=scope
         )
-        assert tokens.status_code == 200, tokens.text
-        return str(tokens.json()["access_token"])
+        return str(tokens["access_token"])
 
 
 @pytest.fixture

@@ -168,17 +168,19 @@ def callback_params(response: httpx.Response) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
-def person_tokens(
+def code_flow_tokens(
     client: TestClient,
-    world: World,
-    username: str = CITIZEN_ID,
+    client_id: str,
+    secret: str,
+    *,
+    username: str,
+    scope: str,
     acting_as: str = "self",
-    scope: str = ACCOUNT_TOKEN_SCOPE,
 ) -> dict[str, Any]:
-    """A person's tokens from the code flow at the world's portal, in that person's browser
-    (``client``): by default with a refresh token and the person's own ``account`` scope."""
+    """The token response of one code flow with PKCE, the person logging in and consenting
+    in the browser ``client``, the code redeemed by the confidential client."""
     verifier, challenge = pkce_pair()
-    params = authorize_params(world.web_client_id, challenge, scope=scope)
+    params = authorize_params(client_id, challenge, scope=scope)
     back = callback_params(
         login_and_consent(client, params, username=username, acting_as=acting_as)
     )
@@ -190,8 +192,27 @@ def person_tokens(
             "redirect_uri": REDIRECT,
             "code_verifier": verifier,
         },
-        auth=(world.web_client_id, world.web_secret),
+        auth=(client_id, secret),
     )
     assert response.status_code == 200, response.text
     tokens: dict[str, Any] = response.json()
     return tokens
+
+
+def person_tokens(
+    client: TestClient,
+    world: World,
+    username: str = CITIZEN_ID,
+    acting_as: str = "self",
+    scope: str = ACCOUNT_TOKEN_SCOPE,
+) -> dict[str, Any]:
+    """A person's tokens from the code flow at the world's portal, in that person's browser
+    (``client``): by default with a refresh token and the person's own ``account`` scope."""
+    return code_flow_tokens(
+        client,
+        world.web_client_id,
+        world.web_secret,
+        username=username,
+        scope=scope,
+        acting_as=acting_as,
+    )

@@ -37,14 +37,7 @@ from keys.master import new_master_key
 from seal.registry import SealRegistry
 from tests.certs.test_licence_api import ADMIN_A, AUTHORITY_A, COMPANY, business_body
 from tests.conftest import TEST_SECRET, make_settings
-from tests.idp.oidc_helpers import (
-    PASSWORD,
-    REDIRECT,
-    authorize_params,
-    callback_params,
-    login_and_consent,
-    pkce_pair,
-)
+from tests.idp.oidc_helpers import PASSWORD, REDIRECT, code_flow_tokens
 from tests.security.conftest import LiveClock, serve
 from tests.security.faults import assert_consistent, govtrust_env, run_govtrust
 
@@ -132,22 +125,11 @@ def _request(
 
 def _admin_token(app: Any, client_id: str, secret: str) -> str:
     browser = TestClient(app, base_url=ISSUER)
-    verifier, challenge = pkce_pair()
-    params = authorize_params(client_id, challenge, scope="openid licence:admin")
-    back = callback_params(login_and_consent(browser, params, username=ADMIN_A))
-    tokens = browser.post(
-        "/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": back["code"],
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-        auth=(client_id, secret),
+    tokens = code_flow_tokens(
+        browser, client_id, secret, username=ADMIN_A, scope="openid licence:admin"
     )
-    assert tokens.status_code == 200, tokens.text
-    assert tokens.json()["expires_in"] > 120  # outlives the test
-    return str(tokens.json()["access_token"])
+    assert tokens["expires_in"] > 120  # outlives the test
+    return str(tokens["access_token"])
 
 
 def _bearer(token: str) -> dict[str, str]:
