@@ -16,11 +16,8 @@ from tests.idp.oidc_helpers import (
     CITIZEN_ID,
     REDIRECT,
     World,
-    authorize_params,
-    callback_params,
     client_service,
-    login_and_consent,
-    pkce_pair,
+    code_flow_tokens,
 )
 
 
@@ -39,18 +36,9 @@ def register(services: Services, sector: str | None) -> tuple[str, str]:
 
 
 def subject_seen_by(client: TestClient, client_id: str, secret: str) -> str:
-    verifier, challenge = pkce_pair()
-    back = callback_params(login_and_consent(client, authorize_params(client_id, challenge)))
-    tokens = client.post(
-        "/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": back["code"],
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-        auth=(client_id, secret),
-    ).json()
+    tokens = code_flow_tokens(
+        client, client_id, secret, username=CITIZEN_ID, scope="openid profile"
+    )
     part = tokens["id_token"].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
     return str(claims["sub"])

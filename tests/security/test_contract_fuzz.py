@@ -52,10 +52,7 @@ from tests.idp.oidc_helpers import (
     COMPANY_USCC,
     PASSWORD,
     REDIRECT,
-    authorize_params,
-    callback_params,
-    login_and_consent,
-    pkce_pair,
+    code_flow_tokens,
 )
 from tests.security.conftest import module_services, serve
 
@@ -96,22 +93,9 @@ class Target:
 
 def _person_token(services: Services, client_id: str, secret: str) -> str:
     browser = TestClient(create_app(services=services), base_url="https://govtrust.test")
-    verifier, challenge = pkce_pair()
-    params = authorize_params(client_id, challenge, scope=PERSON_SCOPE)
-    back = callback_params(login_and_consent(browser, params, acting_as="self"))
-    tokens = browser.post(
-        "/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": back["code"],
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-        auth=(client_id, secret),
-    )
-    assert tokens.status_code == 200, tokens.text
-    assert set(tokens.json()["scope"].split()) == set(PERSON_SCOPE.split())
-    return str(tokens.json()["access_token"])
+    tokens = code_flow_tokens(browser, client_id, secret, username=CITIZEN_ID, scope=PERSON_SCOPE)
+    assert set(tokens["scope"].split()) == set(PERSON_SCOPE.split())
+    return str(tokens["access_token"])
 
 
 def _admin_token(services: Services, client_id: str, secret: str) -> str:
