@@ -67,6 +67,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import wrk_load
+from budget import budget_lines
 from report import (
     BENCH,
     ROOT,
@@ -896,6 +897,7 @@ def render(
             "the peer's row is for comparison.",
         ]
     out.append("")
+    out += budget_lines(cc_rounds, labels, sign, int(facts["nproc"]), floor)
     # stress
     if stress:
         out += [
