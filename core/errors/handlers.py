@@ -43,8 +43,14 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 
 
 def oauth_error_response(error: OAuthError, headers: dict[str, str] | None = None) -> JSONResponse:
-    """RFC 6749 §5.2 error body; never cached (§5.1)."""
-    all_headers = {"Cache-Control": "no-store", "Pragma": "no-cache", **(headers or {})}
+    """RFC 6749 §5.2 error body, with the error's own headers (a challenge); never cached
+    (§5.1)."""
+    all_headers = {
+        "Cache-Control": "no-store",
+        "Pragma": "no-cache",
+        **error.headers,
+        **(headers or {}),
+    }
     return JSONResponse(error.to_dict(), status_code=error.status_code, headers=all_headers)
 
 

@@ -28,11 +28,18 @@ OAUTH_ERROR_STATUS: dict[str, int] = {
 class OAuthError(Exception):
     """An RFC 6749 error: ``error`` code and optional human-readable description."""
 
-    def __init__(self, error: str, description: str | None = None, status: int | None = None):
+    def __init__(
+        self,
+        error: str,
+        description: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(error if description is None else f"{error}: {description}")
         self.error = error
         self.description = description
         self.status = status
+        self.headers = headers or {}
 
     @property
     def status_code(self) -> int:

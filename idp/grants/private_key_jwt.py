@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from joserfc.jwk import KeySet
 
@@ -36,6 +37,6 @@ class PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
 
     def resolve_client_public_key(self, client: Any) -> KeySet:
         jwks = client.client.jwks
-        if not jwks:
-            raise ValueError("the client registered no keys")
+        if not jwks:  # a client of another method named in an assertion: invalid_client
+            raise InvalidClientError(description="the client registered no keys")
         return KeySet.import_key_set(jwks)

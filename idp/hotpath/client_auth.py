@@ -16,7 +16,6 @@ general path authenticates the client again and answers ``invalid_client`` where
 from __future__ import annotations
 
 import base64
-import binascii
 from urllib.parse import unquote
 
 from idp.hotpath.form import HotRequest
@@ -33,7 +32,7 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, or a value that is not ASCII
         return None
     client_id, colon, secret = decoded.partition(":")
     if not colon:

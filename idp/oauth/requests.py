@@ -6,6 +6,7 @@ that a TLS-terminating proxy in front of the service does not make requests look
 
 from __future__ import annotations
 
+import base64
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,24 @@ class HttpRequest:
     url: str
     form: dict[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)  # case-insensitive in use
+
+
+def unreadable_basic_credentials(headers: Mapping[str, str]) -> bool:
+    """Whether ``Authorization`` is HTTP Basic (RFC 7617 §2) whose credentials are not
+    base64 of UTF-8 text. Authlib's reader raises on those (a value that is not ASCII, bytes
+    that are not UTF-8) instead of failing the client's authentication, so the endpoints
+    answer ``invalid_client`` before it reads them."""
+    header = headers.get("authorization")
+    if not header or " " not in header:
+        return False
+    scheme, credentials = header.split(None, 1)
+    if scheme.lower() != "basic":
+        return False
+    try:
+        base64.b64decode(credentials).decode("utf-8")
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return True
+    return False
 
 
 class _Payload(OAuth2Payload):  # type: ignore[misc]

@@ -8,6 +8,11 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from idp.clients.channels import CIBA, DEVICE_CODE, TOKEN_EXCHANGE
+from idp.oauth.endpoint_auth import (
+    INTROSPECTION_AUTH_METHODS,
+    REVOCATION_AUTH_METHODS,
+    TOKEN_AUTH_METHODS,
+)
 from idp.oauth.request_object import ALGORITHMS as REQUEST_OBJECT_ALGORITHMS
 from idp.oauth.server import SCOPES_SUPPORTED
 from idp.oauth.sessions import LOA_ORDER
@@ -54,22 +59,10 @@ def openid_configuration(provider: ProviderDep) -> JSONResponse:
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": algorithms,
         "userinfo_signing_alg_values_supported": [],
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "private_key_jwt",
-            "none",
-        ],
+        "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "EdDSA"],
-        "introspection_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-        ],
-        "revocation_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ],
+        "introspection_endpoint_auth_methods_supported": INTROSPECTION_AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": REVOCATION_AUTH_METHODS,
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": list(LOA_ORDER),
         "claims_supported": [

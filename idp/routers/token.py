@@ -19,8 +19,13 @@ from core.errors.oauth import OAuthError
 from idp.oauth import dpop, dpop_nonce, par
 from idp.oauth.access_tokens import verify_access_token
 from idp.oauth.context import current_dpop_jkt, current_session
+from idp.oauth.endpoint_auth import (
+    INTROSPECTION_AUTH_METHODS,
+    PAR_AUTH_METHODS,
+    REVOCATION_AUTH_METHODS,
+)
 from idp.oauth.request_object import InvalidRequestObject
-from idp.oauth.requests import HttpRequest
+from idp.oauth.requests import HttpRequest, unreadable_basic_credentials
 from idp.oauth.storage import GrantRow, RefreshTokenRow, revoke_access_token, revoke_grant
 from idp.provider import Provider
 from idp.routers.authorize import request_object_params
@@ -29,7 +34,7 @@ router = APIRouter(tags=["openid-connect"])
 
 FORM = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic error="invalid_client"'}
 
 
 async def _provider(request: Request) -> Provider:
@@ -53,6 +58,8 @@ async def _form_request(request: Request, provider: Provider) -> HttpRequest:
     keys = [key for key, _ in items]
     if len(keys) != len(set(keys)) or len(items) != len(form.multi_items()):
         raise OAuthError("invalid_request", "parameters must not be repeated")
+    if unreadable_basic_credentials(request.headers):  # RFC 6749 §5.2: 401 and the scheme
+        raise OAuthError("invalid_client", "malformed Basic credentials", 401, BASIC_CHALLENGE)
     url = f"{provider.ctx.issuer}{request.url.path}"
     return HttpRequest("POST", url, dict(items), request.headers)
 
@@ -120,14 +127,14 @@ async def token(request: Request, provider: ProviderDep) -> Response:
     return await run_in_threadpool(_token, provider, http)
 
 
-def _authenticated_client(provider: Provider, http: HttpRequest) -> Any:
+def _authenticated_client(provider: Provider, http: HttpRequest, methods: list[str]) -> Any:
     oauth_request = provider.server.create_oauth2_request(http)
     try:
-        return provider.server.authenticate_client(
-            oauth_request, CLIENT_AUTH_METHODS, endpoint="introspection"
-        )
+        return provider.server.authenticate_client(oauth_request, methods, endpoint="introspection")
     except OAuth2Error as error:
-        raise OAuthError("invalid_client", error.description or None, 401) from error
+        # RFC 6749 §5.2: a client that tried the Authorization header is told its scheme
+        challenge = BASIC_CHALLENGE if "authorization" in http.headers else None
+        raise OAuthError("invalid_client", error.description or None, 401, challenge) from error
 
 
 def _introspect(provider: Provider, http: HttpRequest) -> dict[str, Any]:
@@ -135,7 +142,7 @@ def _introspect(provider: Provider, http: HttpRequest) -> dict[str, Any]:
     with ctx.sessions() as session:
         marker = current_session.set(session)
         try:
-            client = _authenticated_client(provider, http)
+            client = _authenticated_client(provider, http, INTROSPECTION_AUTH_METHODS)
         finally:
             current_session.reset(marker)
         token = http.form.get("token", "")
@@ -182,7 +189,7 @@ def _revoke(provider: Provider, http: HttpRequest) -> None:
     with transaction(ctx.sessions) as session:
         marker = current_session.set(session)
         try:
-            client = _authenticated_client(provider, http)
+            client = _authenticated_client(provider, http, REVOCATION_AUTH_METHODS)
         finally:
             current_session.reset(marker)
         token = http.form.get("token", "")
@@ -223,7 +230,7 @@ def _push(provider: Provider, http: HttpRequest) -> dict[str, Any]:
     with ctx.sessions() as session:
         marker = current_session.set(session)
         try:
-            client = _authenticated_client(provider, http)
+            client = _authenticated_client(provider, http, PAR_AUTH_METHODS)
             params = {
                 k: v
                 for k, v in http.form.items()
