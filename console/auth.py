@@ -27,6 +27,7 @@ from starlette.datastructures import Headers
 
 from console.client import CLIENT_ID, SCOPE, redirect_uri
 from core.cache import Cache
+from core.constant_time import same_text
 from core.db.engine import transaction
 from idp.oauth import jws
 from idp.oauth.access_tokens import token_keys
@@ -175,7 +176,7 @@ def check_id_token(provider: Provider, id_token: str, nonce: str | None) -> dict
         expired = True
     if expired:
         raise LoginFailed("id_token: expired")
-    if nonce is not None and not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
+    if nonce is not None and not same_text(str(claims.get("nonce", "")), nonce):
         raise LoginFailed("id_token: nonce mismatch")
     return claims
 
@@ -196,7 +197,7 @@ def finish_login(
     pending = _take_pending(cache, state)
     if pending is None:
         raise LoginFailed("unknown or expired state")
-    if not binding or not secrets.compare_digest(binding, pending.binding):
+    if not binding or not same_text(binding, pending.binding):
         raise LoginFailed("state was not issued to this browser")
     body = token_request(
         provider,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
+from core.constant_time import same_text
+
 FIELD = "csrf"
 
 
@@ -34,4 +36,4 @@ def valid(expected: str, presented: str | None) -> bool:
     """Constant-time comparison of the posted token with the session's."""
     if not presented or not expected:
         return False
-    return secrets.compare_digest(expected.encode(), presented.encode())
+    return same_text(presented, expected)

@@ -9,8 +9,7 @@ included, carries the role. The console also asks a platform administrator for t
 
 from __future__ import annotations
 
-import secrets
-
+from core.constant_time import same_text
 from core.services import Services
 from idp.oauth.sessions import LOA_TWO_FACTOR
 
@@ -19,4 +18,4 @@ REQUIRED_ACR = LOA_TWO_FACTOR
 
 def is_platform_admin(services: Services, subject: str) -> bool:
     listed = services.settings.platform_admins
-    return any(secrets.compare_digest(subject.encode(), known.encode()) for known in listed)
+    return any(same_text(subject, known) for known in listed)

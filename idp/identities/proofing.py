@@ -9,13 +9,13 @@ the registered name; demo data and tests seed it with :meth:`LocalRegistryProofi
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.constant_time import same_text
 from core.db.engine import transaction
 from core.identifiers.protection import IdentifierProtector
 from core.identifiers.resident_id import ResidentId
@@ -62,7 +62,7 @@ class LocalRegistryProofing:
             registered = self.store.real_name(session, id_number_index(self.protector, id_number))
         if registered is None:
             return False
-        return hmac.compare_digest(registered.encode("utf-8"), wanted.encode("utf-8"))
+        return same_text(wanted, registered)
 
     def add(self, id_number: ResidentId | str, name: str) -> None:
         """Seed the registry: ``name`` is registered for ``id_number`` (replacing any

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from core.constant_time import same_text
 from core.deps import ServicesDep
 from idp import interaction as interactions
 from idp.interaction import Interaction
@@ -66,7 +67,7 @@ def load_interaction(
 
 
 def check_csrf(request: Request, current: Interaction, csrf: str) -> Response | None:
-    if not secrets.compare_digest(csrf, current.csrf):
+    if not same_text(csrf, current.csrf):
         lang = language(request)
         return render(request, "error.html", status=400, message=TEXT[lang]["bad_request"])
     return None

@@ -7,13 +7,13 @@ a third party cannot log people out by a link (§6 "Security Considerations").
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from core.constant_time import same_text
 from idp.clients.storage import SqlClientStore
 from idp.logout import id_token_hint_claims, logout
 from idp.oauth.sessions import SESSION_COOKIE, find_session
@@ -112,7 +112,7 @@ def logout_confirm(
     state: Annotated[str, Form(max_length=512)] = "",
 ) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
-    if not secrets.compare_digest(csrf, _csrf(provider, cookie)):
+    if not same_text(csrf, _csrf(provider, cookie)):
         lang = language(request)
         return render(request, "error.html", status=400, message=TEXT[lang]["bad_request"])
     destination = None

@@ -11,6 +11,7 @@ import secrets
 from fastapi import Request
 from fastapi.responses import Response
 
+from core.constant_time import same_text
 from idp.oauth.sessions import SESSION_COOKIE, LoginSession, find_session
 from idp.pages import TEXT, language, render
 from idp.provider import Provider
@@ -41,7 +42,7 @@ class PersonPage:
     def csrf_ok(self, posted: str) -> bool:
         """The form token matches the cookie the browser already had (a first visit, which
         has no cookie yet, never passes)."""
-        return self.new_cookie is None and secrets.compare_digest(posted, self.csrf)
+        return self.new_cookie is None and same_text(posted, self.csrf)
 
     def respond(self, template: str, status: int = 200, **context: object) -> Response:
         response = render(self.request, template, status=status, csrf=self.csrf, **context)

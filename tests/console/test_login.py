@@ -118,6 +118,21 @@ def test_a_callback_without_the_browsers_binding_cookie_is_refused(
     assert "登录未完成" in refused.text
 
 
+def test_a_binding_cookie_of_other_characters_is_refused_not_a_500(
+    demo: Demo, browser: TestClient
+) -> None:
+    start = browser.get("/console/login", follow_redirects=False)
+    state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+    browser.cookies.delete("govtrust_console_login", path="/console")
+    refused = browser.get(
+        f"/console/callback?code=abc&state={state}",
+        headers={"cookie": "govtrust_console_login=伪造".encode()},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 400
+    assert "登录未完成" in refused.text
+
+
 def test_a_wrong_iss_is_refused(demo: Demo, browser: TestClient) -> None:
     """RFC 9207: an answer naming another issuer (mix-up) is refused."""
     start = browser.get("/console/login", follow_redirects=False)

@@ -284,6 +284,29 @@ def test_forms_need_their_csrf_token(client: TestClient, world: World) -> None:
     assert client.get(start.headers["location"]).headers["x-frame-options"] == "DENY"
 
 
+def test_a_form_token_of_other_characters_is_refused_not_a_500(
+    client: TestClient, world: World
+) -> None:
+    """A posted form token that is not ASCII is a mismatch like any other (the comparison
+    of two str in constant time raised TypeError on it)."""
+    _, challenge = pkce_pair()
+    start = client.get(
+        f"/authorize?{urlencode(authorize_params(world.web_client_id, challenge))}",
+        follow_redirects=False,
+    )
+    forged = "伪造"
+    login = client.post(
+        start.headers["location"] + "/login",
+        data={"username": "x", "password": "y", "csrf": forged},
+        follow_redirects=False,
+    )
+    assert login.status_code == 400
+    assert client.post("/logout", data={"csrf": forged}).status_code == 400
+    assert client.get("/device").status_code == 200  # the page's cookie
+    device = client.post("/device", data={"user_code": "BCDF-GHJK", "csrf": forged})
+    assert device.status_code == 400
+
+
 def test_token_endpoint_errors_are_oauth_json(client: TestClient, world: World) -> None:
     as_json = client.post("/token", json={"grant_type": "client_credentials"})
     assert as_json.status_code == 400 and as_json.json()["error"] == "invalid_request"
