@@ -165,8 +165,10 @@ def authorize(request: Request, provider: ProviderDep) -> Response:
             return _error_redirect(provider, redirect_uri, "invalid_request", str(invalid), state)
         login = find_session(provider.ctx, session, request.cookies.get(SESSION_COOKIE))
         prompts = set(str(params.get("prompt", "")).split())
-        if "none" in prompts and (login is None or len(prompts) > 1):
-            return _error_redirect(provider, redirect_uri, "login_required", None, state)
+        silent = "none" in prompts  # OpenID Connect Core §3.1.2.1: no page at all
+        if silent and len(prompts) > 1:
+            alone = "prompt none goes with no other value"
+            return _error_redirect(provider, redirect_uri, "invalid_request", alone, state)
         browser, new_cookie = browser_binding(provider, request)
         current = interactions.start(
             provider.cache,
@@ -179,6 +181,11 @@ def authorize(request: Request, provider: ProviderDep) -> Response:
         if login is not None and "login" not in prompts and _fresh_enough(provider, login, params):
             current = current.with_(person_id=login.person_id, session_public_id=login.public_id)
             interactions.save(provider.cache, current)
+        page = _next_page(provider, session, current) if silent else None
+        if page is not None:
+            interactions.finish(provider.cache, current.id)
+            answer = PROMPT_NONE_ERRORS[page]
+            return _error_redirect(provider, redirect_uri, answer, None, state)
     response = RedirectResponse(f"/interaction/{current.id}", status_code=303)
     if new_cookie is not None:
         set_browser_cookie(provider, response, new_cookie)
@@ -203,6 +210,44 @@ def _required_acr(acr_values: str | None) -> str | None:
     return min(known, key=LOA_ORDER.index) if known else None
 
 
+# The pages a person may still have to see before a code is issued, in order, and the
+# error each becomes when the client asked for none (OpenID Connect Core §3.1.2.6).
+LOGIN, SECOND_FACTOR, CHOOSE, CONSENT = "login", "second_factor", "choose", "consent"
+PROMPT_NONE_ERRORS = {
+    LOGIN: "login_required",
+    SECOND_FACTOR: "login_required",
+    CHOOSE: "interaction_required",
+    CONSENT: "consent_required",
+}
+
+
+def _next_page(provider: Provider, session: Session, current: Interaction) -> str | None:
+    """The page the person must see next, or None: the interaction can end with a code."""
+    if current.person_id is None:
+        return LOGIN
+    if _below_required_level(_login_row(session, current.session_public_id), current):
+        return SECOND_FACTOR
+    if current.acting_as is None:  # not chosen yet: whom may the person act for?
+        person = provider.identities.person_by_id(session, current.person_id)
+        if person is not None and _acting_options(provider, session, current.person_id):
+            return CHOOSE
+    if current.consented:
+        return None
+    prompts = set(str(_query_value(current.query, "prompt")).split())
+    remembered = active_consent(
+        session, current.person_id, current.client_id, _organisation_id(current)
+    )
+    covered = remembered is not None and set(current.scope.split()) <= set(remembered.scope.split())
+    stated = purpose.purpose_of_query(current.query)  # a consent is for one purpose
+    if stated is not None and (remembered is None or remembered.purpose != stated):
+        covered = False
+    return CONSENT if not covered or "consent" in prompts else None
+
+
+def _organisation_id(current: Interaction) -> str | None:
+    return None if current.acting_as in (None, "self") else current.acting_as
+
+
 @router.get("/interaction/{interaction_id}", include_in_schema=False)
 def interaction_page(request: Request, interaction_id: str, provider: ProviderDep) -> Response:
     current = load_interaction(request, provider, interaction_id)
@@ -213,7 +258,8 @@ def interaction_page(request: Request, interaction_id: str, provider: ProviderDe
         client = provider.server.registered_client(session, current.client_id)
         if client is None:
             return render(request, "error.html", status=400, message="client")
-        if current.person_id is None:
+        page = _next_page(provider, session, current)
+        if page == LOGIN:
             return render(
                 request,
                 "login.html",
@@ -222,33 +268,24 @@ def interaction_page(request: Request, interaction_id: str, provider: ProviderDe
                 client_name=client.name,
                 error=None,
             )
-        if current.required_acr:
-            login = _login_row(session, current.session_public_id)
-            if login is None or not loa_at_least(login.acr, current.required_acr):
-                return second_factor_page(request, provider, current)
-        if current.acting_as is None:  # not chosen yet: whom may the person act for?
+        if page == SECOND_FACTOR:
+            return second_factor_page(request, provider, current)
+        assert current.person_id is not None  # past the login page
+        if page == CHOOSE:
             person = provider.identities.person_by_id(session, current.person_id)
-            organisations = _acting_options(provider, session, current.person_id)
-            if organisations and person is not None:
-                return render(
-                    request,
-                    "choose.html",
-                    action=f"{action}/identity",
-                    csrf=current.csrf,
-                    person_name=person.name,
-                    organisations=organisations,
-                )
-        organisation_id = None if current.acting_as in (None, "self") else current.acting_as
-        prompts = set(str(_query_value(current.query, "prompt")).split())
-        remembered = active_consent(session, current.person_id, client.client_id, organisation_id)
-        covered = remembered is not None and set(current.scope.split()) <= set(
-            remembered.scope.split()
-        )
-        stated = purpose.purpose_of_query(current.query)  # a consent is for one purpose
-        if stated is not None and (remembered is None or remembered.purpose != stated):
-            covered = False
-        if not current.consented and (not covered or "consent" in prompts):
-            organisation = _acting_for(provider, session, current.person_id, organisation_id)
+            assert person is not None  # _next_page found them
+            return render(
+                request,
+                "choose.html",
+                action=f"{action}/identity",
+                csrf=current.csrf,
+                person_name=person.name,
+                organisations=_acting_options(provider, session, current.person_id),
+            )
+        if page == CONSENT:
+            organisation = _acting_for(
+                provider, session, current.person_id, _organisation_id(current)
+            )
             lang = language(request)
             return render(
                 request,
@@ -263,9 +300,9 @@ def interaction_page(request: Request, interaction_id: str, provider: ProviderDe
                     current.scope.split(),
                     scope_labels(lang, current.scope.split()),
                 ),
-                purpose=stated,
+                purpose=purpose.purpose_of_query(current.query),
             )
-    return _finish(request, provider, current, organisation_id)
+    return _finish(request, provider, current, _organisation_id(current))
 
 
 def _login_row(session: Session, public_id: str | None) -> LoginSessionRow | None:
@@ -274,6 +311,15 @@ def _login_row(session: Session, public_id: str | None) -> LoginSessionRow | Non
     return session.scalars(
         select(LoginSessionRow).where(LoginSessionRow.public_id == public_id)
     ).first()
+
+
+def _below_required_level(login: LoginSessionRow | None, current: Interaction) -> bool:
+    """Whether the login is below the level the client asked for with ``acr_values``
+    (OpenID Connect Core §3.1.2.1): the person steps up before consenting or getting a
+    code, whichever page a form is posted from."""
+    if not current.required_acr:
+        return False
+    return login is None or not loa_at_least(login.acr, current.required_acr)
 
 
 def _login_still_open(session: Session, public_id: str | None) -> bool:
@@ -392,10 +438,14 @@ def consent_submit(
     if isinstance(current, Response):
         return current
     assert current.person_id is not None  # _posted checked it
-    organisation_id = None if current.acting_as in (None, "self") else current.acting_as
+    organisation_id = _organisation_id(current)
     if consent != "allow":
         interactions.finish(provider.cache, current.id)
         return _authorization_response(request, provider, current, None)
+    with provider.ctx.sessions() as session:
+        login = _login_row(session, current.session_public_id)
+    if _below_required_level(login, current):  # the step-up page comes first
+        return RedirectResponse(f"/interaction/{current.id}", status_code=303)
     with transaction(provider.ctx.sessions) as session:
         session.add(
             ConsentRow(
@@ -425,6 +475,8 @@ def _finish(
             organisation_id is None
             or _acting_for(provider, session, current.person_id, organisation_id) is not None
         )
+    if _below_required_level(login, current):  # the step-up page comes first
+        return RedirectResponse(f"/interaction/{current.id}", status_code=303)
     # the interaction ends once: of two requests finishing it at once, one gets a code
     if (
         person is None

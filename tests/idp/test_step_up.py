@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from core.app import create_app
 from core.services import Services
+from idp.oauth.storage import ConsentRow
 from idp.second_factor import enrol_totp
 from tests.conftest import FrozenClock
 from tests.idp.oidc_helpers import (
@@ -120,6 +121,40 @@ def test_sms_code_from_the_outbox(client: TestClient, world: World, services: Se
     assert accepted.status_code == 303
     id_token = redeem(client, world, finish(client, accepted)["code"], verifier)
     assert id_token["acr"] == LOA2 and "sms" in id_token["amr"]  # type: ignore[operator]
+
+
+def test_the_step_up_is_not_skipped_by_posting_the_consent_form(
+    client: TestClient, world: World, services: Services
+) -> None:
+    """The second-factor page carries the interaction's form token; posting it to the
+    consent form must not get a code at the password's level (OpenID Connect Core
+    §3.1.2.1: the client asked for two factors)."""
+    _, challenge = pkce_pair()
+    page = second_factor_page(client, world, challenge)
+    action = re.search(r'action="(/interaction/[^"/]+)/second-factor"', page)
+    assert action
+    interaction = action.group(1)
+    with services.sessions() as session:
+        consents = session.query(ConsentRow).count()
+    for field, value in (("acting_as", "self"), ("consent", "allow")):
+        endpoint = "identity" if field == "acting_as" else "consent"
+        posted = client.post(
+            f"{interaction}/{endpoint}",
+            data={field: value, "csrf": csrf_of(page)},
+            follow_redirects=False,
+        )
+        assert posted.status_code == 303
+        assert posted.headers["location"] == interaction  # back to the step-up, no code
+    assert 'name="otp"' in client.get(interaction).text
+    with services.sessions() as session:
+        assert session.query(ConsentRow).count() == consents  # no consent recorded
+    # declining needs no second factor: the client hears access_denied
+    declined = client.post(
+        f"{interaction}/consent",
+        data={"consent": "deny", "csrf": csrf_of(page)},
+        follow_redirects=False,
+    )
+    assert callback_params(declined)["error"] == "access_denied"
 
 
 def test_a_password_session_is_stepped_up_not_replaced(
