@@ -143,7 +143,9 @@ def authorize(request: Request, provider: ProviderDep) -> Response:
                 request=_authorization_request(provider, query)
             )
         except OAuth2Error as error:
-            return _oauth_error(request, provider, error, request.query_params.get("state"))
+            # the request's own state: a pushed request's or a request object's (RFC 9101
+            # §6.3), not the outer URL's
+            return _oauth_error(request, provider, error, _query_value(query, "state") or None)
         finally:
             current_session.reset(token)
         client = grant.request.client.client

@@ -87,6 +87,16 @@ def test_request_object_by_value_is_used_instead_of_the_query(
     assert back["state"] == "from-the-object" and "code" in back
 
 
+def test_an_error_answer_carries_the_object_s_state(
+    client: TestClient, portal: str, key: ECKey, clock: FrozenClock
+) -> None:
+    """RFC 6749 §4.1.2.1: the error goes back with the request's own state, the signed
+    one, not the unsigned outer one (RFC 9101 §6.3)."""
+    signed = request_object(key, clock, portal, code_challenge_method="plain")  # refused
+    back = callback_params(authorize(client, client_id=portal, request=signed, state="outer"))
+    assert back["error"] == "invalid_request" and back["state"] == "from-the-object"
+
+
 def test_unsigned_request_object_is_refused(
     client: TestClient, portal: str, key: ECKey, clock: FrozenClock
 ) -> None:
