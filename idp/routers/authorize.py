@@ -157,6 +157,13 @@ def authorize(request: Request, provider: ProviderDep) -> Response:
                 return _error_redirect(
                     provider, redirect_uri, f"{unsupported}_not_supported", None, state
                 )
+        if params.get("response_mode", "query") != "query":  # the only one (discovery)
+            # answered in the query: a code in a fragment or a form the client did not ask for
+            # would be worse than an error it can read (OAuth 2.0 Multiple Response Types §2)
+            unsupported_mode = "only response_mode=query is supported"
+            return _error_redirect(
+                provider, redirect_uri, "invalid_request", unsupported_mode, state
+            )
         try:  # the stated purpose (idp.oauth.purpose), where a scope needs one
             purpose.check_purpose(
                 purpose.requested_purpose(query),

@@ -284,6 +284,21 @@ def test_forms_need_their_csrf_token(client: TestClient, world: World) -> None:
     assert client.get(start.headers["location"]).headers["x-frame-options"] == "DENY"
 
 
+def test_a_response_mode_other_than_query_is_refused(client: TestClient, world: World) -> None:
+    """Only ``query`` is supported (discovery's response_modes_supported): a request for
+    a fragment, a form post or JARM is told so, not answered in the query as if it asked."""
+    _, challenge = pkce_pair()
+    for mode in ("fragment", "form_post", "jwt"):
+        params = authorize_params(world.web_client_id, challenge, response_mode=mode)
+        back = callback_params(
+            client.get(f"/authorize?{urlencode(params)}", follow_redirects=False)
+        )
+        assert back["error"] == "invalid_request" and "code" not in back, mode
+    params = authorize_params(world.web_client_id, challenge, response_mode="query")
+    started = client.get(f"/authorize?{urlencode(params)}", follow_redirects=False)
+    assert started.headers["location"].startswith("/interaction/")
+
+
 def test_a_form_token_of_other_characters_is_refused_not_a_500(
     client: TestClient, world: World
 ) -> None:
