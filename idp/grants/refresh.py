@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.oauth2.rfc6749.grants import RefreshTokenGrant
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from core.audit.entry import AuditEvent
 from idp.oauth.context import current_dpop_jkt, db
@@ -37,7 +37,12 @@ class RotatingRefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
         now = ctx.clock()
         if row is None or row.revoked_at is not None or row.expires_at <= now:
             return None
-        grant = session.get(GrantRow, row.grant_id)
+        # locked until the rotation commits (PostgreSQL): a revocation of the grant at the
+        # same moment either comes first and is seen here, or waits and then revokes the
+        # tokens this request issues too (no token outlives its grant's revocation)
+        grant = session.scalars(
+            select(GrantRow).where(GrantRow.id == row.grant_id).with_for_update(key_share=True)
+        ).first()
         if grant is None or grant.revoked_at is not None:
             return None
         # kept for authenticate_user: the session holds rows only while they are referenced

@@ -13,9 +13,10 @@ the driver itself:
    (not revoked, not expired, not yet rotated, the grant not revoked, the presenting
    client's token, no DPoP binding) and an active person; anything else is not decided here;
 2. the rotation: the conditional ``UPDATE`` that only one request can win (RFC
-   9700 §4.14.2), as on the general path, and, only if it won, the new access token's and
-   refresh token's rows, converted by the columns' own types, so they are stored exactly as
-   the ORM stores them. All of it or nothing.
+   9700 §4.14.2), as on the general path, and only while the grant is not revoked; and,
+   only if it won, the new access token's and refresh token's rows, converted by the
+   columns' own types, so they are stored exactly as the ORM stores them. All of it or
+   nothing.
 
 On SQLite the two steps are one transaction; on PostgreSQL two statements, the claim and
 both inserts in the second.
@@ -173,9 +174,16 @@ class RotationStatements:
             f"LEFT JOIN {PERSONS.name} p ON p.id = g.person_id "
             f"WHERE t.token_hash = {self.placeholder}"
         )
+        # the claim wins only while the token and its grant stand; on PostgreSQL it locks the
+        # grant's row until the rotation commits, so that a revocation of the grant either
+        # comes first and the claim sees it, or waits and then revokes the new tokens too
+        # (on SQLite the write lock already orders them)
+        lock = " FOR NO KEY UPDATE" if engine.dialect.name == "postgresql" else ""
         self.claim_sql = (
             f"UPDATE {TOKENS.name} SET rotated_at = {self.placeholder} "  # noqa: S608
-            f"WHERE token_hash = {self.placeholder} AND rotated_at IS NULL"
+            f"WHERE token_hash = {self.placeholder} AND rotated_at IS NULL "
+            f"AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM {GRANTS.name} g "
+            f"WHERE g.id = {TOKENS.name}.grant_id AND g.revoked_at IS NULL{lock})"
         )
         self.read_converters = [
             result_converters(engine, table, [column])[0] for table, column in _SELECTED

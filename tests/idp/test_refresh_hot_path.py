@@ -33,6 +33,7 @@ from idp.oauth.storage import AccessTokenRow, GrantRow, RefreshTokenRow, revoke_
 from tests.conftest import FrozenClock
 from tests.idp.hot_paths import ISSUER, Paths, both_paths, claims_of
 from tests.idp.oidc_helpers import World, person_tokens
+from tests.thread_outcome import in_thread
 
 EXECUTOR = "asyncio_"  # the names of the threads of an event loop's default executor
 
@@ -336,6 +337,48 @@ def test_a_token_rotated_meanwhile_is_left_to_the_general_path(
             select(AccessTokenRow).where(AccessTokenRow.grant_id == row.grant_id)
         ).all()
     assert len(stored) == 1  # the code flow's only
+
+
+@pytest.mark.parametrize("path", ["hot", "general"])
+def test_a_refresh_meeting_a_revocation_in_flight_waits_and_issues_nothing(
+    services: Services, paths: Paths, world: World, path: str
+) -> None:
+    """PostgreSQL: a logout or a reuse elsewhere is revoking the grant, not yet committed,
+    when the refresh claims its token. The claim waits for the grant's row; once the
+    revocation commits it sees it, and no token is issued for the revoked grant (before,
+    the rotation went through beside it, and its ID token could not be taken back). On
+    SQLite the write lock orders them."""
+    if services.engine.dialect.name == "sqlite":
+        pytest.skip("on SQLite one writer at a time: the write lock orders them")
+    tokens = fresh_tokens(paths, world)
+    row = refresh_row(services, tokens["refresh_token"])
+    assert row is not None
+    client = paths.hot if path == "hot" else paths.general
+    answers: list[httpx.Response] = []
+    with services.engine.connect() as elsewhere:
+        revocation = elsewhere.begin()
+        elsewhere.execute(
+            update(GrantRow)
+            .where(GrantRow.id == row.grant_id)
+            .values(revoked_at=services.idp.ctx.clock(), revoked_reason="logout")
+        )
+        thread, outcome = in_thread(
+            lambda: answers.append(refresh(client, world, tokens["refresh_token"]))
+        )
+        thread.join(1.0)
+        assert thread.is_alive()  # waiting for the revocation's lock on the grant
+        revocation.commit()
+    thread.join(10)
+    assert outcome == [None]
+    assert answers[0].status_code == 400 and answers[0].json()["error"] == "invalid_grant"
+    with services.sessions() as session:
+        stored = session.scalars(
+            select(AccessTokenRow).where(AccessTokenRow.grant_id == row.grant_id)
+        ).all()
+        successors = session.scalars(
+            select(RefreshTokenRow).where(RefreshTokenRow.grant_id == row.grant_id)
+        ).all()
+    assert len(stored) == 1 and len(successors) == 1  # the code flow's only
 
 
 def test_concurrent_refreshes_with_one_token_give_at_most_one_success(
