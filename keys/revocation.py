@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy.orm import Session
 
 from core.audit.entry import AuditEvent
 from core.db.engine import transaction
@@ -66,28 +67,40 @@ class Revocation:
         self, issuer_kid: str, serial: int, reason: x509.ReasonFlags, actor: str = "system"
     ) -> datetime:
         """Mark a certificate revoked (idempotent: a second call keeps the first time)."""
-        now = self.registry.clock()
         with transaction(self.registry.sessions) as session:
-            row = self.registry.storage.certificate(session, issuer_kid, serial)
-            if row is None:
-                raise UnknownCertificate(f"{issuer_kid} never issued serial {serial:x}")
-            if row.revoked_at is not None:
-                return row.revoked_at
-            row.revoked_at, row.revocation_reason = now, reason.value
-            self.registry.audit.record(
-                session,
-                AuditEvent(
-                    actor=actor,
-                    action="certificate.revoked",
-                    object_type="certificate",
-                    object_id=f"{issuer_kid}/{serial_text(serial)}",
-                    details={
-                        "reason": reason.value,
-                        "profile": row.profile,
-                        "subject_kid": row.subject_kid,
-                    },
-                ),
-            )
+            return self.revoke_in(session, issuer_kid, serial, reason, actor)
+
+    def revoke_in(
+        self,
+        session: Session,
+        issuer_kid: str,
+        serial: int,
+        reason: x509.ReasonFlags,
+        actor: str = "system",
+    ) -> datetime:
+        """:meth:`revoke` within the caller's transaction, so that what revokes the
+        certificate (a seal's revocation) commits with it or not at all."""
+        row = self.registry.storage.certificate(session, issuer_kid, serial)
+        if row is None:
+            raise UnknownCertificate(f"{issuer_kid} never issued serial {serial:x}")
+        if row.revoked_at is not None:
+            return row.revoked_at
+        now = self.registry.clock()
+        row.revoked_at, row.revocation_reason = now, reason.value
+        self.registry.audit.record(
+            session,
+            AuditEvent(
+                actor=actor,
+                action="certificate.revoked",
+                object_type="certificate",
+                object_id=f"{issuer_kid}/{serial_text(serial)}",
+                details={
+                    "reason": reason.value,
+                    "profile": row.profile,
+                    "subject_kid": row.subject_kid,
+                },
+            ),
+        )
         return now
 
     def status(self, issuer: x509.Certificate, serial: int) -> CertificateStatus | None:

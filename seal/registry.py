@@ -199,7 +199,9 @@ class SealRegistry:
             return self.store.seals_of(session, organisation_id)
 
     def set_status(self, seal_id: str, status: str, *, by: str, reason: str) -> Seal:
-        """Suspend, resume or revoke. Revoking also revokes the seal's certificate."""
+        """Suspend, resume or revoke. Revoking also revokes the seal's certificate, in the
+        same transaction: the seal is never revoked while CRL and OCSP still call its
+        certificate good."""
         if not reason.strip():
             raise ProblemError(422, "reason-required", "A reason is required")
         with transaction(self.sessions) as session:
@@ -212,16 +214,16 @@ class SealRegistry:
                 )
             row.status, row.status_changed_at = status, self.clock()
             self._event(session, by, f"seal.{status}", seal_id, reason=reason[:200])
-            key_kid = row.key_kid
-        if status == "revoked":
-            key = next(k for k in self.keys.list_keys("seal") if k.kid == key_kid)
-            assert key.certificate is not None and key.issuer_kid is not None
-            Revocation(self.keys).revoke(
-                key.issuer_kid,
-                key.certificate.serial_number,
-                x509.ReasonFlags.cessation_of_operation,
-                actor=by,
-            )
+            if status == "revoked":  # with its certificate, in the same transaction
+                key = next(k for k in self.keys.list_keys("seal") if k.kid == row.key_kid)
+                assert key.certificate is not None and key.issuer_kid is not None
+                Revocation(self.keys).revoke_in(
+                    session,
+                    key.issuer_kid,
+                    key.certificate.serial_number,
+                    x509.ReasonFlags.cessation_of_operation,
+                    actor=by,
+                )
         return self.get(seal_id)
 
     # -- authorisations ------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from core.audit.storage import AuditEntryRow
 from core.errors.problem import ProblemError
@@ -127,6 +128,31 @@ def test_suspend_resume_and_revoke(services: Services, people: People, seals: Se
         seals.set_status(seal.id, "active", by=people.boss, reason="想恢复")
     with pytest.raises(Exception, match="reason"):
         seals.set_status(seal.id, "suspended", by=people.boss, reason=" ")
+
+
+def test_a_seal_is_revoked_with_its_certificate_or_not_at_all(
+    services: Services, people: People, seals: SealRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The certificate's revocation fails (the database gives up on a lock, say): the seal
+    stays as it was, so the administrator can revoke it again, instead of a seal called
+    revoked whose certificate CRL and OCSP still call good, which a second revocation could
+    no longer reach (revoked to revoked is refused)."""
+    seal = seals.create(organisation_id=people.org, kind="approval", by=people.boss)
+    certificate = services.keys.signer_by_kid(seal.key_kid).certificate_chain()
+
+    def failing(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("UPDATE issued_certificates", {}, Exception("lock timeout"))
+
+    monkeypatch.setattr(Revocation, "revoke_in", failing)
+    with pytest.raises(OperationalError):
+        seals.set_status(seal.id, "revoked", by=people.boss, reason="机构注销")
+    assert seals.get(seal.id).status == "active"
+    monkeypatch.undo()
+    assert seals.set_status(seal.id, "revoked", by=people.boss, reason="机构注销").status == (
+        "revoked"
+    )
+    status = Revocation(services.keys).status(certificate[1], certificate[0].serial_number)
+    assert status is not None and status.status == "revoked"
 
 
 def test_a_revocation_and_a_resumption_at_once_leave_the_seal_revoked(
