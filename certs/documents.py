@@ -22,9 +22,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from certs.errors import PrintNotFound
+from certs.errors import (
+    LicenceNotInForce,
+    PrintNotFound,
+    PrintStateConflict,
+    SealOfAnotherAuthority,
+)
 from certs.fonts import font_collection_path, truetype_font
 from certs.layout import LicencePage, licence_page
+from certs.lifecycle import LicenceState, effective_state
 from certs.models import Licence
 from certs.ofd.licence import sealed_licence_ofd
 from certs.ofd.seals import OfdSeals
@@ -104,17 +110,36 @@ class LicenceDocuments:
         return licence, licence_page(licence, licence_type, qr_text)
 
     def _seal_id(self, licence: Licence) -> str:
+        """The seal of the licence's type, which must be its issuing authority's own."""
         seal_id = self.licences.get_type(licence.type_code).seal_id
         if seal_id is None:
             raise ProblemError(
                 409, "licence-type-without-seal", "This licence type names no seal to seal with"
             )
+        if self.seals.get(seal_id).uscc != licence.issuer_uscc:
+            raise SealOfAnotherAuthority()
         return seal_id
+
+    def _in_force(self, licence: Licence, print_serial: str | None = None) -> None:
+        """Sealed anew only while in force: the version valid now, and a print still in use
+        (not reported lost or destroyed)."""
+        state = effective_state(licence, self.licences.clock())
+        if state is not LicenceState.VALID:
+            raise LicenceNotInForce(state.value)
+        if print_serial is not None:
+            printed = next(
+                p
+                for p in self.licences.prints(licence.identifier)
+                if p.print_serial == print_serial
+            )
+            if printed.status != "active":
+                raise PrintStateConflict(f"the print is reported {printed.status}")
 
     def sealed_pdf(self, identifier: str, print_serial: str | None = None) -> bytes:
         """The PDF of version ``identifier`` (or of its print ``print_serial``), sealed now by
         its type's seal."""
         licence, page = self.page(identifier, print_serial)
+        self._in_force(licence, print_serial)
         seal_id = self._seal_id(licence)
         title = f"{self.licences.get_type(licence.type_code).name} {licence.licence_number}"
         pdf = render_pdf(page, truetype_font(self.font_cache), title)
@@ -135,6 +160,7 @@ class LicenceDocuments:
     def sealed_ofd(self, identifier: str) -> bytes:
         """The OFD file of version ``identifier``, sealed now with its type's seal as a
         GB/T 38540 electronic seal (GB/T 33190-2016 §18); 409 without the SM2 hierarchy."""
+        self._in_force(self.licences.get(identifier))
         if not self.seals.keys.sm2_enabled:
             raise Sm2HierarchyOff()
         licence, page = self.page(identifier)

@@ -32,6 +32,27 @@ class PrintStateConflict(ProblemError):
         super().__init__(409, "licence-print-conflict", "Not possible for this print", detail)
 
 
+class LicenceNotInForce(ProblemError):
+    """Only a licence in force is sealed anew or shown (a dynamic QR): a document sealed now
+    for a revoked, suspended, superseded or expired version would validate as a sealed
+    document although the licence is not in force."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(409, "licence-not-in-force", "The licence is not in force", state)
+
+
+class SealOfAnotherAuthority(ProblemError):
+    """The licence type names a seal of another organisation than the licence's issuing
+    authority, whose seal alone may seal its licences."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            409,
+            "seal-of-another-authority",
+            "The licence type's seal is not the issuing authority's",
+        )
+
+
 class AmbiguousLicenceNumber(ProblemError):
     def __init__(self) -> None:
         super().__init__(

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from certs import access
 from certs.documents import LicenceDocuments
+from certs.errors import LicenceNotInForce
 from certs.lifecycle import LicenceState, effective_state
 from certs.models import Licence
 from certs.qr_symbol import qr_png
@@ -33,7 +34,6 @@ from certs.router import (
     holder_caller,
 )
 from core.deps import ServicesDep
-from core.errors.problem import ProblemError
 from idp.routers.bearer import no_store
 from seal.registry import SealRegistry
 from seal.service import StampingService
@@ -154,9 +154,7 @@ def my_dynamic_qr(
     licence = access.readable_licence(licences, holder_caller(licences, token), identifier)
     state = effective_state(licence, licences.clock())
     if state is not LicenceState.VALID:
-        raise ProblemError(
-            409, "licence-not-in-force", "Only a licence in force can be shown", state.value
-        )
+        raise LicenceNotInForce(state.value)
     text, expires_at = services.licence_qr.dynamic(licence)
     image = "data:image/png;base64," + base64.b64encode(qr_png(text, scale=6)).decode()
     return DynamicQrOut(qr=text, expires_at=expires_at, image=image)

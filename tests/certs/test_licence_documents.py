@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from certs.demo_types import BUSINESS_LICENCE, demo_licence_types
 from certs.documents import SEALING_ACTOR, LicenceDocuments
+from certs.errors import LicenceNotInForce, PrintStateConflict, SealOfAnotherAuthority
 from certs.service import LicenceService
 from core.audit.entry import parse_entry
 from core.audit.storage import AuditEntryRow
@@ -166,3 +167,54 @@ def test_a_suspended_seal_seals_nothing(office: Office) -> None:
     office.seals.set_status(office.seal_id, "suspended", by=office.admin, reason="审计")
     with pytest.raises(SealUseRefused, match="suspended"):
         office.documents.sealed_pdf(identifier)
+
+
+def audited_uses(office: Office) -> int:
+    with office.services.sessions() as session:
+        entries = [parse_entry(row.entry) for row in session.scalars(select(AuditEntryRow))]
+    return sum(1 for e in entries if e.event.action == "seal.used")
+
+
+def test_a_licence_not_in_force_is_not_sealed_anew(office: Office) -> None:
+    """A suspended or revoked version (or a superseded one) gets no freshly sealed document,
+    which would validate as sealed although the licence is not in force; its QR still tells
+    a verifier what became of it."""
+    suspended, revoked = issue(office), issue(office)
+    office.licences.suspend(suspended, "暂停营业", "admin")
+    office.licences.revoke(revoked, "企业注销", "admin")
+    for identifier, state in ((suspended, "suspended"), (revoked, "revoked")):
+        with pytest.raises(LicenceNotInForce) as refused:
+            office.documents.sealed_pdf(identifier)
+        assert refused.value.problem.status == 409 and refused.value.problem.detail == state
+        with pytest.raises(LicenceNotInForce):
+            office.documents.sealed_ofd(identifier)
+    assert audited_uses(office) == 0
+
+
+def test_a_print_reported_lost_is_not_sealed_again(office: Office) -> None:
+    identifier = issue(office)
+    serial = office.licences.record_print(identifier, "admin")
+    assert office.documents.sealed_pdf(identifier, serial)  # in use: sealed to print
+    office.licences.report_print_lost(serial, "admin", "遗失声明")
+    with pytest.raises(PrintStateConflict, match="lost"):
+        office.documents.sealed_pdf(identifier, serial)
+    assert audited_uses(office) == 1
+
+
+def test_only_the_issuing_authority_s_own_seal_seals_its_licences(office: Office) -> None:
+    """A type naming another organisation's seal cannot make that organisation seal a
+    licence it did not issue."""
+    other = "11350100MB00000038"
+    licence = office.licences.issue(
+        BUSINESS_LICENCE,
+        other,
+        "闽侯县市场监督管理局",
+        BUSINESS_FIELDS["name"],
+        COMPANY_USCC,
+        BUSINESS_FIELDS,
+        date.today(),
+        "admin",
+    )
+    with pytest.raises(SealOfAnotherAuthority):
+        office.documents.sealed_pdf(licence.identifier)
+    assert audited_uses(office) == 0
