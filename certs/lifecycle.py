@@ -27,7 +27,6 @@ Anything else raises :class:`IllegalTransition` (422) naming the state and the e
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -35,12 +34,12 @@ from enum import StrEnum
 from typing import Protocol
 
 from core.errors.problem import ProblemError
+from core.identifiers.resident_id import holds_resident_id
 
 CHINA = timezone(timedelta(hours=8), "CST")
 """Licence dates are calendar days in China Standard Time (UTC+8, no daylight saving)."""
 MAX_REASON_LENGTH = 200
 # The audit trail refuses anything shaped like a resident ID number (core.audit.entry).
-_ID_NUMBER_SHAPE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 
 
 class LicenceState(StrEnum):
@@ -156,7 +155,7 @@ def check_reason(reason: str) -> str:
         raise InvalidTransitionInput("a reason is required")
     if len(text) > MAX_REASON_LENGTH:
         raise InvalidTransitionInput(f"the reason is {MAX_REASON_LENGTH} characters at most")
-    if _ID_NUMBER_SHAPE.search(text):
+    if holds_resident_id(text):
         raise InvalidTransitionInput("the reason must not contain an ID number")
     return text
 

@@ -39,6 +39,7 @@ from certs.type_storage import SqlLicenceTypeStore
 from core.audit.entry import AuditEvent
 from core.db.engine import transaction
 from core.errors.problem import ProblemError
+from core.identifiers.free_text import without_id_number
 from idp.clients.storage import SqlClientStore
 from idp.identities.storage import PersonRow, SqlIdentityStore
 from idp.oauth.purpose import MAX_PURPOSE_LENGTH
@@ -136,7 +137,7 @@ def check_purpose_text(text: str) -> str:
     value = text.strip()
     if not value or len(value) > MAX_PURPOSE_LENGTH or any(ord(c) < 32 for c in value):
         raise InvalidPurposeText()
-    return value
+    return without_id_number(value, "purpose")  # it goes into the audit entry
 
 
 class LicenceSharing:

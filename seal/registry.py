@@ -25,6 +25,7 @@ from core.audit.entry import AuditEvent
 from core.audit.trail import AuditTrail
 from core.db.engine import transaction
 from core.errors.problem import ProblemError
+from core.identifiers.free_text import without_id_number
 from idp.identities.storage import SqlIdentityStore
 from idp.oauth.sessions import LOA_TWO_FACTOR, loa_at_least
 from keys.registry import KeyRegistry
@@ -204,6 +205,7 @@ class SealRegistry:
         certificate good."""
         if not reason.strip():
             raise ProblemError(422, "reason-required", "A reason is required")
+        without_id_number(reason, "reason")  # it goes into the audit entry
         with transaction(self.sessions) as session:
             # held until the commit: a concurrent change waits, then sees this one's status
             row = self._seal_row(session, seal_id, for_update=True)

@@ -15,6 +15,7 @@ from typing import Literal
 from core.audit.entry import AuditEvent
 from core.db.engine import transaction
 from core.errors.problem import ProblemError
+from core.identifiers.free_text import without_id_number
 from keys.registry import KeyRegistry
 from keys.revocation import Revocation
 from keys.tsa import TimeStampAuthority, TsaConfig
@@ -87,6 +88,7 @@ class StampingService:
             raise ProblemError(413, "document-too-large", "The document is too large")
         if request.purpose and len(request.purpose) > 200:
             raise ProblemError(422, "purpose-too-long", "The purpose is 200 characters at most")
+        without_id_number(request.purpose, "purpose")  # it goes into the audit entry
 
     def _stamp(
         self, seal: Seal, request: StampRequest, actor: str, details: dict[str, str]

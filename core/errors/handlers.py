@@ -18,6 +18,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.audit.entry import PersonalDataInAudit
 from core.cache.base import CacheUnavailable
 from core.errors.oauth import OAuthError
 from core.errors.problem import (
@@ -108,6 +109,18 @@ async def _on_oauth_error(_request: Request, exc: Exception) -> JSONResponse:
     return oauth_error_response(exc)
 
 
+async def _on_personal_data_in_audit(_request: Request, exc: Exception) -> JSONResponse:
+    """Text with an ID number reached an audit entry (refused there; its transaction is
+    rolled back): the request's input, not a fault of the service."""
+    return problem_response(
+        Problem(
+            status=422,
+            title="The text must not contain an ID number",
+            type=problem_type("personal-data-in-text"),
+        )
+    )
+
+
 async def _on_invalid_identifier(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InvalidIdentifier)
     return problem_response(
@@ -195,6 +208,7 @@ def install_error_handlers(app: FastAPI, oauth_paths: frozenset[str] = frozenset
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(OAuthError, _on_oauth_error)
     app.add_exception_handler(InvalidIdentifier, _on_invalid_identifier)
+    app.add_exception_handler(PersonalDataInAudit, _on_personal_data_in_audit)
     app.add_exception_handler(CacheUnavailable, _on_unavailable)
     app.add_exception_handler(OperationalError, _on_unavailable)
     app.add_exception_handler(SqlTimeoutError, _on_unavailable)  # connection pool exhausted

@@ -167,6 +167,13 @@ def is_valid_resident_id(text: str) -> bool:
     return True
 
 
+def holds_resident_id(text: str) -> bool:
+    """Whether ``text`` holds something shaped like a resident ID number, as
+    :func:`redact_resident_ids` finds them (a mistyped one too). Free text that goes into
+    the audit trail (a reason, a purpose) must not: it is refused where it is typed."""
+    return _ID_SHAPE.search(text) is not None
+
+
 def redact_resident_ids(text: str) -> str:
     """Mask every substring shaped like an 18-character resident ID number.
 

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from typing import Protocol
 from urllib.parse import parse_qs
 
+from core.identifiers.resident_id import holds_resident_id
+
 PURPOSE_PARAMETER = "purpose"
 MAX_PURPOSE_LENGTH = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -60,6 +62,8 @@ def check_purpose(
         raise InvalidPurpose(f"purpose is longer than {MAX_PURPOSE_LENGTH} characters")
     if _CONTROL.search(value):
         raise InvalidPurpose("purpose contains control characters")
+    if holds_resident_id(value):  # the consent and every read under it are audited
+        raise InvalidPurpose("purpose must not contain an ID number")
     return value
 
 

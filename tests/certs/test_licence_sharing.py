@@ -521,6 +521,13 @@ def test_a_department_query_is_recorded(world: World) -> None:
         "/shared-licences/query", json=dict(body, legal_basis="  "), headers=bearer(token)
     )
     assert blank.status_code == 422
+    with_id = browser.post(
+        "/shared-licences/query",
+        json=dict(body, legal_basis=f"核查{CITIZEN}"),
+        headers=bearer(token),
+    )
+    assert with_id.status_code == 422 and CITIZEN not in with_id.text
+    assert with_id.json()["type"].endswith("personal-data-in-text")
     bad_code = browser.post(
         "/shared-licences/query",
         json=dict(body, holder_code="110105194912310021"),

@@ -7,9 +7,12 @@ from collections.abc import Iterator
 import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from core.app import create_app
+from core.audit.entry import AuditEvent
+from core.audit.storage import AuditEntryRow
+from core.db.engine import transaction
 from core.errors import OAuthError
 from core.identifiers.resident_id import check_digit
 from core.services import Services
@@ -27,6 +30,13 @@ def client(services: Services) -> Iterator[TestClient]:
     @extra.get("/boom")
     def boom() -> None:
         raise RuntimeError(f"failed while handling {VALID_ID}")
+
+    @extra.post("/audited")
+    def audited() -> None:
+        with transaction(services.sessions) as session:
+            services.audit.record(
+                session, AuditEvent("test", "test.noted", "note", "n1", details={"x": VALID_ID})
+            )
 
     @extra.post("/oauth-like")
     def oauth_like() -> None:
@@ -137,3 +147,16 @@ def test_a_value_the_database_refuses_is_a_422(client: TestClient, backend: str)
     else:
         assert response.status_code == 200
     assert client.post("/store", params={"value": "ok"}).json() == {"stored": "ok"}
+
+
+def test_text_with_an_id_number_reaching_the_audit_trail_is_a_422_and_nothing_is_written(
+    client: TestClient, services: Services
+) -> None:
+    """Free text is checked where it is typed; should any reach an audit entry, the entry
+    is refused, its transaction rolled back, and the answer names the input, not a 500."""
+    with services.sessions() as session:
+        before = session.scalar(select(func.count()).select_from(AuditEntryRow))
+    body = assert_problem(client.post("/audited"), 422)
+    assert body["type"].endswith("personal-data-in-text") and VALID_ID not in str(body)
+    with services.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(AuditEntryRow)) == before

@@ -33,7 +33,9 @@ def test_a_purpose_is_required_only_where_a_scope_needs_one() -> None:
     assert check_purpose(None, SCOPES, []) is None  # nobody said the scope needs one
 
 
-@pytest.mark.parametrize("text", ["", "   ", "x" * 201, "a\nb", "a\x7fb"])
+@pytest.mark.parametrize(
+    "text", ["", "   ", "x" * 201, "a\nb", "a\x7fb", "为11010519491231002X办理"]
+)
 def test_bad_purposes_are_refused(text: str) -> None:
     with pytest.raises(InvalidPurpose):
         check_purpose(text, ["openid"], [Needs()])

@@ -162,6 +162,13 @@ def test_make_authorise_stamp_and_validate(
     )
     assert stamped.status_code == 200, stamped.text[:500]
     assert stamped.headers["content-type"] == "application/pdf"
+    with_id = client.post(  # the purpose goes into the audit entry: no ID number in it
+        f"/seals/{seal['id']}/stamp",
+        headers=bearer(clerk),
+        files={"document": ("a.pdf", cjk_one_page_pdf, "application/pdf")},
+        data={"level": "B-B", "anchor": "盖章", "purpose": "为11010519491231002X办理"},
+    )
+    assert with_id.status_code == 422 and "11010519491231002X" not in with_id.text
     report = client.post(
         "/signatures/validate", files={"document": ("s.pdf", stamped.content, "application/pdf")}
     )

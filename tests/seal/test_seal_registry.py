@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from core.audit.storage import AuditEntryRow
 from core.errors.problem import ProblemError
+from core.identifiers.free_text import PersonalDataInText
 from core.services import Services
 from idp.identities.service import IdentityService
 from keys.revocation import Revocation
@@ -128,6 +129,20 @@ def test_suspend_resume_and_revoke(services: Services, people: People, seals: Se
         seals.set_status(seal.id, "active", by=people.boss, reason="想恢复")
     with pytest.raises(Exception, match="reason"):
         seals.set_status(seal.id, "suspended", by=people.boss, reason=" ")
+
+
+def test_a_reason_with_an_id_number_is_refused_before_anything_changes(
+    people: People, seals: SealRegistry
+) -> None:
+    """The reason goes into the audit entry, which holds no ID numbers: a 422 naming the
+    field, the seal unchanged (not a 500 when the entry is written)."""
+    seal = seals.create(organisation_id=people.org, kind="approval", by=people.boss)
+    with pytest.raises(PersonalDataInText) as refused:
+        seals.set_status(
+            seal.id, "suspended", by=people.boss, reason="保管人11010519491231002X调岗"
+        )
+    assert refused.value.problem.status == 422 and "reason" in str(refused.value.problem.detail)
+    assert seals.get(seal.id).status == "active"
 
 
 def test_a_seal_is_revoked_with_its_certificate_or_not_at_all(
