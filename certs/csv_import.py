@@ -52,7 +52,7 @@ from certs.errors import InvalidLicenceInput
 from certs.metadata import LONG_TERM
 from certs.models import HolderCodeType
 from certs.queries import ProtectedHolderCode
-from certs.types import LicenceType, field_errors
+from certs.types import LicenceType, ValidityOutOfRange, field_errors
 from certs.versions import MAX_NAME_LENGTH
 from core.errors.problem import ProblemError
 from core.identifiers.resident_id import redact_resident_ids
@@ -280,7 +280,10 @@ def _validity(
             raise _RowError("valid_until is 长期 but this licence type has a limited validity")
         return None
     if not text:
-        valid_until = licence_type.valid_until(valid_from)
+        try:
+            valid_until = licence_type.valid_until(valid_from)
+        except ValidityOutOfRange as exc:
+            raise _RowError(str(exc)) from exc
     else:
         if licence_type.validity_years is None:
             raise _RowError("this licence type is long-term: leave valid_until empty")

@@ -31,7 +31,7 @@ from certs.models import Licence
 from certs.prints import LicencePrints
 from certs.storage import LicenceRow
 from certs.type_registry import LicenceTypeRegistry
-from certs.types import validate_fields
+from certs.types import ValidityOutOfRange, validate_fields
 from certs.versions import (
     check_issuer,
     check_name,
@@ -137,7 +137,12 @@ class LicenceService(LicencePrints, LicenceTypeRegistry):
             licence_type = self._type(session, type_code)
             holder = self._protect(licence_type.holder_code_type, holder_code)
             checked = validate_fields(licence_type, fields)
-            valid_until = licence_type.valid_until(valid_from)
+            try:
+                valid_until = licence_type.valid_until(valid_from)
+            except ValidityOutOfRange as exc:
+                raise InvalidLicenceInput(
+                    "invalid-validity", "valid_from is out of range", str(exc)
+                ) from exc
             if valid_until is not None and valid_until < china_date(now):
                 raise InvalidLicenceInput("licence-already-expired", "The licence would be expired")
             serial = serial_text(self.store.next_value(session, f"serial:{type_code}:{issuer}"))

@@ -83,7 +83,16 @@ class LicenceType:
         long-term."""
         if self.validity_years is None:
             return None
-        return add_years(valid_from, self.validity_years) - timedelta(days=1)
+        try:
+            return add_years(valid_from, self.validity_years) - timedelta(days=1)
+        except (ValueError, OverflowError) as exc:  # past 9999-12-31
+            raise ValidityOutOfRange(
+                f"valid from {valid_from}, the licence would end after the last date there is"
+            ) from exc
+
+
+class ValidityOutOfRange(ValueError):
+    """A validity that would end past the calendar's last date (9999-12-31)."""
 
 
 def add_years(day: date, years: int) -> date:

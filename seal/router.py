@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from core.deps import ServicesDep
@@ -86,7 +86,7 @@ class SealIn(BaseModel):
 
 class GrantIn(BaseModel):
     person_subject: str = Field(max_length=64, description="The approver's opaque subject")
-    valid_until: datetime
+    valid_until: AwareDatetime  # with its offset: a time without one names no moment
 
 
 class GrantOut(BaseModel):

@@ -188,6 +188,17 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_imported(
     assert table_counts(services)["licences"] == 1
 
 
+def test_a_validity_past_the_last_date_rejects_the_row_not_the_file(
+    importer: LicenceImporter,
+) -> None:
+    data = csv_of(
+        guide_row(number="G-1"), guide_row(number="G-2", valid_from="9999-06-01", valid_until="")
+    )
+    report = run(importer, data)
+    assert statuses(report) == [(2, "imported"), (3, "rejected")]
+    assert "the last date there is" in str(report.rows[1].error)
+
+
 @pytest.mark.parametrize(
     ("header", "detail"),
     [

@@ -102,6 +102,7 @@ def test_fields_are_validated_against_the_type(
         ({"issuer": "11220000013544541K"}, 422),
         ({"holder_name": "  "}, 422),
         ({"valid_from": date(2021, 1, 1)}, 422),  # a 5-year licence that has already ended
+        ({"valid_from": date(9999, 6, 1)}, 422),  # it would end after 9999-12-31
     ],
 )
 def test_issue_refusals(

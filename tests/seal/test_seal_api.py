@@ -147,6 +147,12 @@ def test_make_authorise_stamp_and_validate(
     seal = made.json()
     assert seal["name"] == "审批专用章" and seal["uscc"] == "91350100M000100Y43"
     until = (clock.now + timedelta(days=30)).isoformat()
+    naive = client.post(  # a time without its offset names no moment: 422, not a 500
+        f"/seals/{seal['id']}/grants",
+        headers=bearer(boss),
+        json={"person_subject": office.clerk_subject, "valid_until": "2030-01-01T00:00:00"},
+    )
+    assert naive.status_code == 422 and naive.headers["content-type"] == "application/problem+json"
     granted = client.post(
         f"/seals/{seal['id']}/grants",
         headers=bearer(boss),
