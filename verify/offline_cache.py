@@ -19,7 +19,7 @@ import httpx
 from cryptography import x509
 
 from verify.status_list import StatusListError, StatusListToken, read_status_list
-from verify.trust_list import TrustList, read_trust_list
+from verify.trust_list import TrustList, TrustListError, read_trust_list
 
 ROOT_FILE = "root.pem"
 TRUST_FILE = "trust-list.jwt"
@@ -106,18 +106,44 @@ class OfflineCache:
         )
 
     def store(self, trust_token: str, status_tokens: dict[str, str], fetched_at: datetime) -> None:
-        """Check and keep downloaded lists (the status lists keyed by their URI)."""
+        """Check and keep downloaded lists (the status lists keyed by their URI). A list
+        signed before the one cached is refused: a mirror replaying an old status list
+        would otherwise turn a revoked licence back to valid until the old list expires."""
         trust = read_trust_list(trust_token, self.root())
+        cached = self._cached_trust()
+        if cached is not None and trust.issued_at < cached.issued_at:
+            raise TrustListError(_older("the trust list", trust.issued_at, cached.issued_at))
         checked = {}
         for uri, token in status_tokens.items():
             status = read_status_list(token, trust.jws_keys())
             if status.uri != uri:
                 raise StatusListError(f"the list fetched from {uri} says it is {status.uri}")
+            kept = self._cached_status(uri, trust)
+            if kept is not None and status.issued_at < kept.issued_at:
+                raise StatusListError(_older(f"the list {uri}", status.issued_at, kept.issued_at))
             checked[uri] = token
         (self.directory / TRUST_FILE).write_text(trust_token)
         for uri, token in checked.items():
             (self.directory / _status_file(uri)).write_text(token)
         self._write_meta(fetched_at=fetched_at.isoformat())
+
+    def _cached_trust(self) -> TrustList | None:
+        path = self.directory / TRUST_FILE
+        try:
+            return read_trust_list(path.read_text().strip(), self.root()) if path.exists() else None
+        except TrustListError:  # unreadable or expired: nothing to compare with
+            return None
+
+    def _cached_status(self, uri: str, trust: TrustList) -> StatusListToken | None:
+        path = self.directory / _status_file(uri)
+        try:
+            return (
+                read_status_list(path.read_text().strip(), trust.jws_keys())
+                if path.exists()
+                else None
+            )
+        except StatusListError:
+            return None
 
     def refresh(self, service: str, client: httpx.Client | None = None) -> None:
         """Download the trust list and its status lists from ``service``; raises
@@ -139,3 +165,10 @@ class OfflineCache:
                 http.close()
         self.store(trust_token, tokens, datetime.now(UTC))
         self._write_meta(service=service.rstrip("/"))
+
+
+def _older(what: str, downloaded: datetime, cached: datetime) -> str:
+    return (
+        f"{what} downloaded was signed at {downloaded.isoformat()}, before the cached one "
+        f"({cached.isoformat()}): an old list replayed is refused"
+    )

@@ -5,6 +5,7 @@ licence. The service runs for real on loopback (uvicorn)."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,9 @@ from core.services import Services
 from tests.certs.conftest import ADMIN, BUSINESS_FIELDS, COMPANY_USCC, ISSUER, ISSUER_NAME
 from tests.seal.conftest import stamping_services  # noqa: F401 (a fixture: the live service)
 from verify.issuing import QrIssuer
+from verify.offline_cache import OfflineCache
 from verify.publication import Publisher
+from verify.status_list import StatusListError
 
 BUSINESS = demo_licence_types()[0].code
 
@@ -172,3 +175,24 @@ def test_files_without_a_code_cannot_be_verified(field: Field) -> None:
     assert "cannot verify" in result.output
     missing = field.verify(str(field.tmp / "nowhere.png"), "--offline")
     assert missing.exit_code != 0
+
+
+def test_an_older_status_list_replayed_by_a_mirror_is_refused(field: Field) -> None:
+    """A mirror serving the list from before a revocation must not turn the licence back
+    to valid in a cache that already holds the later list: the download is refused and the
+    cache keeps what it had."""
+    licence = field.issue()
+    scan = field.scan(licence)
+    service = field.services.settings.issuer
+    assert field.verify(str(scan), "--root", str(field.root), "--service", service).exit_code == 0
+    cache = OfflineCache(field.cache)
+    before = {uri: status.token for uri, status in cache.load().status_lists.items()}
+    time.sleep(1.1)  # the lists' iat counts seconds
+    field.licences.revoke(licence.identifier, "注销", ADMIN)
+    field.publisher.forget()
+    assert "verdict: REVOKED" in field.verify(str(scan)).output  # the later list is cached
+    trust_token = cache.load().trust.token
+    with pytest.raises(StatusListError, match="before the cached one"):
+        cache.store(trust_token, before, datetime.now(UTC))
+    offline = field.verify(str(scan), "--offline")
+    assert offline.exit_code == 1 and "verdict: REVOKED" in offline.output
