@@ -95,6 +95,10 @@ class SealRegistry:
             raise SealNotFound()
         return row
 
+    def _active(self, session: Session, organisation_id: str) -> bool:
+        organisation = self.identities.organisation_by_id(session, organisation_id)
+        return organisation is not None and organisation.status == "active"
+
     def _require_admin(self, session: Session, organisation_id: str, person_id: str) -> None:
         if not self.is_administrator(session, organisation_id, person_id):
             raise NotSealAdministrator()
@@ -283,6 +287,7 @@ class SealRegistry:
         now = self.clock()
         with self.sessions() as session:
             row = self.store.seal_row(session, seal_id)
+            holder_active = row is not None and self._active(session, row.organisation_id)
         if row is None:
             raise SealNotFound()
         seal = row.to_seal()
@@ -291,6 +296,8 @@ class SealRegistry:
             reason = f"the seal is {seal.status}"
         elif not seal.usable_at(now):
             reason = "the seal is outside its validity"
+        elif not holder_active:
+            reason = "the seal's organisation is disabled"
         if reason is not None:
             with transaction(self.sessions) as session:
                 self._event(session, actor, "seal.use_refused", seal_id, reason=reason)
@@ -305,6 +312,8 @@ class SealRegistry:
             row = self.store.seal_row(session, seal_id)
             seal = None if row is None else row.to_seal()
             grants = self.store.grants(session, seal_id, person_id) if seal else []
+            holder_active = seal is not None and self._active(session, seal.organisation_id)
+            person = self.identities.person_by_id(session, person_id)
         reason = None
         if seal is None:
             raise SealNotFound()
@@ -312,6 +321,10 @@ class SealRegistry:
             reason = f"the seal is {seal.status}"
         elif not seal.usable_at(now):
             reason = "the seal is outside its validity"
+        elif not holder_active:
+            reason = "the seal's organisation is disabled"
+        elif person is None or person.status != "active":
+            reason = "the person is disabled"
         elif not any(grant.valid_at(now) for grant in grants):
             reason = "no valid authorisation to use this seal"
         elif not acr or not loa_at_least(acr, seal.required_acr):

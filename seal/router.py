@@ -2,7 +2,9 @@
 validate any signed PDF (anyone).
 
 Managing needs a person's token with ``seal:admin``, stamping ``seal:use``; the registry
-then checks the person's representation, grant and level of assurance. Documents are sent
+then checks that the administrator represents the seal's organisation (with the
+``seal:admin`` power), and for stamping the seal's and its organisation's status, the
+person's status, their grant and their level of assurance. Documents are sent
 as ``multipart/form-data`` and are not kept.
 """
 

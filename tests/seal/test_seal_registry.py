@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from core.audit.storage import AuditEntryRow
@@ -19,6 +19,7 @@ from core.errors.problem import ProblemError
 from core.identifiers.free_text import PersonalDataInText
 from core.services import Services
 from idp.identities.service import IdentityService
+from idp.identities.storage import OrganisationRow, PersonRow
 from keys.revocation import Revocation
 from seal.registry import NotSealAdministrator, SealRegistry, SealUseRefused
 from tests.conftest import FrozenClock
@@ -106,6 +107,33 @@ def test_withdrawing_a_grant_takes_effect_at_once(people: People, seals: SealReg
     seals.authorise_use(seal.id, people.clerk, LOA2)
     seals.withdraw(grant.id, by=people.boss)
     with pytest.raises(SealUseRefused):
+        seals.authorise_use(seal.id, people.clerk, LOA2)
+
+
+def test_a_disabled_person_or_organisation_stamps_nothing(
+    services: Services, people: People, seals: SealRegistry
+) -> None:
+    """A grant outlives neither its person's nor its seal's organisation's account: once
+    either is disabled, the seal is refused (for the system's use too, for the
+    organisation), until enabled again."""
+    seal = seals.create(organisation_id=people.org, kind="approval", by=people.boss)
+    seals.grant(
+        seal.id, people.clerk, by=people.boss, valid_until=seals.clock() + timedelta(days=30)
+    )
+    seals.authorise_use(seal.id, people.clerk, LOA2)
+    for row_type, row_id, refusal in (
+        (PersonRow, people.clerk, "person is disabled"),
+        (OrganisationRow, people.org, "organisation is disabled"),
+    ):
+        with services.sessions.begin() as session:
+            session.execute(update(row_type).where(row_type.id == row_id).values(status="disabled"))
+        with pytest.raises(SealUseRefused, match=refusal):
+            seals.authorise_use(seal.id, people.clerk, LOA2)
+        if row_type is OrganisationRow:
+            with pytest.raises(SealUseRefused, match=refusal):
+                seals.authorise_system_use(seal.id, "licence-issuing")
+        with services.sessions.begin() as session:
+            session.execute(update(row_type).where(row_type.id == row_id).values(status="active"))
         seals.authorise_use(seal.id, people.clerk, LOA2)
 
 
