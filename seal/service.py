@@ -8,13 +8,17 @@ service does not keep the document.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from core.audit.entry import AuditEvent
+from core.cache.base import CacheUnavailable
 from core.db.engine import transaction
-from core.errors.problem import ProblemError
+from core.errors.problem import DependencyUnavailable, ProblemError, for_status
 from core.identifiers.free_text import without_id_number
 from keys.registry import KeyRegistry
 from keys.revocation import Revocation
@@ -24,6 +28,14 @@ from seal.registry import SealRegistry
 from seal.stamping.engine import stamp_pdf
 from seal.stamping.placement import AtAnchor, AtPosition, CrossPage
 from seal.stamping.revinfo import validation_context
+
+log = logging.getLogger(__name__)
+
+# what a batch item says when a dependency failed (the request would have answered 503) or
+# something else did (500): the other documents are still sealed
+UNAVAILABLE = (DependencyUnavailable, CacheUnavailable, SQLAlchemyError)
+UNAVAILABLE_PROBLEM = for_status(503, "not sealed: a service it depends on is unavailable")
+FAILED_PROBLEM = for_status(500, "not sealed: an unexpected error, logged")
 
 Level = Literal["B-B", "B-T", "B-LT"]
 Placement = AtPosition | AtAnchor | CrossPage
@@ -145,7 +157,10 @@ class StampingService:
         acr: str | None,
         progress: Callable[[int, int], None] | None = None,
     ) -> list[BatchItem]:
-        """Seal each document on its own: one bad document does not stop the others."""
+        """Seal each document on its own: one bad document does not stop the others, and
+        neither does a failure of the database, the cache or the key backend while one is
+        sealed (that document's item says so, 503; the documents sealed before it keep
+        their place in the result, as their uses are already in the audit trail)."""
         results: list[BatchItem] = []
         for index, request in enumerate(requests):
             try:
@@ -154,6 +169,12 @@ class StampingService:
                 )
             except ProblemError as problem:
                 results.append(BatchItem(index, None, problem.problem.to_dict()))
+            except UNAVAILABLE as exc:
+                log.warning("batch item %d not sealed: %s", index, type(exc).__name__)
+                results.append(BatchItem(index, None, UNAVAILABLE_PROBLEM.to_dict()))
+            except Exception:
+                log.exception("batch item %d not sealed", index)
+                results.append(BatchItem(index, None, FAILED_PROBLEM.to_dict()))
             if progress is not None:
                 progress(index + 1, len(requests))
         return results

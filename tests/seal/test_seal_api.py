@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pyotp
 import pytest
@@ -304,6 +305,51 @@ def test_batch_with_progress_and_every_use_listed(
     assert len(uses[0]["document_sha256"]) == 64
     # not an administrator of that organisation: as if the seal did not exist
     assert client.get(f"/seals/{seal['id']}/uses", headers=bearer(clerk)).status_code == 404
+
+
+def test_a_database_failure_on_one_document_does_not_lose_the_batch(
+    app,
+    client: TestClient,
+    office: Office,
+    clock: FrozenClock,
+    cjk_one_page_pdf: bytes,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database fails while the second document is sealed: the job still finishes,
+    that item says 503, and the first and third documents, whose uses are audited, are in
+    the result (before, the job stayed unfinished and every sealed document was lost)."""
+    import io
+    import zipfile
+
+    from sqlalchemy.exc import OperationalError
+
+    from seal.service import StampingService
+
+    _, clerk, seal = _setup(app, client, office, clock)
+    stamp, calls = StampingService.stamp, []
+
+    def failing_second(self: StampingService, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OperationalError("INSERT INTO audit_entries", {}, Exception("server closed"))
+        return stamp(self, *args, **kwargs)
+
+    monkeypatch.setattr(StampingService, "stamp", failing_second)
+    files = [("documents", (f"{n}.pdf", cjk_one_page_pdf, "application/pdf")) for n in "abc"]
+    job = client.post(
+        f"/seals/{seal['id']}/stamp-batch",
+        headers=bearer(clerk),
+        files=files,
+        data={"level": "B-B", "anchor": "盖章", "purpose": "批量审批"},
+    )
+    assert job.status_code == 202, job.text
+    progress = client.get(f"/seal-jobs/{job.json()['id']}", headers=bearer(clerk)).json()
+    assert progress["finished"] and progress["done"] == 3
+    assert [item["ok"] for item in progress["items"]] == [True, False, True]
+    assert progress["items"][1]["problem"]["status"] == 503
+    result = client.get(f"/seal-jobs/{job.json()['id']}/result.zip", headers=bearer(clerk))
+    bundle = zipfile.ZipFile(io.BytesIO(result.content))
+    assert len([name for name in bundle.namelist() if name.startswith("sealed/")]) == 2
 
 
 def test_revocation_keeps_timestamped_documents_valid_but_not_later_ones(
