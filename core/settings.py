@@ -91,6 +91,14 @@ class Settings(BaseSettings):
         "SM3 (GB/T 32905, national algorithm). Fixed for the life of a log: the service "
         "refuses to start or verify when the stored log was built with the other one.",
     )
+    audit_checkpoint_seconds: int = Field(
+        default=60,
+        ge=0,
+        description="The public GET /audit/checkpoint signs a new checkpoint at most this "
+        "often; in between it answers the latest one, of a prefix of the log (signing one "
+        "rehashes the whole log under the append lock). 0: whenever the log grew. "
+        "`govtrust audit checkpoint` always signs one of the log as it is.",
+    )
     dpop_nonce_required: bool = Field(
         default=False,
         description="Ask DPoP clients for server-provided nonces (RFC 9449 §8, §9).",

@@ -9,6 +9,7 @@ that function (RFC 9162 §4.1 log parameters).
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -60,8 +61,9 @@ def _range_problem(exc: ProofRangeError) -> ProblemError:
     summary="The latest signed checkpoint (C2SP signed note)",
 )
 def get_checkpoint(services: ServicesDep) -> PlainTextResponse:
+    reuse = timedelta(seconds=services.settings.audit_checkpoint_seconds)
     with transaction(services.sessions) as session:
-        note = services.audit.checkpoint(session)
+        note = services.audit.checkpoint(session, reuse_within=reuse)
     return PlainTextResponse(note, headers={"Cache-Control": "no-cache"})
 
 

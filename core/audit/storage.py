@@ -62,6 +62,7 @@ class StoredCheckpoint:
     tree_size: int
     root_hash: bytes
     note: str
+    signed_at: datetime | None = None  # as read back; a new one is given its time apart
 
 
 def _as_bytes(value: object) -> bytes:
@@ -161,7 +162,9 @@ class SqlAuditStore:
         query = select(AuditCheckpointRow).order_by(AuditCheckpointRow.tree_size.desc()).limit(1)
         row = session.scalars(query).first()
         return (
-            None if row is None else StoredCheckpoint(row.tree_size, bytes(row.root_hash), row.note)
+            None
+            if row is None
+            else StoredCheckpoint(row.tree_size, bytes(row.root_hash), row.note, row.signed_at)
         )
 
     def add_checkpoint(

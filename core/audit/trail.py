@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -166,10 +166,24 @@ class AuditTrail:
         self.store.insert(session, entry.index, entry.recorded_at, stored)
         return entry
 
-    def checkpoint(self, session: Session) -> str:
-        """The signed checkpoint of the current log, signing a new one if the log grew."""
-        self.store.lock(session)
+    def checkpoint(self, session: Session, *, reuse_within: timedelta = timedelta(0)) -> str:
+        """The signed checkpoint of the current log, signing a new one if the log grew.
+
+        ``reuse_within``: the latest checkpoint is answered, although the log grew since,
+        while it is younger than this. Signing a new one takes the append lock and rehashes
+        the whole log (its consistency with the last one included), so a public endpoint
+        asked after every append must not do it each time; a checkpoint of a prefix of the
+        log is still a checkpoint (RFC 9162 §4.10: a log publishes tree heads at intervals).
+        Without it (the operator's command), always the log as it is now.
+        """
         self._confirm_hash(session)
+        latest = self.store.latest_checkpoint(session)  # first without the lock
+        if latest is not None and (
+            latest.tree_size == self.store.size(session)
+            or (latest.signed_at is not None and self._clock() - latest.signed_at < reuse_within)
+        ):
+            return latest.note
+        self.store.lock(session)
         latest = self.store.latest_checkpoint(session)
         size = self.store.size(session)
         if latest is not None and latest.tree_size == size:

@@ -14,6 +14,7 @@ from core.audit.checkpoint import open_checkpoint
 from core.audit.entry import AuditEvent
 from core.db.engine import transaction
 from core.services import Services
+from tests.conftest import FrozenClock
 
 
 @pytest.fixture
@@ -56,16 +57,39 @@ def test_inclusion_proofs_verify_against_the_signed_root(
 
 
 def test_consistency_proof_links_two_checkpoints(
-    client: TestClient, audit_services: Services
+    client: TestClient, audit_services: Services, clock: FrozenClock
 ) -> None:
     append(audit_services, 3)
     size1, root1 = head(client, audit_services)
     append(audit_services, 5)
+    clock.advance(seconds=audit_services.settings.audit_checkpoint_seconds)
     size2, root2 = head(client, audit_services)
     body = client.get(f"/audit/proof/consistency?first={size1}&second={size2}").json()
     path = [base64.b64decode(node) for node in body["proof"]]
     assert merkle.verify_consistency(size1, size2, root1, root2, path)
     assert not merkle.verify_consistency(size1, size2, root2, root1, path)
+
+
+def test_the_public_checkpoint_is_signed_anew_at_most_once_a_minute(
+    client: TestClient, audit_services: Services, clock: FrozenClock
+) -> None:
+    """Asked after every append, the public endpoint would rehash the whole log under the
+    append lock each time: it answers the latest checkpoint (of a prefix of the log) until
+    it is GOVTRUST_AUDIT_CHECKPOINT_SECONDS old, then signs one of the log as it is. The
+    operator's command always signs the log as it is."""
+    assert audit_services.settings.audit_checkpoint_seconds == 60
+    append(audit_services, 3)
+    assert head(client, audit_services)[0] == 3
+    append(audit_services, 2)
+    clock.advance(seconds=59)
+    assert head(client, audit_services)[0] == 3  # young enough: the same checkpoint
+    with transaction(audit_services.sessions) as session:
+        fresh = audit_services.audit.checkpoint(session)  # `govtrust audit checkpoint`
+    assert fresh.splitlines()[1] == "5"
+    append(audit_services, 1)
+    assert head(client, audit_services)[0] == 5  # the operator's, signed just now
+    clock.advance(seconds=60)
+    assert head(client, audit_services)[0] == 6
 
 
 @pytest.mark.parametrize(

@@ -316,7 +316,9 @@ def _entry(services: Services, index: int) -> bytes:
     return stored.entry
 
 
-def test_sm3_proofs_over_http_name_the_hash_and_verify(sm3_services: Services) -> None:
+def test_sm3_proofs_over_http_name_the_hash_and_verify(
+    sm3_services: Services, clock: FrozenClock
+) -> None:
     client = TestClient(create_app(services=sm3_services))
     record(sm3_services, 3)
     first = open_checkpoint(
@@ -325,6 +327,7 @@ def test_sm3_proofs_over_http_name_the_hash_and_verify(sm3_services: Services) -
         sm3_services.audit.signer.verifier_keys(),
     )
     record(sm3_services, 6, start=3)
+    clock.advance(seconds=sm3_services.settings.audit_checkpoint_seconds)  # a new one is due
     second = open_checkpoint(
         client.get("/audit/checkpoint").text,
         sm3_services.audit.signer.name,
