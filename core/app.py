@@ -17,6 +17,7 @@ from console.app import mount_console
 from core import health
 from core.access_log import AccessLog, LineSink
 from core.audit import router as audit_router
+from core.body_limit import RequestBodyLimit
 from core.errors.handlers import install_error_handlers
 from core.identifiers import router as identifiers_router
 from core.log import access_log_sink, configure_logging
@@ -41,6 +42,8 @@ from idp.routers import (
 )
 from keys import router as pki_router
 from seal import router as seal_router
+from seal.batch import MAX_DOCUMENTS
+from seal.service import MAX_DOCUMENT_BYTES
 from verify import router as verify_router
 
 SECURITY_HEADERS = {
@@ -81,6 +84,18 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+# The endpoints that take documents (the API's and the console's): a document's limit and a
+# little for the form around it; a batch, each document's. Every other body: DEFAULT_LIMIT.
+_FORM_SLACK = 1024 * 1024
+UPLOAD_LIMITS = [
+    (
+        r"/seals/[^/]+/stamp|/signatures/validate(/page)?|/console/(stamp|validate)",
+        MAX_DOCUMENT_BYTES + _FORM_SLACK,
+    ),
+    (r"/seals/[^/]+/stamp-batch|/console/batch", MAX_DOCUMENTS * (MAX_DOCUMENT_BYTES + 4096)),
+]
 
 
 class GovtrustApp(FastAPI):
@@ -150,8 +165,12 @@ def create_app(
             headers=SecurityHeaders.headers,
             note=app.state.metrics.note,
         )
+    # before anything reads a body, the hot path included (core.body_limit)
+    app.front = RequestBodyLimit(
+        app.front or fastapi, UPLOAD_LIMITS, headers=SecurityHeaders.headers
+    )
     if access_log is not None:  # every request, the hot path's answers too
-        app.front = AccessLog(app.front or fastapi, access_log)
+        app.front = AccessLog(app.front, access_log)
     install_metrics(app, app.state.metrics)
 
     app.add_middleware(SecurityHeaders)

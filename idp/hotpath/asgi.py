@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.body_limit import route_path
 from core.db.batching import BatchRunnerClosed
 from idp.hotpath.client_auth import ClientLoader
 from idp.hotpath.client_credentials import GRANT_TYPE as CLIENT_CREDENTIALS
@@ -72,7 +73,7 @@ class OAuthHotPath:
         self.note = note
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = _route_path(scope) if scope["type"] == "http" else ""
+        path = route_path(scope) if scope["type"] == "http" else ""
         handler = self.handlers.get(path) if scope.get("method") == "POST" else None
         if handler is None:
             await self.app(scope, receive, send)
@@ -112,12 +113,6 @@ async def _try(handler: Handler, scope: Scope, body: bytes) -> dict[str, Any] | 
     except Exception:
         log.exception("hot path failed; the general path answers")
     return None
-
-
-def _route_path(scope: Scope) -> str:
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
