@@ -167,7 +167,10 @@ def create_app(
         )
     # before anything reads a body, the hot path included (core.body_limit)
     app.front = RequestBodyLimit(
-        app.front or fastapi, UPLOAD_LIMITS, headers=SecurityHeaders.headers
+        app.front or fastapi,
+        UPLOAD_LIMITS,
+        headers=SecurityHeaders.headers,
+        oauth_paths=OAUTH_ERROR_PATHS,
     )
     if access_log is not None:  # every request, the hot path's answers too
         app.front = AccessLog(app.front, access_log)

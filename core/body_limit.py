@@ -22,19 +22,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 DEFAULT_LIMIT = 8 * 1024 * 1024
 """Any body not named otherwise: forms, JSON (a seal image in base64), a CSV import."""
 
-PROBLEM = json.dumps(
-    {
-        "type": "about:blank",
-        "title": "Content Too Large",
-        "status": 413,
-        "detail": "the request body is larger than this endpoint accepts",
-    }
-).encode()
+DETAIL = "the request body is larger than this endpoint accepts"
+PROBLEM = (
+    b"application/problem+json",
+    json.dumps(
+        {"type": "about:blank", "title": "Content Too Large", "status": 413, "detail": DETAIL}
+    ).encode(),
+)
+OAUTH_ERROR = (  # on the OAuth endpoints, their own error JSON (RFC 6749 §5.2)
+    b"application/json",
+    json.dumps({"error": "invalid_request", "error_description": DETAIL}).encode(),
+)
 
 
 class RequestBodyLimit:
     """``limits``: (a regular expression matched against the whole path, the most bytes a
-    body may have there), the first match deciding; others get ``default``."""
+    body may have there), the first match deciding; others get ``default``. The paths in
+    ``oauth_paths`` are answered in OAuth error JSON, the others in problem+json."""
 
     def __init__(
         self,
@@ -43,8 +47,10 @@ class RequestBodyLimit:
         *,
         default: int = DEFAULT_LIMIT,
         headers: Sequence[tuple[bytes, bytes]] = (),
+        oauth_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
+        self.oauth_paths = oauth_paths
         self.limits = [(re.compile(pattern), most) for pattern, most in limits]
         self.default = default
         self.headers = list(headers)
@@ -56,11 +62,12 @@ class RequestBodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit(route_path(scope))
+        path = route_path(scope)
+        limit = self.limit(path)
         declared = _content_length(scope)
         if declared is not None:
             if declared > limit:
-                await self._refuse(send)
+                await self._refuse(path, send)
             else:
                 await self.app(scope, receive, send)
             return
@@ -95,17 +102,18 @@ class RequestBodyLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await self._refuse(send)
+            await self._refuse(route_path(scope), send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, path: str, send: Send) -> None:
+        media_type, body = OAUTH_ERROR if path in self.oauth_paths else PROBLEM
         headers = [
-            (b"content-type", b"application/problem+json"),
-            (b"content-length", str(len(PROBLEM)).encode()),
+            (b"content-type", media_type),
+            (b"content-length", str(len(body)).encode()),
             (b"connection", b"close"),  # the rest of the body is not read
             *self.headers,
         ]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": PROBLEM})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -96,6 +96,14 @@ def test_every_other_body_has_the_default_limit(services: Services) -> None:
     assert status == 413 and asked == DEFAULT_LIMIT // CHUNK + 1
 
 
+def test_an_oauth_endpoint_answers_in_its_own_error_json(services: Services) -> None:
+    app = create_app(services=services)
+    form = (b"content-type", b"application/x-www-form-urlencoded")
+    length = str(DEFAULT_LIMIT + 1).encode()
+    status, body, asked = call(app, "/token", [form, (b"content-length", length)], 9)
+    assert (status, body["error"], asked) == (413, "invalid_request", 0)
+
+
 def test_a_body_within_its_limit_reaches_the_application(services: Services) -> None:
     """Within the limit nothing changes: here the validation endpoint's own answer to a
     file part that never ends (400 or 422), after reading all that came."""
