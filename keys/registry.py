@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -48,6 +48,11 @@ __all__ = ["KeyInfo", "KeyRegistry", "KeyStateError", "ManagedSigner", "utc_now"
 
 class KeyStateError(DependencyUnavailable):
     """The registry is not in a state that allows the operation (not initialised, ...)."""
+
+
+RENEW_BEFORE = timedelta(days=30)
+"""A CA's own responder key is made anew this long before its certificate ends, by
+``init`` (each start of the service, ``govtrust keys init``) or a rotation of the CA."""
 
 
 def utc_now() -> datetime:
@@ -386,28 +391,46 @@ class KeyRegistry:
         with transaction(self.sessions) as session:
             self.audit.store.lock(session)  # one initialiser at a time
             for purpose in PURPOSES.values():
-                if purpose.per_object or (purpose.sm2 and not self.sm2_enabled):
-                    continue
-                if purpose.per_ca:
-                    for ca_name in ("root", *CA_PURPOSES):
-                        for ca in self.storage.keys(session, ca_name, ("active",)):
-                            if not any(
-                                row.issuer_kid == ca.kid
-                                for row in self.storage.keys(session, purpose.name, ("active",))
-                            ):
-                                created.append(
-                                    self._create(
-                                        session, purpose, "active", actor, ca.kid, key_type
-                                    )
-                                )
+                if purpose.per_object or purpose.per_ca or (purpose.sm2 and not self.sm2_enabled):
                     continue
                 if not self.storage.keys(session, purpose.name, ("active",)):
                     created.append(self._create(session, purpose, "active", actor, None, key_type))
                 if purpose.prepublish and not self.storage.keys(session, purpose.name, ("next",)):
                     created.append(self._create(session, purpose, "next", actor, None, key_type))
+            created += self._each_ca_s_own_keys(session, actor, key_type)
             result = [KeyInfo.from_row(row) for row in created]
         self.forget_cache()
         return result
+
+    def _each_ca_s_own_keys(
+        self, session: Session, actor: str, key_type: KeyType | None
+    ) -> list[KeyRow]:
+        """Each active CA's own keys (its OCSP responder, RFC 6960 §4.2.2.2): made where it
+        has none (a CA just made, or just rotated in), and made anew where the certificate
+        of the one it has ends within :data:`RENEW_BEFORE` (that one retired), so that no
+        responder signs with a certificate past its end. Returns the keys made."""
+        now = self.clock()
+        created: list[KeyRow] = []
+        for purpose in PURPOSES.values():
+            if not purpose.per_ca or (purpose.sm2 and not self.sm2_enabled):
+                continue
+            for ca_name in ("root", *CA_PURPOSES):
+                for ca in self.storage.keys(session, ca_name, ("active",)):
+                    own = [
+                        row
+                        for row in self.storage.keys(session, purpose.name, ("active",))
+                        if row.issuer_kid == ca.kid
+                    ]
+                    if any(not _ends_by(row, now + RENEW_BEFORE) for row in own):
+                        continue
+                    for old in own:
+                        old.state, old.retired_at = "retired", now
+                        old.publish_until = self._publish_until(old, purpose, now)
+                        self._event(session, actor, "key.retired", old, purpose)
+                    created.append(
+                        self._create(session, purpose, "active", actor, ca.kid, key_type)
+                    )
+        return created
 
     def create_object_key(
         self,
@@ -469,6 +492,8 @@ class KeyRegistry:
             if purpose.prepublish:
                 self._create(session, purpose, "next", actor)
             session.flush()
+            if purpose.name in CA_PURPOSES:  # the new CA answers OCSP for its certificates
+                self._each_ca_s_own_keys(session, actor, None)
             result = KeyInfo.from_row(new_active[0])
         self.forget_cache()
         return result
@@ -519,3 +544,11 @@ class KeyRegistry:
                 ),
             )
         return count
+
+
+def _ends_by(row: KeyRow, moment: datetime) -> bool:
+    """Whether ``row``'s certificate is no longer valid at ``moment``."""
+    if not row.certificate:
+        return False
+    certificate = x509.load_pem_x509_certificate(row.certificate.encode())
+    return certificate.not_valid_after_utc <= moment

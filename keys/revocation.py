@@ -166,12 +166,22 @@ class Revocation:
         """An OCSP responder for every CA, each answered by its delegated responder key."""
         identities: list[ResponderIdentity] = []
         responders = self.registry.list_keys("ocsp")
+        now = self.registry.clock()
         for ca in self.certificate_authorities():
             assert ca.certificate is not None
-            own = [key for key in responders if key.issuer_kid == ca.kid and key.state == "active"]
+            own = [
+                key
+                for key in responders
+                if key.issuer_kid == ca.kid
+                and key.state == "active"
+                and key.certificate is not None
+                and key.certificate.not_valid_after_utc > now  # never a certificate past its end
+            ]
             if not own:
                 continue
-            signer = self.registry.signer("ocsp", issuer_kid=ca.kid)
+            # the signer of the key just read, not the purpose's cached one: after a rotation
+            # in another process that one may still be the retired key (keys/read_cache.py)
+            signer = self.registry.signer_by_kid(own[-1].kid)
             assert own[-1].certificate is not None
             identities.append(ResponderIdentity(ca.certificate, own[-1].certificate, signer))
         if not identities:

@@ -1,0 +1,97 @@
+"""Each CA's OCSP responder (RFC 6960 §4.2.2.2, a delegated responder key per CA): a CA
+rotated in is answered for at once, a responder rotated by another worker is used at once
+here, and no responder signs with a certificate past its end."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import NameOID
+
+from core.services import Services
+from keys.registry import KeyStateError
+from keys.revocation import Revocation
+from tests.conftest import FrozenClock
+from tests.keys.test_registry import keyed, settings_for  # noqa: F401 (fixtures)
+
+
+@pytest.fixture(params=["software"])
+def key_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def seal_certificate(services: Services, name: str) -> tuple[x509.Certificate, x509.Certificate]:
+    """A new seal key's certificate and its issuer's (the active seal CA)."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    info = services.keys.create_object_key("seal", subject, actor="test")
+    chain = services.keys.signer_by_kid(info.kid).certificate_chain()
+    return chain[0], chain[1]
+
+
+def answer(
+    services: Services, leaf: x509.Certificate, issuer: x509.Certificate
+) -> ocsp.OCSPResponse:
+    request = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(leaf, issuer, hashes.SHA256())
+        .build()
+        .public_bytes(Encoding.DER)
+    )
+    return ocsp.load_der_ocsp_response(Revocation(services.keys).responder().respond(request))
+
+
+def active_responders(services: Services) -> dict[str, str]:
+    """CA kid -> its active responder's kid."""
+    return {
+        str(key.issuer_kid): key.kid
+        for key in services.keys.list_keys("ocsp")
+        if key.state == "active"
+    }
+
+
+def test_a_ca_rotated_in_answers_ocsp_for_its_certificates_at_once(keyed: Services) -> None:
+    old_ca = keyed.keys.signer("seal-ca").kid
+    before_rotation = seal_certificate(keyed, "旧章")
+    keyed.keys.rotate("seal-ca")
+    new_ca = keyed.keys.signer("seal-ca").kid
+    assert new_ca != old_ca and {old_ca, new_ca} <= active_responders(keyed).keys()
+    for leaf, issuer in (seal_certificate(keyed, "新章"), before_rotation):
+        response = answer(keyed, leaf, issuer)
+        assert response.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+        assert response.certificate_status is ocsp.OCSPCertStatus.GOOD
+
+
+def test_a_responder_rotated_by_another_worker_is_used_here_at_once(
+    keyed: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This worker's cache still holds the retired responder key for a few seconds (another
+    process rotated it): the responder signs with the key whose certificate it sends."""
+    leaf, issuer = seal_certificate(keyed, "章")
+    ca = keyed.keys.signer("seal-ca").kid
+    keyed.keys.signer("ocsp", issuer_kid=ca)  # cached here
+    monkeypatch.setattr(keyed.keys, "forget_cache", lambda: None)  # as in another process
+    keyed.keys.rotate("ocsp")
+    response = answer(keyed, leaf, issuer)
+    assert response.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+    assert response.certificates[0].fingerprint(hashes.SHA256()) == (
+        keyed.keys.key(active_responders(keyed)[ca]).certificate.fingerprint(hashes.SHA256())  # type: ignore[union-attr]
+    )
+
+
+def test_a_responder_is_renewed_before_its_certificate_ends_and_never_used_after(
+    keyed: Services, clock: FrozenClock
+) -> None:
+    leaf, issuer = seal_certificate(keyed, "章")
+    before = active_responders(keyed)
+    clock.advance(days=366)  # the responders' certificates (a year) have ended
+    with pytest.raises(KeyStateError):  # none left to answer with: 503, not a bad signature
+        Revocation(keyed.keys).responder()
+    clock.advance(days=-31)  # 335 days in: within a month of the end
+    assert keyed.keys.init()  # each start of the service: the responders made anew
+    after = active_responders(keyed)
+    assert after.keys() == before.keys() and not set(after.values()) & set(before.values())
+    clock.advance(days=31)
+    assert answer(keyed, leaf, issuer).certificate_status is ocsp.OCSPCertStatus.GOOD
