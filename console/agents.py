@@ -10,10 +10,10 @@ Every change goes through :mod:`idp.admin.agents`, as in the self-service API
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from certs.access import LICENCE_ADMIN_SCOPE, LICENCE_READ_SCOPE
-from console.pages import CHINA
+from console.pages import CHINA, day_end
 from core.identifiers.errors import InvalidIdentifier
 from core.services import Services
 from idp.admin import agents as agent_admin
@@ -97,7 +97,7 @@ def person_by_id_number(services: Services, id_number: str) -> Person | None:
 
 def end_of_day(day: date) -> datetime:
     """The end of ``day`` in China time (exclusive), in UTC."""
-    return datetime.combine(day, time(0), CHINA).astimezone(UTC) + timedelta(days=1)
+    return day_end(day)
 
 
 def default_until(now: datetime) -> str:

@@ -4,12 +4,12 @@ UTC moments a query compares with: ``[start of from, end of to)``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import Query
 
-from console.pages import CHINA
+from console.pages import day_end, day_start
 from core.errors.problem import ProblemError
 
 
@@ -23,14 +23,14 @@ class DateRange:
         """The first moment of ``since`` in China, in UTC."""
         if self.since is None:
             return None
-        return datetime.combine(self.since, time(0), CHINA).astimezone(UTC)
+        return day_start(self.since)
 
     @property
     def end(self) -> datetime | None:
         """The moment after ``until`` ends in China, in UTC (exclusive)."""
         if self.until is None:
             return None
-        return datetime.combine(self.until, time(0), CHINA).astimezone(UTC) + timedelta(days=1)
+        return day_end(self.until)
 
     @property
     def empty(self) -> bool:

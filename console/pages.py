@@ -25,6 +25,21 @@ CSP = (
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 CHINA = timezone(timedelta(hours=8), "CST")  # China Standard Time has no daylight saving
+# the days a typed date is taken within: year 1 or 9999 in UTC overflows datetime
+_EARLIEST_DAY, _LATEST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+
+
+def day_start(day: date) -> datetime:
+    """The first moment of ``day`` in China, in UTC; a day before 1900 or after 9998 is
+    taken as the nearest of those (nothing the service holds lies beyond them)."""
+    day = min(max(day, _EARLIEST_DAY), _LATEST_DAY)
+    return datetime.combine(day, datetime.min.time(), CHINA).astimezone(UTC)
+
+
+def day_end(day: date) -> datetime:
+    """The moment after ``day`` ends in China, in UTC (exclusive), as :func:`day_start`."""
+    return day_start(day) + timedelta(days=1)
+
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),

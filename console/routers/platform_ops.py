@@ -122,8 +122,10 @@ async def rotate_key(
             after="new_key",
             reason=text,
         )
-    note_reason(services, viewer.actor, "key.rotate", "key_purpose", purpose, text)
+    # the reason is noted once the rotation is done: a rotation refused (an SM2 purpose
+    # with the SM2 hierarchy off, say) leaves no reason for a rotation that never was
     await run_in_threadpool(services.keys.rotate, purpose, viewer.actor)
+    note_reason(services, viewer.actor, "key.rotate", "key_purpose", purpose, text)
     return RedirectResponse(f"{PREFIX}/platform/keys?done={purpose}", status_code=303)
 
 

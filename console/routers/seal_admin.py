@@ -13,7 +13,7 @@ carry the reason given here.
 from __future__ import annotations
 
 import base64
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Path, Query, Request
@@ -25,7 +25,7 @@ from console.approving import registry
 from console.client import PREFIX
 from console.date_filter import DateText, date_range
 from console.deps import FormViewer, SealAdminViewer, ServicesDep, Viewer, seal_admin_viewer
-from console.pages import CHINA, render
+from console.pages import CHINA, day_end, render
 from console.paging import MAX_PAGE, PAGE_SIZE, Page, paginate
 from console.seal_uses import filtered_uses
 from core.errors.problem import ProblemError
@@ -240,7 +240,7 @@ def grant_use(
             )
     except InvalidIdentifier:
         person = None
-    until = datetime.combine(valid_until, time(0), CHINA).astimezone(UTC) + timedelta(days=1)
+    until = day_end(valid_until)
     if person is None or until <= seals.clock():
         error = "grant_person" if person is None else "grant_until"
         return _seal_page(request, viewer, services, seal, 422, grant_error=error)

@@ -72,6 +72,8 @@ def test_seal_uses_by_date_range_and_person(
     assert late.text.count("<td>晚") == 1 and "<td>早" not in late.text
     backwards = browser.get(f"{uses}?since={_date(clock)}&until={first_day}")
     assert "<td>晚" not in backwards.text and "<td>早" not in backwards.text
+    widest = browser.get(f"{uses}?since=0001-01-01&until=9999-12-31")  # overflowed: a 500
+    assert widest.status_code == 200 and widest.text.count("<td>晚") == 1
 
     approver = demo.user("approver")["subject"]
     by_approver = browser.get(f"{uses}?person={approver}&since={_date(clock)}")

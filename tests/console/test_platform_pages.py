@@ -140,6 +140,12 @@ def test_rotate_a_key_and_verify_the_audit_trail(platform_demo: Demo, browser: T
     assert done.status_code == 303
     after = [k.kid for k in demo.services.keys.list_keys("token") if k.state == "active"]
     assert after and after != before
+    refused = browser.post(  # the SM2 hierarchy is off: no rotation, and no reason noted
+        "/console/platform/keys/sm2-licence/rotate",
+        data={"csrf": csrf_of(page), "reason": "未发生的轮换", "step": "confirm"},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 503
 
     with demo.services.sessions() as session:
         demo.services.audit.checkpoint(session)
@@ -151,6 +157,7 @@ def test_rotate_a_key_and_verify_the_audit_trail(platform_demo: Demo, browser: T
 
     found = browser.get("/console/platform/audit?action=console.reason")
     assert "定期轮换" in found.text and "key_purpose" in found.text
+    assert "未发生的轮换" not in found.text
     by_object = browser.get("/console/platform/audit?object_type=client&object_id=demo-web")
     assert "demo-web" in by_object.text
 
