@@ -86,6 +86,8 @@ class KeyRegistry:
         self.storage = SqlKeyStorage()
         self._active: ReadCache[tuple[str, str | None], ManagedSigner] = ReadCache()
         self._published: ReadCache[str, list[KeyInfo]] = ReadCache()
+        # keys.revocation's CRLs as signed, per CA, with what they were signed from
+        self.signed_crls: dict[str, tuple[int, datetime, x509.CertificateRevocationList]] = {}
 
     # -- reading -----------------------------------------------------------------------
 

@@ -29,6 +29,10 @@ from keys.sm2_crl import build_sm2_crl
 from keys.storage import serial_text
 
 CRL_VALIDITY = timedelta(hours=24)
+CRL_REUSE = timedelta(minutes=5)
+"""A CRL signed this recently is answered again while no certificate of its CA has been
+revoked since (as the HTTP answer's ``max-age``): each request no longer takes the audit
+trail's append lock and a signature by the CA key."""
 OCSP_VALIDITY = timedelta(hours=1)
 CA_NAMES = ("root", *CA_PURPOSES)
 
@@ -123,12 +127,27 @@ class Revocation:
         return None
 
     def crl(self, issuer_kid: str) -> x509.CertificateRevocationList:
-        """A fresh CRL of ``issuer_kid``. Its number comes from a per-CA counter that only
+        """The CRL of ``issuer_kid``: the one signed last if it is younger than
+        :data:`CRL_REUSE` and lists every revocation of the CA so far (counted in the
+        database, so a revocation by any process is seen at once), else a new one."""
+        now = self.registry.clock()
+        with self.registry.sessions() as session:
+            revoked_so_far = self.registry.storage.revoked_count(session, issuer_kid)
+        signed = self.registry.signed_crls.get(issuer_kid)
+        if signed is not None:
+            count, at, crl = signed
+            if count == revoked_so_far and timedelta(0) <= now - at < CRL_REUSE:
+                return crl
+        crl = self._new_crl(issuer_kid, now)
+        self.registry.signed_crls[issuer_kid] = (revoked_so_far, now, crl)
+        return crl
+
+    def _new_crl(self, issuer_kid: str, now: datetime) -> x509.CertificateRevocationList:
+        """A new CRL of ``issuer_kid``. Its number comes from a per-CA counter that only
         grows (RFC 5280 §5.2.3), at least the issue time in seconds. An SM2 CA's CRL is
         SM2-signed; ``cryptography`` reads it (it cannot check its signature)."""
         ca = self.ca(issuer_kid)
         assert ca.certificate is not None
-        now = self.registry.clock()
         with transaction(self.registry.sessions) as session:
             self.registry.audit.store.lock(session)
             number = self.registry.storage.next_crl_number(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, LargeBinary, String, Text, select
+from sqlalchemy import BigInteger, Index, LargeBinary, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db.base import Base
@@ -91,6 +91,17 @@ class SqlKeyStorage:
         row.last_number = max(row.last_number + 1, at_least)
         session.flush()
         return row.last_number
+
+    def revoked_count(self, session: Session, issuer_kid: str) -> int:
+        """How many certificates of ``issuer_kid`` are revoked (a revocation is never
+        undone, so the count changes with each one)."""
+        query = (
+            select(func.count())
+            .select_from(IssuedCertificateRow)
+            .where(IssuedCertificateRow.issuer_kid == issuer_kid)
+            .where(IssuedCertificateRow.revoked_at.is_not(None))
+        )
+        return int(session.scalar(query) or 0)
 
     def revoked(self, session: Session, issuer_kid: str) -> list[IssuedCertificateRow]:
         query = (

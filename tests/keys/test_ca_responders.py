@@ -95,3 +95,31 @@ def test_a_responder_is_renewed_before_its_certificate_ends_and_never_used_after
     assert after.keys() == before.keys() and not set(after.values()) & set(before.values())
     clock.advance(days=31)
     assert answer(keyed, leaf, issuer).certificate_status is ocsp.OCSPCertStatus.GOOD
+
+
+def test_a_crl_is_signed_again_only_when_a_revocation_or_five_minutes_call_for_it(
+    keyed: Services, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A public CRL request no longer signs (under the audit trail's append lock) each
+    time: the last CRL is answered again while it lists every revocation of its CA and is
+    younger than five minutes; a revocation, by any process, gives a new one at once."""
+    leaf, issuer = seal_certificate(keyed, "章")
+    ca = keyed.keys.signer("seal-ca").kid
+    signed: list[str] = []
+    new_crl = Revocation._new_crl
+
+    def counting(self: Revocation, issuer_kid: str, now: object) -> x509.CertificateRevocationList:
+        signed.append(issuer_kid)
+        return new_crl(self, issuer_kid, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Revocation, "_new_crl", counting)
+    first = Revocation(keyed.keys).crl(ca)
+    clock.advance(minutes=4)
+    assert Revocation(keyed.keys).crl(ca) is first and len(signed) == 1
+    Revocation(keyed.keys).revoke(ca, leaf.serial_number, x509.ReasonFlags.key_compromise)
+    after = Revocation(keyed.keys).crl(ca)
+    assert after.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None
+    assert len(signed) == 2
+    clock.advance(minutes=5)
+    assert Revocation(keyed.keys).crl(ca) is not after and len(signed) == 3
+    assert issuer.subject == after.issuer
