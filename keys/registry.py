@@ -86,8 +86,6 @@ class KeyRegistry:
         self.storage = SqlKeyStorage()
         self._active: ReadCache[tuple[str, str | None], ManagedSigner] = ReadCache()
         self._published: ReadCache[str, list[KeyInfo]] = ReadCache()
-        # keys.revocation's CRLs as signed, per CA, with what they were signed from
-        self.signed_crls: dict[str, tuple[int, datetime, x509.CertificateRevocationList]] = {}
 
     # -- reading -----------------------------------------------------------------------
 
@@ -423,12 +421,11 @@ class KeyRegistry:
                         for row in self.storage.keys(session, purpose.name, ("active",))
                         if row.issuer_kid == ca.kid
                     ]
-                    if any(not _ends_by(row, now + RENEW_BEFORE) for row in own):
+                    ends = [_certificate_end(row) for row in own]
+                    if any(end is None or end > now + RENEW_BEFORE for end in ends):
                         continue
                     for old in own:
-                        old.state, old.retired_at = "retired", now
-                        old.publish_until = self._publish_until(old, purpose, now)
-                        self._event(session, actor, "key.retired", old, purpose)
+                        self._retire(session, old, purpose, actor, now)
                     created.append(
                         self._create(session, purpose, "active", actor, ca.kid, key_type)
                     )
@@ -487,9 +484,7 @@ class KeyRegistry:
                     self._event(session, actor, "key.activated", successor, purpose)
                 else:
                     successor = self._create(session, purpose, "active", actor, issuer_kid)
-                old.state, old.retired_at = "retired", now
-                old.publish_until = self._publish_until(old, purpose, now)
-                self._event(session, actor, "key.retired", old, purpose)
+                self._retire(session, old, purpose, actor, now)
                 new_active.append(successor)
             if purpose.prepublish:
                 self._create(session, purpose, "next", actor)
@@ -500,12 +495,14 @@ class KeyRegistry:
         self.forget_cache()
         return result
 
-    @staticmethod
-    def _publish_until(row: KeyRow, purpose: Purpose, now: datetime) -> datetime:
-        if row.certificate:
-            certificate = x509.load_pem_x509_certificate(row.certificate.encode())
-            return certificate.not_valid_after_utc
-        return now + purpose.published_after_retirement
+    def _retire(
+        self, session: Session, row: KeyRow, purpose: Purpose, actor: str, now: datetime
+    ) -> None:
+        """Retire ``row``: published until its certificate ends (or for the purpose's time
+        after retirement), and audited."""
+        row.state, row.retired_at = "retired", now
+        row.publish_until = _certificate_end(row) or now + purpose.published_after_retirement
+        self._event(session, actor, "key.retired", row, purpose)
 
     def _event(
         self, session: Session, actor: str, action: str, row: KeyRow, purpose: Purpose
@@ -548,9 +545,8 @@ class KeyRegistry:
         return count
 
 
-def _ends_by(row: KeyRow, moment: datetime) -> bool:
-    """Whether ``row``'s certificate is no longer valid at ``moment``."""
+def _certificate_end(row: KeyRow) -> datetime | None:
+    """When ``row``'s certificate ends (None: the key has none)."""
     if not row.certificate:
-        return False
-    certificate = x509.load_pem_x509_certificate(row.certificate.encode())
-    return certificate.not_valid_after_utc <= moment
+        return None
+    return x509.load_pem_x509_certificate(row.certificate.encode()).not_valid_after_utc

@@ -13,6 +13,7 @@ the PAdES validation of the international hierarchy.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from weakref import WeakKeyDictionary
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -34,6 +35,11 @@ CRL_REUSE = timedelta(minutes=5)
 revoked since (as the HTTP answer's ``max-age``): each request no longer takes the audit
 trail's append lock and a signature by the CA key."""
 OCSP_VALIDITY = timedelta(hours=1)
+# the CRLs last signed in this process, per registry and CA: (the CA's revocations counted
+# when it was signed, when, the CRL)
+_SIGNED_CRLS: WeakKeyDictionary[
+    KeyRegistry, dict[str, tuple[int, datetime, x509.CertificateRevocationList]]
+] = WeakKeyDictionary()
 CA_NAMES = ("root", *CA_PURPOSES)
 
 
@@ -133,13 +139,13 @@ class Revocation:
         now = self.registry.clock()
         with self.registry.sessions() as session:
             revoked_so_far = self.registry.storage.revoked_count(session, issuer_kid)
-        signed = self.registry.signed_crls.get(issuer_kid)
-        if signed is not None:
-            count, at, crl = signed
+        signed = _SIGNED_CRLS.setdefault(self.registry, {})
+        if issuer_kid in signed:
+            count, at, crl = signed[issuer_kid]
             if count == revoked_so_far and timedelta(0) <= now - at < CRL_REUSE:
                 return crl
         crl = self._new_crl(issuer_kid, now)
-        self.registry.signed_crls[issuer_kid] = (revoked_so_far, now, crl)
+        signed[issuer_kid] = (revoked_so_far, now, crl)
         return crl
 
     def _new_crl(self, issuer_kid: str, now: datetime) -> x509.CertificateRevocationList:
