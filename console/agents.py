@@ -10,10 +10,10 @@ Every change goes through :mod:`idp.admin.agents`, as in the self-service API
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from certs.access import LICENCE_ADMIN_SCOPE, LICENCE_READ_SCOPE
-from console.pages import CHINA, day_end
+from console.pages import CHINA
 from core.identifiers.errors import InvalidIdentifier
 from core.services import Services
 from idp.admin import agents as agent_admin
@@ -93,11 +93,6 @@ def person_by_id_number(services: Services, id_number: str) -> Person | None:
     except InvalidIdentifier:
         return None
     return person if person is not None and person.status == "active" else None
-
-
-def end_of_day(day: date) -> datetime:
-    """The end of ``day`` in China time (exclusive), in UTC."""
-    return day_end(day)
 
 
 def default_until(now: datetime) -> str:

@@ -22,7 +22,6 @@ from certs.lifecycle import InvalidTransitionInput, check_reason
 from console.agents import (
     AGENT_RIGHTS,
     default_until,
-    end_of_day,
     held_agent,
     person_by_id_number,
     represented_organisation,
@@ -30,7 +29,7 @@ from console.agents import (
 from console.agents import agents_of as agent_rows
 from console.client import PREFIX
 from console.deps import FormViewer, HolderViewer, ServicesDep, Viewer, holder_viewer
-from console.pages import render
+from console.pages import day_end, render
 from console.paging import MAX_PAGE, paginate
 from console.platform_data import note_reason
 from core.services import Services
@@ -114,7 +113,7 @@ def grant(
     holder_viewer(viewer)
     organisation = represented_organisation(services, viewer.person_id, organisation_id)
     chosen = _rights(scopes or [])
-    until = end_of_day(valid_until)
+    until = day_end(valid_until)
     if step == "review":
         person = person_by_id_number(services, id_number)
         error = _grant_error(services, person, chosen, until)
