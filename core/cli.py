@@ -79,6 +79,7 @@ def serve(host: str, port: int, workers: int, demo: bool, no_migrate: bool) -> N
         if not no_migrate:
             upgrade(services.engine)
         _check_audit_hash(services)
+        _build_audit_nodes(services)
         created = services.keys.init()
         if created:
             click.echo(f"created {len(created)} keys (first start)", err=True)
@@ -135,6 +136,20 @@ def _check_audit_hash(services: Services) -> None:
             services.audit.check_hash(session)
     except AuditHashMismatch as exc:
         raise click.ClickException(f"configuration refused: {exc}") from exc
+
+
+def _build_audit_nodes(services: Services) -> None:
+    """Store the audit tree's nodes if the log has entries from before they were kept
+    (migration 0016); a stored node that the entries contradict is told, not fatal."""
+    from core.audit.trail import AuditTampered
+    from core.db.engine import transaction
+
+    try:
+        with transaction(services.sessions) as session:
+            if services.audit.build_nodes(session):
+                click.echo("audit trail: tree nodes stored for the existing entries", err=True)
+    except AuditTampered as exc:
+        click.echo(f"AUDIT TRAIL TAMPERED: {exc}; run `govtrust audit verify`", err=True)
 
 
 @audit.command("verify")

@@ -151,59 +151,156 @@ def root_hash(leaf_hashes: Sequence[bytes], hasher: TreeHash = SHA256) -> bytes:
     return _subtree_root(leaf_hashes, 0, len(leaf_hashes), hasher)
 
 
-def inclusion_proof(
-    index: int, leaf_hashes: Sequence[bytes], hasher: TreeHash = SHA256
-) -> list[bytes]:
-    """PATH(index, D[n]) for n = len(leaf_hashes), ordered leaf to root.
+def inclusion_ranges(index: int, tree_size: int) -> list[tuple[int, int]]:
+    """The subtrees ``[lo, hi)`` whose roots make PATH(index, D[tree_size]), leaf to root.
 
-    RFC 9162 §2.1.3.1 (RFC 6962 §2.1.1). The recursion is unrolled top-down; the
-    sibling subtrees are disjoint, so the total cost is O(n) hashes.
-    Raises :class:`ProofError` unless 0 <= index < n.
+    RFC 9162 §2.1.3.1 (RFC 6962 §2.1.1), the recursion unrolled top-down: the proof is
+    ``[MTH(D[lo:hi]) for lo, hi in inclusion_ranges(...)]``, whoever computes the roots.
+    Raises :class:`ProofError` unless 0 <= index < tree_size.
     """
-    n = len(leaf_hashes)
-    if not _is_size(index) or index >= n:
-        raise ProofError(f"leaf index {index!r} out of range for tree size {n}")
-    lo, hi = 0, n
-    path: list[bytes] = []
+    if not _is_size(tree_size) or not _is_size(index) or index >= tree_size:
+        raise ProofError(f"leaf index {index!r} out of range for tree size {tree_size!r}")
+    lo, hi = 0, tree_size
+    ranges: list[tuple[int, int]] = []
     while hi - lo > 1:
         k = _split(hi - lo)
         if index < lo + k:
-            path.append(_subtree_root(leaf_hashes, lo + k, hi, hasher))
+            ranges.append((lo + k, hi))
             hi = lo + k
         else:
-            path.append(_subtree_root(leaf_hashes, lo, lo + k, hasher))
+            ranges.append((lo, lo + k))
             lo += k
-    path.reverse()
-    return path
+    ranges.reverse()
+    return ranges
+
+
+def consistency_ranges(old_size: int, tree_size: int) -> list[tuple[int, int]]:
+    """The subtrees whose roots make PROOF(old_size, D[tree_size]), in proof order.
+
+    RFC 9162 §2.1.4.1 (RFC 6962 §2.1.2), SUBPROOF unrolled iteratively. The RFC defines
+    0 < old_size < tree_size; for old_size == tree_size and old_size == 0 the (trivial) proof
+    is empty. Raises :class:`ProofError` unless 0 <= old_size <= tree_size.
+    """
+    if not _is_size(tree_size) or not _is_size(old_size) or old_size > tree_size:
+        raise ProofError(f"old size {old_size!r} out of range for tree size {tree_size!r}")
+    if old_size in (0, tree_size):
+        return []
+    lo, hi, m, known = 0, tree_size, old_size, True
+    upper: list[tuple[int, int]] = []
+    while m != hi - lo:
+        k = _split(hi - lo)
+        if m <= k:  # SUBPROOF(m, D[0:k], b) : MTH(D[k:n])
+            upper.append((lo + k, hi))
+            hi = lo + k
+        else:  # SUBPROOF(m - k, D[k:n], false) : MTH(D[0:k])
+            upper.append((lo, lo + k))
+            lo, m, known = lo + k, m - k, False
+    ranges = [] if known else [(lo, hi)]
+    ranges.extend(reversed(upper))
+    return ranges
+
+
+def inclusion_proof(
+    index: int, leaf_hashes: Sequence[bytes], hasher: TreeHash = SHA256
+) -> list[bytes]:
+    """PATH(index, D[n]) for n = len(leaf_hashes), ordered leaf to root, from the leaves.
+
+    RFC 9162 §2.1.3.1 (RFC 6962 §2.1.1); the sibling subtrees are disjoint, so the total
+    cost is O(n) hashes. Raises :class:`ProofError` unless 0 <= index < n.
+    """
+    return [
+        _subtree_root(leaf_hashes, lo, hi, hasher)
+        for lo, hi in inclusion_ranges(index, len(leaf_hashes))
+    ]
 
 
 def consistency_proof(
     old_size: int, leaf_hashes: Sequence[bytes], hasher: TreeHash = SHA256
 ) -> list[bytes]:
-    """PROOF(old_size, D[n]) = SUBPROOF(old_size, D[n], true), n = len(leaf_hashes).
+    """PROOF(old_size, D[n]) = SUBPROOF(old_size, D[n], true), n = len(leaf_hashes), from the
+    leaves in O(n) hashes (RFC 9162 §2.1.4.1, RFC 6962 §2.1.2). Raises :class:`ProofError`
+    unless 0 <= old_size <= n."""
+    return [
+        _subtree_root(leaf_hashes, lo, hi, hasher)
+        for lo, hi in consistency_ranges(old_size, len(leaf_hashes))
+    ]
 
-    RFC 9162 §2.1.4.1 (RFC 6962 §2.1.2), unrolled iteratively in O(n) hashes.
-    The RFC defines 0 < old_size < n; for old_size == n and old_size == 0 the
-    (trivial) proof is empty. Raises :class:`ProofError` unless 0 <= old_size <= n.
+
+Node = tuple[int, int]
+"""A node of the tree as ``(level, index)``: the root of the perfect subtree over the leaves
+``[index * 2**level, (index + 1) * 2**level)`` (RFC 9162 §2.1.1); level 0 is a leaf hash. A
+log that keeps the interior nodes it has completed answers any proof and any tree head with
+O(log n) of them instead of rehashing its n leaves."""
+
+NodeHash = tuple[Node, bytes]
+
+
+def node_span(node: Node) -> tuple[int, int]:
+    """The leaves ``[lo, hi)`` under ``node``."""
+    level, index = node
+    return index << level, (index + 1) << level
+
+
+def append_order(node: Node) -> tuple[int, int]:
+    """``(last leaf, level)`` of ``node``: the append of its last leaf completes it, after the
+    lower nodes that append completes, so sorting by this is the order appends make nodes in."""
+    return node_span(node)[1] - 1, node[0]
+
+
+def perfect_subtrees(lo: int, hi: int) -> list[Node]:
+    """``[lo, hi)`` as the perfect subtrees whose roots fold into MTH(D[lo:hi]), largest first.
+
+    MTH splits a range at the largest power of two below its size (RFC 9162 §2.1.1), so its
+    root is the right fold of the subtrees sized as the binary digits of ``hi - lo``
+    (RFC 9162 §2.1.2). Every range a proof above names, and every ``[0, n)``, starts on a
+    multiple of its largest such subtree, so each is a node of the whole tree. Raises
+    :class:`ProofError` for a range that does not.
     """
-    n = len(leaf_hashes)
-    if not _is_size(old_size) or old_size > n:
-        raise ProofError(f"old size {old_size!r} out of range for tree size {n}")
-    if old_size in (0, n):
-        return []
-    lo, hi, m, known = 0, n, old_size, True
-    upper: list[bytes] = []
-    while m != hi - lo:
-        k = _split(hi - lo)
-        if m <= k:  # SUBPROOF(m, D[0:k], b) : MTH(D[k:n])
-            upper.append(_subtree_root(leaf_hashes, lo + k, hi, hasher))
-            hi = lo + k
-        else:  # SUBPROOF(m - k, D[k:n], false) : MTH(D[0:k])
-            upper.append(_subtree_root(leaf_hashes, lo, lo + k, hasher))
-            lo, m, known = lo + k, m - k, False
-    proof = [] if known else [_subtree_root(leaf_hashes, lo, hi, hasher)]
-    proof.extend(reversed(upper))
-    return proof
+    if not (_is_size(lo) and _is_size(hi)) or lo > hi:
+        raise ProofError(f"no range [{lo!r}, {hi!r})")
+    nodes: list[Node] = []
+    while lo < hi:
+        level = (hi - lo).bit_length() - 1
+        if lo & ((1 << level) - 1):
+            raise ProofError(f"[{lo}, {hi}) does not start on a subtree of the tree")
+        nodes.append((level, lo >> level))
+        lo += 1 << level
+    return nodes
+
+
+def range_root(subtree_roots: Sequence[bytes], hasher: TreeHash = SHA256) -> bytes:
+    """MTH(D[lo:hi]) from the roots of :func:`perfect_subtrees` (lo, hi), in their order
+    (RFC 9162 §2.1.2 step 3); HASH() of nothing for an empty range."""
+    return _fold(list(subtree_roots), hasher)
+
+
+def append_siblings(index: int) -> list[Node]:
+    """The nodes that appending leaf ``index`` merges with, lowest first: the left siblings
+    of the perfect subtrees it completes (RFC 9162 §2.1.2 step 2)."""
+    if not _is_size(index):
+        raise ProofError(f"no leaf index {index!r}")
+    siblings: list[Node] = []
+    level, count = 0, index
+    while count & 1:
+        siblings.append((level, count - 1))
+        count >>= 1
+        level += 1
+    return siblings
+
+
+def completed_nodes(
+    index: int, leaf_hash: bytes, siblings: Sequence[bytes], hasher: TreeHash = SHA256
+) -> list[NodeHash]:
+    """The interior nodes that appending leaf ``index`` completes, lowest first, given the
+    hashes of its :func:`append_siblings` in their order (RFC 9162 §2.1.1 node hash)."""
+    if len(siblings) != len(append_siblings(index)):
+        raise ProofError(f"leaf {index} merges with {len(append_siblings(index))} subtrees")
+    made: list[NodeHash] = []
+    value = _checked(leaf_hash)
+    for level, sibling in enumerate(siblings, start=1):
+        value = hasher.node(_checked(sibling), value)
+        made.append(((level, index >> level), value))
+    return made
 
 
 def verify_inclusion(
@@ -320,10 +417,17 @@ class CompactRange:
         """Number of leaves appended so far."""
         return self._size
 
-    def append(self, leaf_hash: bytes) -> None:
-        """Add one leaf hash (RFC 9162 §2.1.2 step 2). Raises :class:`ProofError`."""
-        _push(self._nodes, self._size, _checked(leaf_hash), self._hasher)
+    def append(self, leaf_hash: bytes) -> list[NodeHash]:
+        """Add one leaf hash (RFC 9162 §2.1.2 step 2); return the interior nodes it completes,
+        lowest first (:func:`completed_nodes`). Raises :class:`ProofError`."""
+        merges = (self._size ^ (self._size + 1)).bit_length() - 1  # trailing ones of size
+        siblings = self._nodes[len(self._nodes) - merges :][::-1]
+        made = completed_nodes(self._size, leaf_hash, siblings, self._hasher)
+        if merges:
+            del self._nodes[-merges:]
+        self._nodes.append(made[-1][1] if made else _checked(leaf_hash))
         self._size += 1
+        return made
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> None:
         """Append each leaf hash in order."""

@@ -1,9 +1,11 @@
 """The audit trail: append events, sign checkpoints, serve proofs, verify end to end.
 
 Appends happen inside the caller's transaction, so a domain change and its audit entry are
-committed together or not at all. Checkpoints are signed tree heads; a new one is signed only
-after checking that the stored log still extends the previous one (RFC 9162 §2.1.4), so the
-service never signs two inconsistent views.
+committed together or not at all, with the interior nodes of the Merkle tree the entry
+completes (RFC 9162 §2.1.1): proofs and tree heads then cost O(log n) stored hashes, not a pass
+over the whole log. Checkpoints are signed tree heads; a new one is signed only after checking
+that the stored tree still extends the previous one (RFC 9162 §2.1.4), so the service never
+signs two inconsistent views. :meth:`AuditTrail.verify` recomputes everything from the entries.
 
 The tree hash (SHA-256, RFC 6962 §2.1; or SM3, GB/T 32905-2016) is a parameter of the log
 (RFC 9162 §4.1), chosen by ``GOVTRUST_AUDIT_HASH`` and fixed for the life of the log. The log
@@ -35,8 +37,53 @@ from core.audit.storage import SqlAuditStore, StoredCheckpoint, StoredEntry
 from core.errors.problem import DependencyUnavailable
 
 
-class AuditTampered(RuntimeError):
-    """The stored log no longer matches what was signed; nothing new is signed over it."""
+class AuditTampered(DependencyUnavailable):
+    """The stored log no longer matches what was signed; nothing new is signed over it. Over
+    HTTP a 503 problem: the log cannot be vouched for until an operator has looked."""
+
+
+class _NodeProblem(Exception):
+    """A stored tree node that is not the one the entries give; ``index``: its first entry."""
+
+    def __init__(self, index: int, problem: str) -> None:
+        super().__init__(problem)
+        self.index = index
+
+
+class _NodeCheck:
+    """The stored interior nodes, read beside the ones recomputed from the entries, both in
+    the order appends make them (:func:`merkle.append_order`). Nodes not stored are allowed
+    (a log from before they were kept); a stored node must be the recomputed one."""
+
+    def __init__(self, stored: Iterable[tuple[tuple[int, int], bytes]]) -> None:
+        self._stored = iter(stored)
+        self._next = next(self._stored, None)
+
+    def meet(self, node: merkle.Node, value: bytes) -> bool:
+        """True when ``node`` is stored, False when it is not; :class:`_NodeProblem` when the
+        stored one differs, or when a stored row before it names no node of the tree."""
+        key = merkle.append_order(node)
+        if self._next is not None and self._next[0] < key:
+            self.stray("is no node of the tree")
+        if self._next is None or self._next[0] != key:
+            return False
+        same = self._next[1] == value
+        self._next = next(self._stored, None)
+        if not same:
+            lo, hi = merkle.node_span(node)
+            raise _NodeProblem(
+                lo, f"entries {lo}..{hi - 1} do not give the tree node stored when appended"
+            )
+        return True
+
+    def stray(self, why: str = "needs entries the log does not have") -> None:
+        """:class:`_NodeProblem` if a stored row is left, before what :meth:`meet` is given
+        or after all of it: one that no append made."""
+        if self._next is not None:
+            (last_leaf, level), _ = self._next
+            raise _NodeProblem(
+                last_leaf, f"a stored tree node (leaf {last_leaf}, level {level}) {why}"
+            )
 
 
 class ProofRangeError(ValueError):
@@ -164,17 +211,74 @@ class AuditTrail:
             leaf_hash=self.hasher.leaf(data),
         )
         self.store.insert(session, entry.index, entry.recorded_at, stored)
+        self._add_nodes(session, entry.index, stored.leaf_hash)
         return entry
+
+    def _add_nodes(self, session: Session, index: int, leaf: bytes) -> None:
+        """Store the interior nodes that appending leaf ``index`` completes (RFC 9162 §2.1.2
+        step 2), from the stored siblings; all the missing ones if a sibling is not stored."""
+        siblings = merkle.append_siblings(index)
+        found = self.store.nodes(session, siblings)
+        if len(found) < len(siblings):
+            self._grow(session, merkle.CompactRange(self.hasher), index + 1)
+            return
+        hashes = [found[node] for node in siblings]
+        self.store.add_nodes(session, merkle.completed_nodes(index, leaf, hashes, self.hasher))
+
+    def _frontier(self, session: Session, size: int) -> merkle.CompactRange | None:
+        """The tree of the first ``size`` entries as its perfect subtrees' stored roots (RFC
+        9162 §2.1.2); None when one of them is not stored."""
+        wanted = merkle.perfect_subtrees(0, size)
+        found = self.store.nodes(session, wanted)
+        if len(found) < len(wanted):
+            return None
+        return merkle.CompactRange.from_state(size, [found[n] for n in wanted], self.hasher)
+
+    def _grow(self, session: Session, tree: merkle.CompactRange, end: int) -> merkle.CompactRange:
+        """Append the leaves of entries ``tree.size`` to ``end - 1`` to ``tree``; check each
+        node they complete against the stored one and store those not stored. Raises
+        :class:`AuditTampered` where a stored node differs or entries are missing."""
+        check = _NodeCheck(self.store.stored_nodes(session, tree.size, end))
+        missing: list[merkle.NodeHash] = []
+        try:
+            for leaf in self.store.leaf_hashes_between(session, tree.size, end):
+                missing += [made for made in tree.append(leaf) if not check.meet(*made)]
+                if len(missing) >= 1000:
+                    self.store.add_nodes(session, missing)
+                    missing = []
+            check.stray()
+        except _NodeProblem as exc:
+            raise AuditTampered(str(exc)) from None
+        if tree.size != end:
+            raise AuditTampered("the log has gaps")
+        self.store.add_nodes(session, missing)
+        return tree
+
+    def build_nodes(self, session: Session) -> bool:
+        """Store the tree's interior nodes if the log lacks some (a log kept before they were,
+        migration 0016), under the append lock. True if it had to; O(n) then, O(log n) not."""
+        self.store.lock(session)
+        self._confirm_hash(session)
+        size = self.store.size(session)
+        if self._frontier(session, size) is not None:
+            return False
+        self._grow(session, merkle.CompactRange(self.hasher), size)
+        return True
 
     def checkpoint(self, session: Session, *, reuse_within: timedelta = timedelta(0)) -> str:
         """The signed checkpoint of the current log, signing a new one if the log grew.
 
+        Signing takes the append lock; the old tree head is recomputed from the stored nodes
+        and must be the last checkpoint's (RFC 9162 §2.1.4: the log only grows), and each
+        entry appended since is rehashed and checked against the nodes it completed, so what
+        is signed is what was appended. Entries older than the last checkpoint are
+        :meth:`verify`'s to recheck. O(log n + entries since) hashes.
+
         ``reuse_within``: the latest checkpoint is answered, although the log grew since,
-        while it is younger than this. Signing a new one takes the append lock and rehashes
-        the whole log (its consistency with the last one included), so a public endpoint
-        asked after every append must not do it each time; a checkpoint of a prefix of the
-        log is still a checkpoint (RFC 9162 §4.10: a log publishes tree heads at intervals).
-        Without it (the operator's command), always the log as it is now.
+        while it is younger than this, so that a public endpoint asked after every append does
+        not sign each time; a checkpoint of a prefix of the log is still a checkpoint (RFC 9162
+        §4.10: a log publishes tree heads at intervals). Without it (the operator's command),
+        always the log as it is now.
         """
         self._confirm_hash(session)
         latest = self.store.latest_checkpoint(session)  # first without the lock
@@ -188,40 +292,57 @@ class AuditTrail:
         size = self.store.size(session)
         if latest is not None and latest.tree_size == size:
             return latest.note
-        leaves = self.store.leaf_hashes(session, size)
-        if len(leaves) != size:
-            raise AuditTampered("the log has gaps")
-        if latest is not None:
-            if latest.tree_size > size:
-                raise AuditTampered("the log is shorter than its last checkpoint")
-            if merkle.root_hash(leaves[: latest.tree_size], self.hasher) != latest.root_hash:
-                raise AuditTampered("the log no longer extends its last checkpoint")
+        if latest is not None and latest.tree_size > size:
+            raise AuditTampered("the log is shorter than its last checkpoint")
+        start = 0 if latest is None else latest.tree_size
+        tree = self._frontier(session, start)
+        if tree is None:  # nodes not stored yet (a log from before migration 0016)
+            tree = self._grow(session, merkle.CompactRange(self.hasher), start)
+        if latest is not None and tree.root() != latest.root_hash:
+            raise AuditTampered("the log no longer extends its last checkpoint")
+        root = self._grow(session, tree, size).root()
         now = self._clock()
-        root = merkle.root_hash(leaves, self.hasher)
         head = Checkpoint(self.origin, size, root, now, self.hasher.name)
         note = sign_checkpoint(head, self.signer)
         self.store.add_checkpoint(session, StoredCheckpoint(size, head.root_hash, note), now)
         return note
 
-    def _checked_leaves(self, session: Session, tree_size: int) -> list[bytes]:
+    def _check_tree_size(self, session: Session, tree_size: int) -> None:
         self._confirm_hash(session)
         size = self.store.size(session)
         if not 0 < tree_size <= size:
             raise ProofRangeError(f"tree_size must be between 1 and {size}")
-        return self.store.leaf_hashes(session, tree_size)
+
+    def _roots(
+        self, session: Session, ranges: list[tuple[int, int]], tree_size: int
+    ) -> list[bytes]:
+        """MTH(D[lo:hi]) of each range, from the stored nodes: O(log n) hashes for a proof
+        (RFC 9162 §2.1.2). From the leaves if some are not stored yet (a log from before
+        migration 0016, until :meth:`build_nodes`)."""
+        subtrees = [merkle.perfect_subtrees(lo, hi) for lo, hi in ranges]
+        found = self.store.nodes(session, {node for nodes in subtrees for node in nodes})
+        if all(node in found for nodes in subtrees for node in nodes):
+            return [merkle.range_root([found[n] for n in nodes], self.hasher) for nodes in subtrees]
+        leaves = self.store.leaf_hashes(session, tree_size)
+        if len(leaves) != tree_size:
+            raise AuditTampered("the log has gaps")
+        return [merkle.root_hash(leaves[lo:hi], self.hasher) for lo, hi in ranges]
 
     def inclusion_proof(self, session: Session, index: int, tree_size: int) -> InclusionProof:
-        leaves = self._checked_leaves(session, tree_size)
+        """RFC 9162 §2.1.3.1: the audit path of entry ``index`` in the tree of ``tree_size``."""
+        self._check_tree_size(session, tree_size)
         if not 0 <= index < tree_size:
             raise ProofRangeError("leaf index must be below tree_size")
-        path = merkle.inclusion_proof(index, leaves, self.hasher)
-        return InclusionProof(index, tree_size, leaves[index], path, self.hasher.name)
+        ranges = merkle.inclusion_ranges(index, tree_size)
+        leaf, *path = self._roots(session, [(index, index + 1), *ranges], tree_size)
+        return InclusionProof(index, tree_size, leaf, path, self.hasher.name)
 
     def consistency_proof(self, session: Session, first: int, second: int) -> ConsistencyProof:
-        leaves = self._checked_leaves(session, second)
+        """RFC 9162 §2.1.4.1: that the tree of ``second`` entries extends that of ``first``."""
+        self._check_tree_size(session, second)
         if not 0 < first <= second:
             raise ProofRangeError("first must be between 1 and second")
-        path = merkle.consistency_proof(first, leaves, self.hasher)
+        path = self._roots(session, merkle.consistency_ranges(first, second), second)
         return ConsistencyProof(first, second, path, self.hasher.name)
 
     def verify(self, session: Session) -> AuditVerification:
@@ -237,6 +358,7 @@ class AuditTrail:
             self.signer.name,
             self.signer.verifier_keys(),
             self.hasher,
+            nodes=self.store.stored_nodes(session),
         )
 
 
@@ -272,10 +394,15 @@ def verify_log(
     signer_name: str,
     public_keys: Sequence[bytes],
     hasher: merkle.TreeHash = merkle.SHA256,
+    *,
+    nodes: Iterable[tuple[tuple[int, int], bytes]] = (),
 ) -> AuditVerification:
-    """Walk the log in order; check each entry, then each checkpoint's signature, tree hash
-    (its ``hash`` line must name ``hasher``) and root (RFC 9162 §2.1.1, §4.10)."""
+    """Walk the log in order; check each entry, the stored tree ``nodes`` it completes (as
+    :meth:`SqlAuditStore.stored_nodes` gives them; a node not stored is no fault), then each
+    checkpoint's signature, tree hash (its ``hash`` line must name ``hasher``) and root (RFC
+    9162 §2.1.1, §4.10)."""
     pending = list(checkpoints)
+    stored_nodes = _NodeCheck(nodes)
     tree = merkle.CompactRange(hasher)
     verified_size = 0
     checked = 0
@@ -287,7 +414,11 @@ def verify_log(
         problem = _entry_problem(position, stored, hasher)
         if problem is not None:
             return fail(position, problem)
-        tree.append(stored.leaf_hash)
+        try:
+            for made in tree.append(stored.leaf_hash):
+                stored_nodes.meet(*made)
+        except _NodeProblem as exc:
+            return fail(exc.index, str(exc))
         while pending and pending[0].tree_size == tree.size:
             cp = pending.pop(0)
             try:
@@ -316,4 +447,8 @@ def verify_log(
             f"log has {tree.size} entries but a checkpoint was signed at "
             f"size {pending[0].tree_size}",
         )
+    try:
+        stored_nodes.stray()
+    except _NodeProblem as exc:
+        return fail(exc.index, str(exc))
     return AuditVerification(True, tree.size, checked)

@@ -288,24 +288,26 @@ def test_sm3_trail_names_the_edited_row(sm3_services: Services, clock: FrozenClo
     assert report.problem == "entry 3 does not match its leaf hash"
 
 
-def test_sm3_trail_catches_a_recomputed_leaf_hash_at_the_checkpoint(
-    sm3_services: Services,
-) -> None:
+def test_sm3_trail_catches_a_recomputed_leaf_hash(sm3_services: Services) -> None:
     record(sm3_services, 6)
     checkpoint(sm3_services)
-    forged = _entry(sm3_services, 4).replace(b'"seal-4"', b'"seal-8"')
-    raw_update(
-        sm3_services.engine,
-        "UPDATE audit_entries SET entry = :e, object_id = 'seal-8', leaf_hash = :h WHERE idx = 4",
-        e=forged,
-        h=openssl_sm3(b"\x00" + forged),
-    )
+    record(sm3_services, 2, start=6)
+    for index in (4, 6):  # before the last checkpoint, and since
+        forged = _entry(sm3_services, index).replace(b'"seal-', b'"seal-8')
+        raw_update(
+            sm3_services.engine,
+            "UPDATE audit_entries SET entry = :e, leaf_hash = :h, object_id = :o WHERE idx = :i",
+            e=forged,
+            h=openssl_sm3(b"\x00" + forged),
+            o=f"seal-8{index}",
+            i=index,
+        )
     with sm3_services.sessions() as session:
         report = sm3_services.audit.verify(session)
     assert not report.ok
-    assert "checkpoint signed at size 6" in (report.problem or "")
-    record(sm3_services, 1, start=6)
-    with pytest.raises(AuditTampered):
+    assert report.first_bad_index == 4
+    assert "entries 4..5 do not give the tree node" in (report.problem or "")
+    with pytest.raises(AuditTampered, match=r"entries 6\.\.7"):
         checkpoint(sm3_services)
 
 

@@ -122,12 +122,15 @@ def test_table_refuses_update_and_delete(audit_services: Services) -> None:
         "DELETE FROM audit_entries WHERE idx = 1",
         "UPDATE audit_checkpoints SET note = 'x'",
         "DELETE FROM audit_checkpoints",
+        "UPDATE audit_tree_nodes SET hash = hash",
+        "DELETE FROM audit_tree_nodes",
     ):
         with pytest.raises(DatabaseError), audit_services.engine.begin() as connection:
             connection.execute(text(statement))
     if audit_services.engine.dialect.name == "postgresql":
-        with pytest.raises(DatabaseError), audit_services.engine.begin() as connection:
-            connection.execute(text("TRUNCATE audit_entries"))
+        for table in ("audit_entries", "audit_tree_nodes"):
+            with pytest.raises(DatabaseError), audit_services.engine.begin() as connection:
+                connection.execute(text(f"TRUNCATE {table}"))
     assert verify(audit_services).ok
 
 
@@ -149,11 +152,11 @@ def test_edited_row_is_named(audit_services: Services) -> None:
     assert "entry 3" in (report.problem or "")
 
 
-def test_edited_row_with_recomputed_leaf_hash_fails_the_checkpoint(
+def test_edited_row_with_recomputed_leaf_hash_is_named_and_never_signed(
     audit_services: Services,
 ) -> None:
     record(audit_services, 6)
-    checkpoint(audit_services)
+    first = checkpoint(audit_services)
     with audit_services.sessions() as session:
         original = audit_services.audit.store.entry(session, 4)
     assert original is not None
@@ -166,9 +169,37 @@ def test_edited_row_with_recomputed_leaf_hash_fails_the_checkpoint(
     )
     report = verify(audit_services)
     assert not report.ok
-    assert "checkpoint signed at size 6" in (report.problem or "")
-    with pytest.raises(AuditTampered):
-        record(audit_services, 1, start=6)
+    assert report.first_bad_index == 4
+    assert "entries 4..5 do not give the tree node" in (report.problem or "")
+    # The next checkpoint is signed over the tree as appended (its stored nodes), so it still
+    # extends the first one: the edit is in neither.
+    record(audit_services, 1, start=6)
+    second = checkpoint(audit_services)
+    signer = audit_services.audit.signer
+    head1 = open_checkpoint(first, signer.name, signer.verifier_keys())
+    head2 = open_checkpoint(second, signer.name, signer.verifier_keys())
+    with audit_services.sessions() as session:
+        proof = audit_services.audit.consistency_proof(session, 6, 7)
+    assert merkle.verify_consistency(6, 7, head1.root_hash, head2.root_hash, proof.path)
+
+
+def test_edited_row_since_the_last_checkpoint_fails_the_next_one(
+    audit_services: Services,
+) -> None:
+    record(audit_services, 6)
+    checkpoint(audit_services)
+    record(audit_services, 4, start=6)
+    with audit_services.sessions() as session:
+        original = audit_services.audit.store.entry(session, 6)
+    assert original is not None
+    forged = original.entry.replace(b'"approval"', b'"personal"')
+    raw(
+        audit_services,
+        "UPDATE audit_entries SET entry = :e, leaf_hash = :h WHERE idx = 6",
+        e=forged,
+        h=merkle.leaf_hash(forged),
+    )
+    with pytest.raises(AuditTampered, match=r"entries 6\.\.7"):
         checkpoint(audit_services)
 
 

@@ -10,39 +10,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from core.migrations.append_only import refuse_changes
+
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
 APPEND_ONLY = ("audit_entries", "audit_checkpoints")
-
-PG_REFUSE = """
-CREATE OR REPLACE FUNCTION govtrust_refuse_change() RETURNS trigger AS $$
-BEGIN
-    RAISE EXCEPTION 'table % is append-only', TG_TABLE_NAME
-        USING ERRCODE = 'insufficient_privilege';
-END;
-$$ LANGUAGE plpgsql
-"""
-
-
-def _append_only(table: str) -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION govtrust_refuse_change()"
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION govtrust_refuse_change()"
-        )
-    else:
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, 'table {table} is append-only'); END"
-            )
 
 
 def upgrade() -> None:
@@ -69,10 +44,8 @@ def upgrade() -> None:
         sa.Column("note", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("tree_size", name="pk_audit_checkpoints"),
     )
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(PG_REFUSE)
     for table in APPEND_ONLY:
-        _append_only(table)
+        refuse_changes(table)
 
 
 def downgrade() -> None:
