@@ -31,7 +31,7 @@ from certs.errors import (
 from certs.fonts import font_collection_path, truetype_font
 from certs.layout import LicencePage, licence_page
 from certs.lifecycle import LicenceState, effective_state
-from certs.models import Licence
+from certs.models import Licence, LicencePrint
 from certs.ofd.licence import sealed_licence_ofd
 from certs.ofd.seals import OfdSeals
 from certs.render_pdf import render_pdf
@@ -92,22 +92,30 @@ class LicenceDocuments:
         """The page of version ``identifier``: the electronic licence, or with
         ``print_serial`` the paper print of that serial (its QR names the print)."""
         licence = self.licences.get(identifier)
+        printed = None if print_serial is None else self._print(identifier, print_serial)
+        return licence, self._page(licence, printed)
+
+    def _print(self, identifier: str, print_serial: str) -> LicencePrint:
+        """The print ``print_serial`` of version ``identifier``."""
+        printed = next(
+            (p for p in self.licences.prints(identifier) if p.print_serial == print_serial),
+            None,
+        )
+        if printed is None or printed.identifier != identifier:
+            raise PrintNotFound()
+        return printed
+
+    def _page(self, licence: Licence, printed: LicencePrint | None) -> LicencePage:
+        """The page of ``licence``, or of its print ``printed`` (whose QR names its status
+        list entry)."""
         licence_type = self.licences.get_type(licence.type_code)
-        if print_serial is None:
+        if printed is None:
             qr_text = self.qr.electronic(licence)
+        elif printed.status_list_index is None:
+            raise PrintNotFound()
         else:
-            printed = next(
-                (p for p in self.licences.prints(identifier) if p.print_serial == print_serial),
-                None,
-            )
-            if (
-                printed is None
-                or printed.identifier != identifier
-                or printed.status_list_index is None
-            ):
-                raise PrintNotFound()
-            qr_text = self.qr.printed(licence, print_serial, printed.status_list_index)
-        return licence, licence_page(licence, licence_type, qr_text)
+            qr_text = self.qr.printed(licence, printed.print_serial, printed.status_list_index)
+        return licence_page(licence, licence_type, qr_text)
 
     def _seal_id(self, licence: Licence) -> str:
         """The seal of the licence's type, which must be its issuing authority's own."""
@@ -120,26 +128,22 @@ class LicenceDocuments:
             raise SealOfAnotherAuthority()
         return seal_id
 
-    def _in_force(self, licence: Licence, print_serial: str | None = None) -> None:
+    def _in_force(self, licence: Licence, printed: LicencePrint | None = None) -> None:
         """Sealed anew only while in force: the version valid now, and a print still in use
         (not reported lost or destroyed)."""
         state = effective_state(licence, self.licences.clock())
         if state is not LicenceState.VALID:
             raise LicenceNotInForce(state.value)
-        if print_serial is not None:
-            printed = next(
-                p
-                for p in self.licences.prints(licence.identifier)
-                if p.print_serial == print_serial
-            )
-            if printed.status != "active":
-                raise PrintStateConflict(f"the print is reported {printed.status}")
+        if printed is not None and printed.status != "active":
+            raise PrintStateConflict(f"the print is reported {printed.status}")
 
     def sealed_pdf(self, identifier: str, print_serial: str | None = None) -> bytes:
         """The PDF of version ``identifier`` (or of its print ``print_serial``), sealed now by
         its type's seal."""
-        licence, page = self.page(identifier, print_serial)
-        self._in_force(licence, print_serial)
+        licence = self.licences.get(identifier)
+        printed = None if print_serial is None else self._print(identifier, print_serial)
+        page = self._page(licence, printed)
+        self._in_force(licence, printed)
         seal_id = self._seal_id(licence)
         title = f"{self.licences.get_type(licence.type_code).name} {licence.licence_number}"
         pdf = render_pdf(page, truetype_font(self.font_cache), title)
@@ -160,10 +164,11 @@ class LicenceDocuments:
     def sealed_ofd(self, identifier: str) -> bytes:
         """The OFD file of version ``identifier``, sealed now with its type's seal as a
         GB/T 38540 electronic seal (GB/T 33190-2016 §18); 409 without the SM2 hierarchy."""
-        self._in_force(self.licences.get(identifier))
+        licence = self.licences.get(identifier)
+        self._in_force(licence)
         if not self.seals.keys.sm2_enabled:
             raise Sm2HierarchyOff()
-        licence, page = self.page(identifier)
+        page = self._page(licence, None)
         seal = self.seals.authorise_system_use(self._seal_id(licence), SEALING_ACTOR)
         sealer = OfdSeals(self.seals).sealer(seal, SEALING_ACTOR)
         title = f"{self.licences.get_type(licence.type_code).name} {licence.licence_number}"

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.route_path import route_path
+
 DEFAULT_LIMIT = 8 * 1024 * 1024
 """Any body not named otherwise: forms, JSON (a seal image in base64), a CSV import."""
 
@@ -121,10 +123,3 @@ def _content_length(scope: Scope) -> int | None:
         if name == b"content-length":
             return int(value) if value.isdigit() else None
     return None
-
-
-def route_path(scope: Scope) -> str:
-    """The path below the app's root (a proxy's prefix, ``root_path``)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path

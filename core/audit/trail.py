@@ -36,6 +36,9 @@ from core.audit.entry import AuditEntry, AuditEvent, canonical_entry, parse_entr
 from core.audit.storage import SqlAuditStore, StoredCheckpoint, StoredEntry
 from core.errors.problem import DependencyUnavailable
 
+NODES_PER_WRITE = 1000
+"""Tree nodes rebuilt for a log that lacks them are written this many at a time."""
+
 
 class AuditTampered(DependencyUnavailable):
     """The stored log no longer matches what was signed; nothing new is signed over it. Over
@@ -243,7 +246,7 @@ class AuditTrail:
         try:
             for leaf in self.store.leaf_hashes_between(session, tree.size, end):
                 missing += [made for made in tree.append(leaf) if not check.meet(*made)]
-                if len(missing) >= 1000:
+                if len(missing) >= NODES_PER_WRITE:
                     self.store.add_nodes(session, missing)
                     missing = []
             check.stray()

@@ -89,16 +89,23 @@ CONNECTION_BOUNDS: dict[str, int] = {
 # - ``lock_timeout``: a statement waits at most 10 s for a lock another transaction holds
 #   (one that is stuck, or an administrator's left open), then fails, and its request gets
 #   a 503; the embedded default gives up on SQLite's write lock after as long
-#   (``BUSY_SECONDS``).
+#   (``BUSY_SECONDS``);
+# - ``statement_timeout``: a statement runs at most 30 s (``STATEMENT_SECONDS``; a plan gone
+#   wrong, a table scanned that should not be), then the server cancels it and its request
+#   gets a 503, instead of holding a worker's thread and a pooled connection for as long.
+#   Every statement of a request is far shorter; reads of the whole audit log go through a
+#   server-side cursor, a batch at a time. Migrations lift it (:mod:`core.db.migrate`).
 # A URL that gives ``options`` itself replaces these. Behind a pooler (PgBouncer), the
 # server's end is the pooler's: set these in ``postgresql.conf`` and PgBouncer's own
 # keepalives, and let it pass over the parameter (``ignore_startup_parameters = options``).
+STATEMENT_SECONDS = 30
 SERVER_SETTINGS: dict[str, str] = {
     "tcp_keepalives_idle": "10",
     "tcp_keepalives_interval": "5",
     "tcp_keepalives_count": "2",
     "tcp_user_timeout": "10000",
     "lock_timeout": f"{BUSY_SECONDS}s",
+    "statement_timeout": f"{STATEMENT_SECONDS}s",
 }
 
 

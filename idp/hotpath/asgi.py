@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.body_limit import route_path
 from core.db.batching import BatchRunnerClosed
+from core.route_path import route_path
 from idp.hotpath.client_auth import ClientLoader
 from idp.hotpath.client_credentials import GRANT_TYPE as CLIENT_CREDENTIALS
 from idp.hotpath.client_credentials import client_credentials_token

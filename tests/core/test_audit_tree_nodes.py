@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from core import cli
 from core.audit import merkle
+from core.audit import trail as trail_module
 from core.audit.checkpoint import open_checkpoint
 from core.audit.trail import AuditTampered
 from core.db.engine import transaction
@@ -120,8 +121,9 @@ def test_proofs_and_tree_heads_read_log_n_stored_hashes(
 
 
 def test_a_log_from_before_the_nodes_answers_from_its_leaves_then_builds_them(
-    audit_services: Services,
+    audit_services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(trail_module, "NODES_PER_WRITE", 4)  # rebuilt nodes written in turns
     record(audit_services, 37)
     size, root = signed_root(audit_services, checkpoint(audit_services))
     raw(audit_services, "DELETE FROM audit_tree_nodes")  # as migration 0016 finds a log

@@ -35,6 +35,7 @@ from core.db.migrate import upgrade
 from core.identifiers.resident_id import check_digit
 from core.services import Services, build_services
 from core.settings import Settings
+from idp.identities.models import Organisation, Person
 from idp.identities.service import IdentityService
 from keys.master import new_master_key
 from seal.registry import SealRegistry
@@ -328,6 +329,7 @@ def run_govtrust(
     )
 
 
+ADMIN_ID_NUMBER = "350102198503150022"
 AUTHORITY = "11350100MB00000012"
 AUTHORITY_NAME = "福州市市场监督管理局"
 COMPANY = "91350100M000100Y43"
@@ -357,12 +359,11 @@ class Installation:
         )
 
 
-def install(data_dir: Path, *, issuer: str = "https://govtrust.test") -> Installation:
-    """Migrate, make the keys, a licence administrator (who is also the legal
-    representative of the issuing authority, with the authority's official seal) and the
-    demo licence types."""
-    master = new_master_key()
-    env = govtrust_env(
+def private_env(
+    data_dir: Path, master: str, issuer: str, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a private installation's ``govtrust`` subprocesses."""
+    return govtrust_env(
         {
             "GOVTRUST_ENVIRONMENT": "test",
             "GOVTRUST_SECRET_KEY": TEST_SECRET,
@@ -370,24 +371,52 @@ def install(data_dir: Path, *, issuer: str = "https://govtrust.test") -> Install
             "GOVTRUST_ISSUER": issuer,
             "GOVTRUST_MASTER_KEY": master,
             "GOVTRUST_LOG_LEVEL": "WARNING",
+            **(extra or {}),
         }
     )
+
+
+@dataclass(frozen=True)
+class Authority:
+    """A licence-issuing authority of a test installation: its administrator (also its legal
+    representative), the organisation, and its official seal."""
+
+    admin: Person
+    organisation: Organisation
+    seal_id: str
+
+
+def set_up_authority(
+    services: Services, *, admin_id_number: str = ADMIN_ID_NUMBER, uscc: str = AUTHORITY
+) -> Authority:
+    """Migrate, make the keys, the authority with its administrator and official seal, and
+    the demo licence types sealed with it."""
+    upgrade(services.engine)
+    services.keys.init()
+    clock = services.keys.clock
+    ids = IdentityService(services.sessions, services.identifiers, services.audit, clock)
+    admin = ids.register_person(admin_id_number, "王芳", actor="t")
+    authority = ids.register_organisation(uscc, AUTHORITY_NAME, admin.id, actor="t")
+    seals = SealRegistry(services.sessions, services.keys, services.audit, clock)
+    seal = seals.create(organisation_id=authority.id, kind="official", by=admin.id)
+    licences = LicenceService(services.sessions, services.identifiers, services.audit, clock)
+    for licence_type in demo_licence_types(seal_id=seal.id):
+        licences.register_type(licence_type, "t")
+    return Authority(admin, authority, seal.id)
+
+
+def install(data_dir: Path, *, issuer: str = "https://govtrust.test") -> Installation:
+    """A private installation on a SQLite file: :func:`set_up_authority`."""
+    master = new_master_key()
+    env = private_env(data_dir, master, issuer)
     services = build_services(make_settings(data_dir, master_key=master, issuer=issuer))
     try:
-        upgrade(services.engine)
-        services.keys.init()
-        clock = services.keys.clock
-        ids = IdentityService(services.sessions, services.identifiers, services.audit, clock)
-        admin = ids.register_person("350102198503150022", "王芳", actor="t")
-        authority = ids.register_organisation(AUTHORITY, AUTHORITY_NAME, admin.id, actor="t")
-        seals = SealRegistry(services.sessions, services.keys, services.audit, clock)
-        seal = seals.create(organisation_id=authority.id, kind="official", by=admin.id)
-        licences = LicenceService(services.sessions, services.identifiers, services.audit, clock)
-        for licence_type in demo_licence_types(seal_id=seal.id):
-            licences.register_type(licence_type, "t")
+        made = set_up_authority(services)
     finally:
         services.close()
-    return Installation(data_dir, env, admin.subject, admin.id, authority.id, seal.id)
+    return Installation(
+        data_dir, env, made.admin.subject, made.admin.id, made.organisation.id, made.seal_id
+    )
 
 
 def resident_id(number: int) -> str:

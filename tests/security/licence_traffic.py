@@ -23,10 +23,8 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from certs.demo_types import demo_licence_types
-from certs.service import ACTIONS, LicenceService
+from certs.service import ACTIONS
 from core.app import create_app
-from core.db.migrate import upgrade
 from core.errors.problem import PROBLEM_MEDIA_TYPE
 from core.services import Services, build_services
 from idp.accounts.service import set_password
@@ -34,12 +32,11 @@ from idp.clients.channels import Channel
 from idp.clients.service import ClientService
 from idp.identities.service import IdentityService
 from keys.master import new_master_key
-from seal.registry import SealRegistry
 from tests.certs.test_licence_api import ADMIN_A, AUTHORITY_A, COMPANY, business_body
-from tests.conftest import TEST_SECRET, make_settings
+from tests.conftest import make_settings
 from tests.idp.oidc_helpers import PASSWORD, REDIRECT, code_flow_tokens
 from tests.security.conftest import LiveClock, serve
-from tests.security.faults import assert_consistent, govtrust_env, run_govtrust
+from tests.security.faults import assert_consistent, private_env, run_govtrust, set_up_authority
 
 CHAINS = 3  # licences changed over and over, one thread each
 REQUEST_TIMEOUT = 15.0
@@ -295,17 +292,14 @@ def licence_scene(tmp_path: Path, database_url: str, *, rows_flushed: bool) -> I
     administrator with a token, a department system's client, and :data:`CHAINS`
     licences to change."""
     master = new_master_key()
-    env = govtrust_env(
+    env = private_env(
+        tmp_path,
+        master,
+        ISSUER,
         {
-            "GOVTRUST_ENVIRONMENT": "test",
-            "GOVTRUST_SECRET_KEY": TEST_SECRET,
-            "GOVTRUST_DATA_DIR": str(tmp_path),
-            "GOVTRUST_ISSUER": ISSUER,
-            "GOVTRUST_MASTER_KEY": master,
             "GOVTRUST_DATABASE_URL": database_url,
-            "GOVTRUST_LOG_LEVEL": "WARNING",
             "GOVTRUST_ACCESS_TOKEN_ROWS_FLUSHED": "true" if rows_flushed else "false",
-        }
+        },
     )
     settings = make_settings(
         tmp_path,
@@ -316,22 +310,12 @@ def licence_scene(tmp_path: Path, database_url: str, *, rows_flushed: bool) -> I
     )
     services = build_services(settings, clock=LiveClock())
     try:
-        upgrade(services.engine)
-        services.keys.init()
+        made = set_up_authority(services, admin_id_number=ADMIN_A, uscc=AUTHORITY_A)
+        set_password(services.idp, made.admin.id, PASSWORD)
         clock = services.keys.clock
         ids = IdentityService(services.sessions, services.identifiers, services.audit, clock)
-        admin = ids.register_person(ADMIN_A, "王芳", actor="t")
-        set_password(services.idp, admin.id, PASSWORD)
-        authority = ids.register_organisation(
-            AUTHORITY_A, "福州市市场监督管理局", admin.id, actor="t"
-        )
         citizen = ids.register_person("11010519491231002X", "张三", actor="t")
         ids.register_organisation(COMPANY, "福州示例科技有限公司", citizen.id, actor="t")
-        seals = SealRegistry(services.sessions, services.keys, services.audit, clock)
-        seal = seals.create(organisation_id=authority.id, kind="official", by=admin.id)
-        licences = LicenceService(services.sessions, services.identifiers, services.audit, clock)
-        for licence_type in demo_licence_types(seal_id=seal.id):
-            licences.register_type(licence_type, "t")
         clients = ClientService(services.sessions, services.audit, services.idp.ctx.hash_key, clock)
         web, web_secret = clients.register(
             name="电子证照制证系统",
