@@ -45,6 +45,7 @@ from keys.storage import IssuedCertificateRow, KeyRow, SqlKeyStorage, serial_tex
 
 __all__ = [
     "RENEW_BEFORE",
+    "RESPONDING_CA_STATES",
     "KeyInfo",
     "KeyRegistry",
     "KeyStateError",
@@ -63,6 +64,11 @@ RENEW_BEFORE = timedelta(days=30)
 first OCSP answer that finds it so (:meth:`keys.revocation.Revocation.responder`, through
 :meth:`KeyRegistry.renew_responders`), by ``init`` (each start of the service, ``govtrust
 keys init``) or by a rotation of the CA, whichever comes first."""
+
+
+RESPONDING_CA_STATES = ("active", "retired")
+"""The CAs that have their own OCSP responder key (a retired one until its certificate ends:
+:func:`responder_due`)."""
 
 
 def utc_now() -> datetime:
@@ -431,8 +437,11 @@ class KeyRegistry:
     def _each_ca_s_own_keys(
         self, session: Session, actor: str, key_type: KeyType | None
     ) -> list[KeyRow]:
-        """Each active CA's own keys (its OCSP responder, RFC 6960 §4.2.2.2): made where it
-        has none (a CA just made, or just rotated in), and made anew where the certificate
+        """Each CA's own keys (its OCSP responder, RFC 6960 §4.2.2.2), of the active CAs and
+        of the retired ones whose certificate has not ended (what they issued is still
+        checked, :meth:`keys.revocation.Revocation.certificate_authorities`, and their key
+        still signs their CRLs): made where it has none (a CA just made, or just rotated
+        in), and made anew where the certificate
         of the one it has ends within :data:`RENEW_BEFORE` (that one retired), so that no
         responder signs with a certificate past its end (:func:`responder_due`). Read
         here, in the caller's transaction under its lock: a caller that decided from an
@@ -443,7 +452,7 @@ class KeyRegistry:
             if not purpose.per_ca or (purpose.sm2 and not self.sm2_enabled):
                 continue
             for ca_name in ("root", *CA_PURPOSES):
-                for ca in self.storage.keys(session, ca_name, ("active",)):
+                for ca in self.storage.keys(session, ca_name, RESPONDING_CA_STATES):
                     own = [
                         row
                         for row in self.storage.keys(session, purpose.name, ("active",))
@@ -460,7 +469,7 @@ class KeyRegistry:
         return created
 
     def renew_responders(self, actor: str = "system") -> list[KeyInfo]:
-        """Make anew each active CA's responder key that is due (:func:`responder_due`), as
+        """Make anew each CA's responder key that is due (:func:`responder_due`), as
         ``init`` does, without the rest of ``init``: for a running service, whose OCSP
         answers call it when they find a responder certificate within
         :data:`RENEW_BEFORE` of its end. One transaction under the lock ``init`` and

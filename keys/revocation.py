@@ -35,7 +35,13 @@ from core.db.engine import transaction
 from keys.crl import RevokedCertificate, build_crl
 from keys.ocsp_responder import CertificateStatus, OcspResponder, ResponderIdentity
 from keys.purposes import CA_PURPOSES, SM2_CA_PURPOSES
-from keys.registry import KeyInfo, KeyRegistry, KeyStateError, responder_due
+from keys.registry import (
+    RESPONDING_CA_STATES,
+    KeyInfo,
+    KeyRegistry,
+    KeyStateError,
+    responder_due,
+)
 from keys.sm2_crl import build_sm2_crl
 from keys.storage import serial_text
 
@@ -219,9 +225,10 @@ class Revocation:
         """An OCSP responder for every CA, each answered by its delegated responder key
         (RFC 6960 §4.2.2.2) whose certificate has not ended (RFC 5280 §4.1.2.5).
 
-        A responder certificate of an active CA within :data:`keys.registry.RENEW_BEFORE`
-        of its end (seen in the keys read here anyway: no more reads when none is) is made
-        anew first (:meth:`_renew_responders`), and the new key answers."""
+        A responder certificate of a CA (active, or retired and not ended) within
+        :data:`keys.registry.RENEW_BEFORE` of its end (seen in the keys read here anyway: no
+        more reads when none is) is made anew first (:meth:`_renew_responders`), and the
+        new key answers."""
         now = self.registry.clock()
         cas = self.certificate_authorities()
         responders = self.registry.list_keys("ocsp")
@@ -274,7 +281,7 @@ def _active_responders(responders: Sequence[KeyInfo], ca: KeyInfo) -> list[KeyIn
 
 
 def _renewal_due(cas: Sequence[KeyInfo], responders: Sequence[KeyInfo], now: datetime) -> bool:
-    """Whether an active CA's responder key is to be made anew
+    """Whether a CA's responder key is to be made anew
     (:func:`keys.registry.responder_due`, as the registry decides it)."""
     return any(
         responder_due(
@@ -286,5 +293,5 @@ def _renewal_due(cas: Sequence[KeyInfo], responders: Sequence[KeyInfo], now: dat
             now,
         )
         for ca in cas
-        if ca.state == "active"
+        if ca.state in RESPONDING_CA_STATES
     )

@@ -2,11 +2,11 @@
 responder key per CA, certified for a year): the first OCSP answer that finds a responder
 certificate within ``RENEW_BEFORE`` (30 days) of its end has the key made anew, without a
 restart or ``govtrust keys init``, and answers with the new key; the old one is retired,
-both audited. Far from the end nothing is made (and nothing more is read or locked). Two
-workers, or two threads of one, that notice at once make one new key per CA. A responder
-that already ends with its CA is not made anew on every request of the CA's last month. A
-renewal that fails leaves the answer to the keys there are, and is tried again a minute
-later, not on every request.
+both audited; a CA rotated out gets one too while its certificate lasts. Far from the end
+nothing is made (and nothing more is read or locked). Two workers, or two threads of one,
+that notice at once make one new key per CA. A responder that already ends with its CA is
+not made anew on every request of the CA's last month. A renewal that fails leaves the
+answer to the keys there are, and is tried again a minute later, not on every request.
 
 Every case runs on the embedded default (SQLite) and on PostgreSQL, on a frozen clock that
 the tests move (2026-11-27 09:00 UTC at the start; the responder certificates end a year
@@ -327,3 +327,23 @@ def test_a_failed_renewal_answers_with_the_keys_there_are_and_is_retried_a_minut
     after = active_responders(keyed)
     assert not set(after.values()) & set(before.values())
     assert_answered_by(response, keyed.keys.key(after[seal_ca]), issuer, clock)
+
+
+def test_a_retired_ca_s_responder_is_renewed_while_its_certificates_are_checked(
+    keyed: Services, clock: FrozenClock
+) -> None:
+    """A CA rotated out still answers for what it issued (its certificate has not ended,
+    ``Revocation.certificate_authorities``): its responder key is made anew too, by the CA
+    key that signs its CRLs, else its seals get ``unauthorized`` a year on."""
+    old_leaf, old_ca = seal_certificate(keyed, "旧章")
+    retired = keyed.keys.signer("seal-ca").kid
+    keyed.keys.rotate("seal-ca")
+    assert keyed.keys.key(retired).state == "retired"
+    before = active_responders(keyed)[retired]
+    for days in (336, 64):  # renewed 29 days before the end; asked again past that end
+        clock.advance(days=days)
+        response = answer(keyed, old_leaf, old_ca)
+        assert response.response_status is Status.SUCCESSFUL, days
+        now = active_responders(keyed)[retired]
+        assert now != before
+        assert_answered_by(response, keyed.keys.key(now), old_ca, clock)
