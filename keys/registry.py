@@ -17,7 +17,7 @@ like every other certificate. SM2 is never a choice for the other purposes.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from asn1crypto import x509 as asn1_x509
@@ -43,7 +43,16 @@ from keys.sm2 import Sm2PublicKey
 from keys.sm2_certificates import Sm2Issuer, build_sm2_certificate
 from keys.storage import IssuedCertificateRow, KeyRow, SqlKeyStorage, serial_text
 
-__all__ = ["KeyInfo", "KeyRegistry", "KeyStateError", "ManagedSigner", "utc_now"]
+__all__ = [
+    "RENEW_BEFORE",
+    "RESPONDING_CA_STATES",
+    "KeyInfo",
+    "KeyRegistry",
+    "KeyStateError",
+    "ManagedSigner",
+    "responder_due",
+    "utc_now",
+]
 
 
 class KeyStateError(DependencyUnavailable):
@@ -51,12 +60,35 @@ class KeyStateError(DependencyUnavailable):
 
 
 RENEW_BEFORE = timedelta(days=30)
-"""A CA's own responder key is made anew this long before its certificate ends, by
-``init`` (each start of the service, ``govtrust keys init``) or a rotation of the CA."""
+"""A CA's own responder key is made anew this long before its certificate ends: by the
+first OCSP answer that finds it so (:meth:`keys.revocation.Revocation.responder`, through
+:meth:`KeyRegistry.renew_responders`), by ``init`` (each start of the service, ``govtrust
+keys init``) or by a rotation of the CA, whichever comes first."""
+
+
+RESPONDING_CA_STATES = ("active", "retired")
+"""The CAs that have their own OCSP responder key (a retired one until its certificate ends:
+:func:`responder_due`)."""
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def responder_due(ends: Sequence[datetime | None], ca_end: datetime | None, now: datetime) -> bool:
+    """Whether a CA whose active responder certificates end at ``ends`` (None: a key
+    without one) is to get a responder key anew (RFC 6960 §4.2.2.2): it has none, or every
+    one ends within :data:`RENEW_BEFORE`, and a new certificate would end later. A
+    certificate never outlives its issuer's (:func:`keys.certificates.build_certificate`
+    ends it with the CA's, RFC 5280 §4.1.2.5), so a responder that already ends with its CA
+    (``ca_end``) is not made anew: that would be a new key on every request of the CA's
+    last month. Nor is one made for a CA that has ended."""
+    if any(end is None or end > now + RENEW_BEFORE for end in ends):
+        return False
+    if ca_end is not None and ca_end <= now:
+        return False
+    latest = max((end for end in ends if end is not None), default=None)
+    return latest is None or ca_end is None or latest < ca_end
 
 
 class KeyRegistry:
@@ -405,24 +437,29 @@ class KeyRegistry:
     def _each_ca_s_own_keys(
         self, session: Session, actor: str, key_type: KeyType | None
     ) -> list[KeyRow]:
-        """Each active CA's own keys (its OCSP responder, RFC 6960 §4.2.2.2): made where it
-        has none (a CA just made, or just rotated in), and made anew where the certificate
+        """Each CA's own keys (its OCSP responder, RFC 6960 §4.2.2.2), of the active CAs and
+        of the retired ones whose certificate has not ended (what they issued is still
+        checked, :meth:`keys.revocation.Revocation.certificate_authorities`, and their key
+        still signs their CRLs): made where it has none (a CA just made, or just rotated
+        in), and made anew where the certificate
         of the one it has ends within :data:`RENEW_BEFORE` (that one retired), so that no
-        responder signs with a certificate past its end. Returns the keys made."""
+        responder signs with a certificate past its end (:func:`responder_due`). Read
+        here, in the caller's transaction under its lock: a caller that decided from an
+        earlier read makes nothing a concurrent one has made. Returns the keys made."""
         now = self.clock()
         created: list[KeyRow] = []
         for purpose in PURPOSES.values():
             if not purpose.per_ca or (purpose.sm2 and not self.sm2_enabled):
                 continue
             for ca_name in ("root", *CA_PURPOSES):
-                for ca in self.storage.keys(session, ca_name, ("active",)):
+                for ca in self.storage.keys(session, ca_name, RESPONDING_CA_STATES):
                     own = [
                         row
                         for row in self.storage.keys(session, purpose.name, ("active",))
                         if row.issuer_kid == ca.kid
                     ]
                     ends = [_certificate_end(row) for row in own]
-                    if any(end is None or end > now + RENEW_BEFORE for end in ends):
+                    if not responder_due(ends, _certificate_end(ca), now):
                         continue
                     for old in own:
                         self._retire(session, old, purpose, actor, now)
@@ -430,6 +467,22 @@ class KeyRegistry:
                         self._create(session, purpose, "active", actor, ca.kid, key_type)
                     )
         return created
+
+    def renew_responders(self, actor: str = "system") -> list[KeyInfo]:
+        """Make anew each CA's responder key that is due (:func:`responder_due`), as
+        ``init`` does, without the rest of ``init``: for a running service, whose OCSP
+        answers call it when they find a responder certificate within
+        :data:`RENEW_BEFORE` of its end. One transaction under the lock ``init`` and
+        rotations take (the audit trail's: an advisory lock on PostgreSQL; on SQLite the
+        transaction's ``BEGIN IMMEDIATE``), the need read again inside it: workers that
+        notice at once make one new key per CA, the others nothing. Each key made and each
+        retired is audited (``_create``, ``_retire``). Returns the keys made."""
+        with transaction(self.sessions) as session:
+            self.audit.store.lock(session)  # one at a time, with init and rotations
+            made = [KeyInfo.from_row(row) for row in self._each_ca_s_own_keys(session, actor, None)]
+        if made:
+            self.forget_cache()
+        return made
 
     def create_object_key(
         self,

@@ -4,6 +4,12 @@ The status of every certificate the CAs issued is in ``issued_certificates``; a 
 updates that row and goes to the audit trail in the same transaction, so the next CRL and
 the next OCSP answer say "revoked".
 
+Each CA answers OCSP through its own delegated responder key (RFC 6960 §4.2.2.2), whose
+certificate lasts a year: :meth:`Revocation.responder` notices, from the keys it reads
+anyway, a responder certificate within :data:`keys.registry.RENEW_BEFORE` of its end and
+has the registry make the key anew (once per CA, whichever worker notices first) before it
+answers, so that a service that runs for a year without a restart still answers.
+
 The SM2 CAs (``sm2-root``, ``sm2-seal-ca``, ``sm2-service-ca``) publish CRLs too, signed with
 SM2-with-SM3 by :mod:`keys.sm2_crl` (``cryptography`` cannot sign them); they have no OCSP
 responder, and they are kept out of :meth:`Revocation.certificate_authorities`, which feeds
@@ -12,6 +18,10 @@ the PAdES validation of the international hierarchy.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from weakref import WeakKeyDictionary
 
@@ -25,7 +35,13 @@ from core.db.engine import transaction
 from keys.crl import RevokedCertificate, build_crl
 from keys.ocsp_responder import CertificateStatus, OcspResponder, ResponderIdentity
 from keys.purposes import CA_PURPOSES, SM2_CA_PURPOSES
-from keys.registry import KeyInfo, KeyRegistry, KeyStateError
+from keys.registry import (
+    RESPONDING_CA_STATES,
+    KeyInfo,
+    KeyRegistry,
+    KeyStateError,
+    responder_due,
+)
 from keys.sm2_crl import build_sm2_crl
 from keys.storage import serial_text
 
@@ -41,6 +57,24 @@ _SIGNED_CRLS: WeakKeyDictionary[
     KeyRegistry, dict[str, tuple[int, datetime, x509.CertificateRevocationList]]
 ] = WeakKeyDictionary()
 CA_NAMES = ("root", *CA_PURPOSES)
+RESPONDER_RETRY = timedelta(minutes=1)
+"""After a renewal of the responder keys failed here (the database, a key backend), the
+OCSP answers of this process try again after this long, answering meanwhile with the
+responder keys there are (still valid: the renewal starts a month before their end)."""
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _RenewalTurn:
+    """This process's renewals of one registry's responder keys: one at a time (a request
+    that finds one running answers with the keys there are, it does not wait), and when
+    the last one failed."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    failed_at: datetime | None = None
+
+
+_RENEWALS: WeakKeyDictionary[KeyRegistry, _RenewalTurn] = WeakKeyDictionary()
 
 
 class UnknownCertificate(LookupError):
@@ -188,18 +222,25 @@ class Revocation:
         )
 
     def responder(self) -> OcspResponder:
-        """An OCSP responder for every CA, each answered by its delegated responder key."""
-        identities: list[ResponderIdentity] = []
-        responders = self.registry.list_keys("ocsp")
+        """An OCSP responder for every CA, each answered by its delegated responder key
+        (RFC 6960 §4.2.2.2) whose certificate has not ended (RFC 5280 §4.1.2.5).
+
+        A responder certificate of a CA (active, or retired and not ended) within
+        :data:`keys.registry.RENEW_BEFORE` of its end (seen in the keys read here anyway: no
+        more reads when none is) is made anew first (:meth:`_renew_responders`), and the
+        new key answers."""
         now = self.registry.clock()
-        for ca in self.certificate_authorities():
+        cas = self.certificate_authorities()
+        responders = self.registry.list_keys("ocsp")
+        if _renewal_due(cas, responders, now) and self._renew_responders(now):
+            responders = self.registry.list_keys("ocsp")
+        identities: list[ResponderIdentity] = []
+        for ca in cas:
             assert ca.certificate is not None
             own = [
                 key
-                for key in responders
-                if key.issuer_kid == ca.kid
-                and key.state == "active"
-                and key.certificate is not None
+                for key in _active_responders(responders, ca)
+                if key.certificate is not None
                 and key.certificate.not_valid_after_utc > now  # never a certificate past its end
             ]
             if not own:
@@ -212,3 +253,45 @@ class Revocation:
         if not identities:
             raise KeyStateError("no OCSP responder keys: run `govtrust keys init`")
         return OcspResponder(identities, self, self.registry.clock, OCSP_VALIDITY)
+
+    def _renew_responders(self, now: datetime) -> bool:
+        """:meth:`keys.registry.KeyRegistry.renew_responders`, unless another thread of
+        this process is at it or the last attempt here failed less than
+        :data:`RESPONDER_RETRY` ago. Never raises: the answer is then given with the keys
+        there are. True if keys were made."""
+        turn = _RENEWALS.setdefault(self.registry, _RenewalTurn())
+        if turn.failed_at is not None and timedelta(0) <= now - turn.failed_at < RESPONDER_RETRY:
+            return False
+        if not turn.lock.acquire(blocking=False):
+            return False
+        try:
+            made = self.registry.renew_responders()
+        except Exception:  # the database, a key backend: answer with the keys there are
+            turn.failed_at = now
+            log.exception("renewing the OCSP responder keys failed; retried in %s", RESPONDER_RETRY)
+            return False
+        finally:
+            turn.lock.release()
+        turn.failed_at = None
+        return bool(made)
+
+
+def _active_responders(responders: Sequence[KeyInfo], ca: KeyInfo) -> list[KeyInfo]:
+    return [key for key in responders if key.issuer_kid == ca.kid and key.state == "active"]
+
+
+def _renewal_due(cas: Sequence[KeyInfo], responders: Sequence[KeyInfo], now: datetime) -> bool:
+    """Whether a CA's responder key is to be made anew
+    (:func:`keys.registry.responder_due`, as the registry decides it)."""
+    return any(
+        responder_due(
+            [
+                key.certificate.not_valid_after_utc if key.certificate else None
+                for key in _active_responders(responders, ca)
+            ],
+            ca.certificate.not_valid_after_utc if ca.certificate else None,
+            now,
+        )
+        for ca in cas
+        if ca.state in RESPONDING_CA_STATES
+    )

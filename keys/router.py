@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Path, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from core.deps import ServicesDep
@@ -91,7 +92,10 @@ def crl(kid: KID, services: ServicesDep) -> Response:
 )
 async def ocsp_post(request: Request, services: ServicesDep) -> Response:
     body = await _body(request, "application/ocsp-request")
-    return Response(Revocation(services.keys).responder().respond(body), media_type=OCSP_RESPONSE)
+    # off the event loop, as the GET form is: the answer reads the database, and the first
+    # one to find a responder certificate near its end makes its key anew (a transaction)
+    answer = await run_in_threadpool(lambda: Revocation(services.keys).responder().respond(body))
+    return Response(answer, media_type=OCSP_RESPONSE)
 
 
 @router.get(

@@ -12,7 +12,8 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
 from core.services import Services
-from keys.registry import KeyStateError
+from keys.backends.base import KeyBackendError
+from keys.registry import KeyInfo, KeyStateError
 from keys.revocation import Revocation
 from tests.conftest import FrozenClock
 from tests.keys.test_registry import keyed, settings_for  # noqa: F401 (fixtures)
@@ -82,13 +83,21 @@ def test_a_responder_rotated_by_another_worker_is_used_here_at_once(
 
 
 def test_a_responder_is_renewed_before_its_certificate_ends_and_never_used_after(
-    keyed: Services, clock: FrozenClock
+    keyed: Services, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """By init here; by the OCSP answers themselves in tests/keys/test_responder_renewal.py
+    (which cannot renew here: the database or the key backend fails)."""
     leaf, issuer = seal_certificate(keyed, "章")
     before = active_responders(keyed)
     clock.advance(days=366)  # the responders' certificates (a year) have ended
+
+    def failing(actor: str = "system") -> list[KeyInfo]:
+        raise KeyBackendError("the HSM does not answer")
+
+    monkeypatch.setattr(keyed.keys, "renew_responders", failing)
     with pytest.raises(KeyStateError):  # none left to answer with: 503, not a bad signature
         Revocation(keyed.keys).responder()
+    monkeypatch.undo()
     clock.advance(days=-31)  # 335 days in: within a month of the end
     assert keyed.keys.init()  # each start of the service: the responders made anew
     after = active_responders(keyed)
