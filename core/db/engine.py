@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.db import answer_deadline
+
 
 def normalise_url(url: str) -> str:
     """Use the psycopg 3 driver for a plain ``postgresql://`` URL."""
@@ -95,6 +97,8 @@ CONNECTION_BOUNDS: dict[str, int] = {
 #   gets a 503, instead of holding a worker's thread and a pooled connection for as long.
 #   Every statement of a request is far shorter; reads of the whole audit log go through a
 #   server-side cursor, a batch at a time. Migrations lift it (:mod:`core.db.migrate`).
+# A server that is up but silent (its disk hung, the host paused) is bounded on the client's
+# end: :mod:`core.db.answer_deadline`.
 # A URL that gives ``options`` itself replaces these. Behind a pooler (PgBouncer), the
 # server's end is the pooler's: set these in ``postgresql.conf`` and PgBouncer's own
 # keepalives, and let it pass over the parameter (``ignore_startup_parameters = options``).
@@ -152,9 +156,18 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
         pool_timeout=10,
         connect_args=connect_args,
     )
+    event.listen(engine, "do_connect", _connect_with_deadline)
     _, params = engine.dialect.create_connect_args(engine.url)
     _driver_params[engine] = {**params, **connect_args}
     return engine
+
+
+def _connect_with_deadline(
+    _dialect: Any, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
+) -> Any:
+    """Each pooled PostgreSQL connection waits for the server a bounded time
+    (:mod:`core.db.answer_deadline`)."""
+    return answer_deadline.connect(*cargs, **cparams)
 
 
 def driver_connect_params(engine: Engine) -> dict[str, Any]:

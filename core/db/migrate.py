@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from core.db.answer_deadline import lifted
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -20,10 +22,11 @@ def alembic_config() -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` in one transaction, without the statement timeout
-    requests run under (an index built over a large table may take longer)."""
+    """Bring the schema to ``revision`` in one transaction, without the bounds requests run
+    under (``statement_timeout``, the answer deadline): an index built over a large table
+    may take longer."""
     config = alembic_config()
-    with engine.begin() as connection:
+    with engine.begin() as connection, lifted(connection.connection.dbapi_connection):
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
         config.attributes["connection"] = connection
