@@ -170,7 +170,10 @@ class LicenceSharing:
         (the caller has checked the token and its ``licence:read:<type>`` scope)."""
         now = self.licences.clock()
         with transaction(self.licences.sessions) as session:
-            grant = session.get(GrantRow, grant_id)
+            # held until the read is recorded (FOR SHARE on PostgreSQL; SQLite's write lock):
+            # a withdrawal of the consent revokes the grant either before this read, which
+            # then hands out nothing, or after it, never while it is under way
+            grant = session.get(GrantRow, grant_id, with_for_update={"read": True})
             if (
                 grant is None
                 or grant.revoked_at is not None
@@ -283,6 +286,7 @@ class LicenceSharing:
                 details={
                     "basis": row.basis,
                     "client": row.client_id,
+                    "holder_index": row.holder_code_index,
                     "type_code": row.type_code,
                     "purpose": row.purpose,
                     "grant": row.grant_id,

@@ -14,13 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from core.identifiers.errors import InvalidIdentifier
-from core.identifiers.resident_id import ResidentId
+from core.identifiers.resident_id import holds_valid_resident_id
 
 ENTRY_FORMAT_VERSION = 1
 # An 18-character run not inside a longer token; a dotted identifier's segment (a licence
 # identifier carries its issuer's USCC, which may be all digits) is not a person's number.
-_ID_NUMBER_SHAPE = re.compile(r"(?<![0-9A-Za-z.])\d{17}[\dXx](?![0-9A-Za-z.])")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -69,16 +67,6 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _is_resident_id(candidate: str) -> bool:
-    """A valid GB 11643 number (check digit, date, region): the shape alone would also
-    match other 18-digit codes."""
-    try:
-        ResidentId(candidate.upper())
-    except InvalidIdentifier:
-        return False
-    return True
-
-
 def _check_event(event: AuditEvent) -> None:
     for name in ("actor", "action", "object_type", "object_id"):
         if not getattr(event, name):
@@ -91,7 +79,7 @@ def canonical_entry(entry: AuditEntry) -> bytes:
     """The leaf bytes: canonical JSON of the entry, refused if it holds an ID number."""
     _check_event(entry.event)
     text = json.dumps(entry.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    if any(_is_resident_id(match.group(0)) for match in _ID_NUMBER_SHAPE.finditer(text)):
+    if holds_valid_resident_id(text):
         raise PersonalDataInAudit(
             "audit entries hold identifiers and hashes, not ID numbers; "
             "record a blind index or an opaque id instead"

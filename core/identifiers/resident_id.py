@@ -167,11 +167,31 @@ def is_valid_resident_id(text: str) -> bool:
     return True
 
 
+# A valid number standing alone among ASCII letters, digits and dots: what the audit trail
+# refuses in an entry's canonical JSON (:func:`holds_valid_resident_id`).
+_STANDING_ALONE = re.compile(r"(?<![0-9A-Za-z.])\d{17}[\dXx](?![0-9A-Za-z.])")
+
+
+def holds_valid_resident_id(text: str) -> bool:
+    """Whether ``text`` holds a valid resident ID number (check digit, date, region) not
+    glued to an ASCII letter, digit or dot: other 18-digit codes (an OID arc, an order
+    number) are not refused for their shape alone. The audit trail refuses such an entry."""
+    for match in _STANDING_ALONE.finditer(text):
+        try:
+            ResidentId(match.group(0).upper())
+        except InvalidIdentifier:
+            continue
+        return True
+    return False
+
+
 def holds_resident_id(text: str) -> bool:
     """Whether ``text`` holds something shaped like a resident ID number, as
-    :func:`redact_resident_ids` finds them (a mistyped one too). Free text that goes into
-    the audit trail (a reason, a purpose) must not: it is refused where it is typed."""
-    return _ID_SHAPE.search(text) is not None
+    :func:`redact_resident_ids` finds them (a mistyped one too), or a valid one as the audit
+    trail finds them (:func:`holds_valid_resident_id`; glued to a full-width letter, say).
+    Free text that goes into the audit trail (a reason, a purpose) must not: it is refused
+    where it is typed, and never accepted there only to be refused by every entry after."""
+    return _ID_SHAPE.search(text) is not None or holds_valid_resident_id(text)
 
 
 def redact_resident_ids(text: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core.audit.entry import AuditEvent
@@ -70,13 +70,31 @@ def _infos(session: Session, rows: list[ConsentRow]) -> list[ConsentInfo]:
     return [_info(row, clients, organisations) for row in rows]
 
 
+def _led_organisations(provider: Provider, session: Session, person_id: str) -> set[str]:
+    """The organisations the person is the legal representative of now: they may see and
+    withdraw every consent given for the organisation, an agent's included (the licences
+    shared are the organisation's)."""
+    at = provider.ctx.clock()
+    return {
+        held.organisation_id
+        for held in provider.identities.representations_of_person(session, person_id, at)
+        if held.role == "legal_representative"
+    }
+
+
 def consents_of_person(provider: Provider, person_id: str) -> list[ConsentInfo]:
-    """The person's consents in force (for themselves and for organisations), newest first."""
+    """The consents in force the person gave (for themselves and for organisations), and
+    those anyone gave for an organisation the person is the legal representative of, newest
+    first."""
     with provider.ctx.sessions() as session:
+        led = _led_organisations(provider, session, person_id)
+        whose = ConsentRow.person_id == person_id
+        if led:
+            whose = or_(whose, ConsentRow.organisation_id.in_(led))
         rows = list(
             session.scalars(
                 select(ConsentRow)
-                .where(ConsentRow.person_id == person_id, ConsentRow.revoked_at.is_(None))
+                .where(whose, ConsentRow.revoked_at.is_(None))
                 .order_by(ConsentRow.granted_at.desc(), ConsentRow.id)
             )
         )
@@ -86,20 +104,24 @@ def consents_of_person(provider: Provider, person_id: str) -> list[ConsentInfo]:
 def withdraw_consent(
     provider: Provider, consent_id: str, *, person_id: str, actor: str
 ) -> ConsentInfo:
-    """Withdraw the person's consent ``consent_id`` and revoke what the client holds on it.
+    """Withdraw consent ``consent_id`` and revoke what the client holds on it: the person's
+    own, or one given for an organisation the person is the legal representative of.
 
-    Another person's consent is :class:`NotFound`, like one that does not exist.
+    Anyone else's consent is :class:`NotFound`, like one that does not exist.
     Audit: ``consent.withdrawn`` (consent, client, number of grants revoked).
     """
     ctx = provider.ctx
     with transaction(ctx.sessions) as session:
         row = session.get(ConsentRow, consent_id)
-        if row is None or row.person_id != person_id:
+        if row is None or (
+            row.person_id != person_id
+            and row.organisation_id not in _led_organisations(provider, session, person_id)
+        ):
             raise NotFound("consent")
         now = ctx.clock()
         same = session.scalars(
             select(ConsentRow).where(
-                ConsentRow.person_id == person_id,
+                ConsentRow.person_id == row.person_id,
                 ConsentRow.client_id == row.client_id,
                 ConsentRow.revoked_at.is_(None),
             )
@@ -107,6 +129,10 @@ def withdraw_consent(
         for held in same:
             if held.organisation_id == row.organisation_id:
                 held.revoked_at = now
+        # the consents' rows first: a grant being made on one of them holds it
+        # (idp.routers.authorize._covering_consent), so this waits for that grant to be
+        # committed and the revocation below finds it, or the grant finds the consent gone
+        session.flush()
         organisation = (
             GrantRow.organisation_id.is_(None)
             if row.organisation_id is None
@@ -117,7 +143,7 @@ def withdraw_consent(
             now,
             "consent withdrawn",
             GrantRow.client_id == row.client_id,
-            GrantRow.person_id == person_id,
+            GrantRow.person_id == row.person_id,
             organisation,
         )
         ctx.audit.record(

@@ -176,9 +176,17 @@ def access_token_usable(
     return revoked_at is None and (grant_id is None or (grant_found and grant_revoked_at is None))
 
 
-def active_consent(
-    session: Session, person_id: str, client_id: str, organisation_id: str | None
-) -> ConsentRow | None:
+def active_consents(
+    session: Session,
+    person_id: str,
+    client_id: str,
+    organisation_id: str | None,
+    *,
+    hold: bool = False,
+) -> list[ConsentRow]:
+    """The consents in force of the person to the client, for themselves or for
+    ``organisation_id``, newest first; ``hold``: the rows read ``FOR SHARE`` until the
+    transaction ends."""
     query = (
         select(ConsentRow)
         .where(
@@ -186,9 +194,8 @@ def active_consent(
             ConsentRow.client_id == client_id,
             ConsentRow.revoked_at.is_(None),
         )
-        .order_by(ConsentRow.granted_at.desc())
+        .order_by(ConsentRow.granted_at.desc(), ConsentRow.id)
     )
-    for row in session.scalars(query):
-        if row.organisation_id == organisation_id:
-            return row
-    return None
+    if hold:
+        query = query.with_for_update(read=True)
+    return [row for row in session.scalars(query) if row.organisation_id == organisation_id]

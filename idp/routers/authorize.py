@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.audit.entry import AuditEvent
 from core.db.engine import transaction
 from idp import interaction as interactions
 from idp.credentials.throttle import client_ip
@@ -40,7 +41,7 @@ from idp.oauth.sessions import (
     find_session,
     loa_at_least,
 )
-from idp.oauth.storage import ConsentRow, GrantRow, LoginSessionRow, active_consent
+from idp.oauth.storage import ConsentRow, GrantRow, LoginSessionRow, active_consents
 from idp.pages import TEXT, language, render, scope_labels
 from idp.provider import Provider
 from idp.routers.interaction_forms import (
@@ -243,14 +244,29 @@ def _next_page(provider: Provider, session: Session, current: Interaction) -> st
     if current.consented:
         return None
     prompts = set(str(_query_value(current.query, "prompt")).split())
-    remembered = active_consent(
-        session, current.person_id, current.client_id, _organisation_id(current)
-    )
-    covered = remembered is not None and set(current.scope.split()) <= set(remembered.scope.split())
-    stated = purpose.purpose_of_query(current.query)  # a consent is for one purpose
-    if stated is not None and (remembered is None or remembered.purpose != stated):
-        covered = False
+    covered = _covering_consent(session, current) is not None
     return CONSENT if not covered or "consent" in prompts else None
+
+
+def _covering_consent(
+    session: Session, current: Interaction, *, hold: bool = False
+) -> ConsentRow | None:
+    """The person's newest consent in force for this client (and organisation) that covers
+    the request's scopes and its purpose (a consent is for one purpose), or None. ``hold``: read
+    ``FOR SHARE`` in the grant's own transaction (on SQLite the write transaction holds the
+    database), so that a withdrawal at the same moment either waits for the grant, then
+    revokes it, or comes first and no grant is made (:func:`idp.admin.consents.withdraw_consent`
+    updates the consent's row before it looks for grants)."""
+    assert current.person_id is not None
+    asked = set(current.scope.split())
+    stated = purpose.purpose_of_query(current.query)
+    held = active_consents(
+        session, current.person_id, current.client_id, _organisation_id(current), hold=hold
+    )
+    for remembered in held:
+        if asked <= set(remembered.scope.split()) and stated in (None, remembered.purpose):
+            return remembered
+    return None
 
 
 def _organisation_id(current: Interaction) -> str | None:
@@ -456,16 +472,32 @@ def consent_submit(
     if _below_required_level(login, current):  # the step-up page comes first
         return RedirectResponse(f"/interaction/{current.id}", status_code=303)
     with transaction(provider.ctx.sessions) as session:
-        session.add(
-            ConsentRow(
-                id=secrets.token_hex(16),
-                person_id=current.person_id,
-                client_id=current.client_id,
-                organisation_id=organisation_id,
-                scope=current.scope,
-                granted_at=provider.ctx.clock(),
-                purpose=purpose.purpose_of_query(current.query),
-            )
+        person = provider.identities.person_by_id(session, current.person_id)
+        given = ConsentRow(
+            id=secrets.token_hex(16),
+            person_id=current.person_id,
+            client_id=current.client_id,
+            organisation_id=organisation_id,
+            scope=current.scope,
+            granted_at=provider.ctx.clock(),
+            purpose=purpose.purpose_of_query(current.query),
+        )
+        session.add(given)
+        session.flush()
+        provider.ctx.audit.record(
+            session,
+            AuditEvent(
+                actor=current.person_id if person is None else person.subject,
+                action="consent.granted",
+                object_type="consent",
+                object_id=given.id,
+                details={
+                    "client": given.client_id,
+                    "organisation": organisation_id,
+                    "scope": given.scope,
+                    "purpose": given.purpose,
+                },
+            ),
         )
     interactions.save(provider.cache, current.with_(consented=True))
     return _finish(request, provider, current.with_(consented=True), organisation_id)
@@ -519,6 +551,9 @@ def _authorization_response(
             if not _login_still_open(session, principal.session_id):
                 lang = language(request)
                 return render(request, "error.html", status=400, message=TEXT[lang]["expired"])
+            if _covering_consent(session, current, hold=True) is None:
+                principal = None  # withdrawn meanwhile: the person's "no" (access_denied)
+        if principal is not None:
             session.add(
                 GrantRow(
                     id=principal.grant_id,

@@ -10,6 +10,7 @@ of the holder's own account APIs (``/me/*``, which need ``account``): 403 there.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -19,18 +20,23 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from certs.demo_types import BUSINESS_LICENCE, TOUR_GUIDE_CARD, demo_licence_types
 from certs.service import LicenceService
-from certs.sharing import query_scope, read_scope
+from certs.sharing import LicenceSharing, query_scope, read_scope
+from certs.sharing_storage import LicenceAccessRow
 from core.app import create_app
 from core.services import Services
 from idp.accounts.service import set_password
+from idp.admin.consents import withdraw_consent
 from idp.clients.channels import Channel
 from idp.identities.service import IdentityService
-from idp.identities.storage import OrganisationRow
+from idp.identities.storage import OrganisationRow, PersonRow
 from idp.oauth.server import ACCOUNT_SCOPE
+from idp.oauth.storage import ConsentRow, GrantRow
 from idp.pages import TEXT
+from idp.routers import authorize
 from tests.certs.conftest import BUSINESS_FIELDS, GUIDE_FIELDS, audit_entries
 from tests.idp.oidc_helpers import (
     PASSWORD,
@@ -43,6 +49,7 @@ from tests.idp.oidc_helpers import (
     login_and_consent,
     pkce_pair,
 )
+from tests.thread_outcome import in_thread
 
 AUTHORITY = "11350100MB00000012"
 COMPANY = "91350100M000100Y43"
@@ -512,6 +519,9 @@ def test_a_department_query_is_recorded(world: World) -> None:
     entries = [e for e in entries if e.action == "licence.shared"]
     assert [e.details["basis"] for e in entries] == ["legal_duty"]
     assert CITIZEN not in repr([e.details for e in entries])
+    with world.services.sessions() as session:  # whose licences were asked for: by blind index
+        [row] = session.scalars(select(LicenceAccessRow)).all()
+    assert entries[0].details["holder_index"] == row.holder_code_index
 
     missing_basis = dict(body)
     del missing_basis["legal_basis"]
@@ -544,3 +554,183 @@ def test_a_department_query_is_recorded(world: World) -> None:
     by_person = browser.post("/shared-licences/query", json=body, headers=bearer(person.access))
     assert by_person.status_code == 403
     assert len(accesses(world, CITIZEN)) == 1
+
+
+def _bank_consent_and_grant(world: World) -> tuple[str, str, str]:
+    """(consent id, grant id, person id) of the bank's one consent and grant."""
+    bank_id, _ = world.secrets["bank"]
+    with world.services.sessions() as session:
+        consent = session.scalars(select(ConsentRow).where(ConsentRow.client_id == bank_id)).one()
+        grant = session.scalars(select(GrantRow).where(GrantRow.client_id == bank_id)).one()
+        return consent.id, grant.id, consent.person_id
+
+
+def _live_bank_grants(world: World) -> list[str]:
+    bank_id, _ = world.secrets["bank"]
+    with world.services.sessions() as session:
+        query = select(GrantRow.id).where(
+            GrantRow.client_id == bank_id, GrantRow.revoked_at.is_(None)
+        )
+        return list(session.scalars(query))
+
+
+def test_giving_consent_is_audited(world: World) -> None:
+    world.tokens("bank", CITIZEN, f"openid {READ_GUIDE}", purpose=PURPOSE)
+    consent_id, _, _ = _bank_consent_and_grant(world)
+    [given] = [
+        e.event for e in audit_entries(world.services) if e.event.action == "consent.granted"
+    ]
+    assert given.object_id == consent_id
+    assert given.details["client"] == world.secrets["bank"][0]
+    assert (given.details["purpose"], given.details["organisation"]) == (PURPOSE, None)
+    assert READ_GUIDE in given.details["scope"]
+
+
+def test_a_withdrawal_just_before_the_grant_leaves_the_client_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank_id, _ = world.secrets["bank"]
+    original = authorize._authorization_response
+
+    def withdrawn_first(request, provider, current, principal):  # type: ignore[no-untyped-def]
+        if principal is not None and current.client_id == bank_id:  # in another tab, say
+            with world.services.sessions() as session:
+                consent = session.scalars(
+                    select(ConsentRow).where(ConsentRow.client_id == bank_id)
+                ).one()
+            withdraw_consent(provider, consent.id, person_id=consent.person_id, actor="holder")
+        return original(request, provider, current, principal)
+
+    monkeypatch.setattr(authorize, "_authorization_response", withdrawn_first)
+    _, challenge = pkce_pair()
+    params = authorize_params(bank_id, challenge, scope=f"openid {READ_GUIDE}", purpose=PURPOSE)
+    back = callback_params(login_and_consent(world.browser(), params, username=CITIZEN))
+    assert back.get("error") == "access_denied" and "code" not in back, back
+    assert _live_bank_grants(world) == []
+
+
+def test_a_withdrawal_while_the_grant_is_made_revokes_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank_id, _ = world.secrets["bank"]
+    world.tokens("bank", CITIZEN, f"openid {READ_GUIDE}", purpose=PURPOSE)  # remembered now
+    consent_id, _, person_id = _bank_consent_and_grant(world)
+    holding, go_on = threading.Event(), threading.Event()
+    original = authorize._covering_consent
+
+    def held(session, current, *, hold=False):  # type: ignore[no-untyped-def]
+        found = original(session, current, hold=hold)
+        if hold and current.client_id == bank_id:
+            holding.set()  # the grant's transaction holds the consent
+            go_on.wait(10)
+        return found
+
+    monkeypatch.setattr(authorize, "_covering_consent", held)
+    verifier, challenge = pkce_pair()
+    params = authorize_params(bank_id, challenge, scope=f"openid {READ_GUIDE}", purpose=PURPOSE)
+    browser = world.browser()
+    answers: list[dict[str, str]] = []
+    signed_in, outcome = in_thread(
+        lambda: answers.append(
+            callback_params(login_and_consent(browser, params, username=CITIZEN))
+        )
+    )
+    assert holding.wait(10)
+    withdrawer, withdrawn = in_thread(
+        lambda: withdraw_consent(world.services.idp, consent_id, person_id=person_id, actor="h")
+    )
+    withdrawer.join(0.5)
+    assert withdrawer.is_alive(), "the withdrawal did not wait for the grant being made"
+    go_on.set()
+    signed_in.join(15)
+    withdrawer.join(15)
+    assert outcome == [None] and withdrawn == [None], (outcome, withdrawn)
+    assert _live_bank_grants(world) == []  # the grant made meanwhile was revoked with the rest
+    [back] = answers
+    exchanged = browser.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": back["code"],
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+        auth=world.secrets["bank"],
+    )
+    assert exchanged.status_code == 400 and exchanged.json()["error"] == "invalid_grant"
+
+
+def test_a_withdrawal_during_a_read_waits_for_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank = world.tokens("bank", CITIZEN, f"openid {READ_GUIDE}", purpose=PURPOSE)
+    consent_id, _, person_id = _bank_consent_and_grant(world)
+    reading, go_on = threading.Event(), threading.Event()
+    original = LicenceSharing._current
+
+    def slow(self, session, index, type_code):  # type: ignore[no-untyped-def]
+        reading.set()  # the grant was read
+        go_on.wait(10)
+        return original(self, session, index, type_code)
+
+    monkeypatch.setattr(LicenceSharing, "_current", slow)
+    reader, read = in_thread(lambda: shared(world, bank.access))
+    assert reading.wait(10)
+    withdrawer, withdrawn = in_thread(
+        lambda: withdraw_consent(world.services.idp, consent_id, person_id=person_id, actor="h")
+    )
+    withdrawer.join(0.5)
+    assert withdrawer.is_alive(), "the withdrawal did not wait for the read under way"
+    go_on.set()
+    reader.join(15)
+    withdrawer.join(15)
+    assert read == [None] and withdrawn == [None], (read, withdrawn)
+    actions = [
+        e.event.action
+        for e in audit_entries(world.services)
+        if e.event.action in ("consent.withdrawn", "licence.shared")
+    ]
+    assert actions == ["licence.shared", "consent.withdrawn"]  # the read, then the withdrawal
+    monkeypatch.setattr(LicenceSharing, "_current", original)
+    assert shared(world, bank.access).status_code == 401
+
+
+def test_the_legal_representative_sees_and_withdraws_an_agents_consent(
+    world: World, services: Services
+) -> None:
+    with services.sessions() as session:
+        company = next(row for row in session.query(OrganisationRow) if row.uscc == COMPANY)
+        people = {row.name: row.id for row in session.query(PersonRow)}
+    ids = IdentityService(
+        services.sessions, services.identifiers, services.audit, services.keys.clock
+    )
+    ids.grant_agent(company.id, people["李四"], ["licence:read"], None, granted_by=people["张三"])
+    bank = world.tokens(
+        "bank", OTHER, f"openid {READ_BUSINESS}", purpose="开立对公账户", acting_as=company.id
+    )
+    assert shared(world, bank.access, BUSINESS_LICENCE).status_code == 200
+    browser = world.browser()
+    legal = world.tokens("portal", CITIZEN, OWN)
+    listed = browser.get("/me/consents", headers=bearer(legal.access)).json()["consents"]
+    [agents] = [c for c in listed if c["client_id"] == world.secrets["bank"][0]]
+    assert agents["organisation_id"] == company.id and agents["purpose"] == "开立对公账户"
+    stranger = world.tokens("portal", "350102198503150022", OWN)  # represents nobody
+    refused = browser.post(f"/me/consents/{agents['id']}/withdraw", headers=bearer(stranger.access))
+    assert refused.status_code == 404
+    withdrawn = browser.post(f"/me/consents/{agents['id']}/withdraw", headers=bearer(legal.access))
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert shared(world, bank.access, BUSINESS_LICENCE).status_code == 401
+
+
+def test_a_purpose_holding_an_id_number_glued_to_a_full_width_letter_is_refused(
+    world: World,
+) -> None:
+    client_id, _ = world.secrets["bank"]
+    _, challenge = pkce_pair()
+    params = authorize_params(
+        client_id, challenge, scope=f"openid {READ_GUIDE}", purpose=f"核验{OTHER}ａ"
+    )
+    answer = world.browser().get(f"/authorize?{urlencode(params)}", follow_redirects=False)
+    back = callback_params(answer)
+    assert back["error"] == "invalid_request"
+    assert "ID number" in back["error_description"] and OTHER not in answer.text
