@@ -26,7 +26,7 @@ from idp.clients.storage import SqlClientStore
 CLIENT_ID = "govtrust-console"
 CLIENT_NAME = "政务服务管理控制台"
 PREFIX = "/console"
-SCOPE = "openid profile account licence:admin seal:use seal:admin"
+SCOPE = "openid profile offline_access account licence:admin seal:use seal:admin"
 """Everything a role of the console may need; a role counts only where the person also
 holds it (a representation allowing ``licence:admin``, and so on)."""
 ACTOR = "console"

@@ -40,7 +40,8 @@ from idp.oauth.storage import AccessTokenRow, GrantRow, RefreshTokenRow
 from idp.oauth.tokens import ClaimsSource, TokenIssuer
 
 # The identity scopes, as discovery lists them.
-SCOPES_SUPPORTED = ["openid", "profile", "phone", "id_number", "organisation", "offline_access"]
+OFFLINE_ACCESS = "offline_access"
+SCOPES_SUPPORTED = ["openid", "profile", "phone", "id_number", "organisation", OFFLINE_ACCESS]
 
 ACCOUNT_SCOPE = "account"
 """The person's own account APIs: everything under ``/me`` (profile, consents, sessions,
@@ -164,7 +165,9 @@ class GovtrustAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         issued = self.issuer.access_token(client.client, user, scope, jkt, rowless=rowless)
         token = issued.response(scope, jkt)
         refresh = None
-        if include_refresh_token and user is not None:
+        # OpenID Connect Core §11: a refresh token (access while the person is away) only for
+        # a grant whose consent included offline_access, which the consent page says so
+        if include_refresh_token and user is not None and OFFLINE_ACCESS in scope.split():
             refresh = self.issuer.new_refresh_token()
             token["refresh_token"] = refresh
         session = db()

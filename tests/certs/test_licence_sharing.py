@@ -160,7 +160,7 @@ def world(services: Services) -> World:
     clients = client_service(services)
     registered = {}
     for name, channel, scope, label in (
-        ("bank", Channel.WEB, f"openid {READ_GUIDE} {READ_BUSINESS}", "示例银行"),
+        ("bank", Channel.WEB, f"openid offline_access {READ_GUIDE} {READ_BUSINESS}", "示例银行"),
         ("landlord", Channel.WEB, "openid profile", "房屋租赁平台"),
         ("portal", Channel.WEB, f"openid profile {ACCOUNT_SCOPE}", "省政务服务网"),
         ("department", Channel.SERVICE, f"{query_scope(TOUR_GUIDE_CARD)} licence:read", "公安"),
@@ -200,7 +200,8 @@ def test_consent_given_used_withdrawn_then_refused(world: World) -> None:
     client_id, _ = world.secrets["bank"]
     browser = world.browser()
     verifier, challenge = pkce_pair()
-    params = authorize_params(client_id, challenge, scope=f"openid {READ_GUIDE}", purpose=PURPOSE)
+    scope = f"openid offline_access {READ_GUIDE}"  # reads while the holder is away, too
+    params = authorize_params(client_id, challenge, scope=scope, purpose=PURPOSE)
     page = follow(browser, browser.get(f"/authorize?{urlencode(params)}", follow_redirects=False))
     action = re.search(r'action="([^"]+)"', page.text)
     assert action
@@ -224,6 +225,7 @@ def test_consent_given_used_withdrawn_then_refused(world: World) -> None:
     assert 'name="consent"' in consent_page.text
     assert "导游证" in consent_page.text and PURPOSE in consent_page.text
     assert "示例银行" in consent_page.text
+    assert TEXT["zh"]["scope.offline_access"] in consent_page.text  # the holder is told
     allow = re.search(r'action="([^"]+)"', consent_page.text)
     assert allow
     back = callback_params(
@@ -734,3 +736,11 @@ def test_a_purpose_holding_an_id_number_glued_to_a_full_width_letter_is_refused(
     back = callback_params(answer)
     assert back["error"] == "invalid_request"
     assert "ID number" in back["error_description"] and OTHER not in answer.text
+
+
+def test_without_offline_access_there_is_no_refresh_token(world: World) -> None:
+    page = consent_page(world, "bank", f"openid {READ_GUIDE}", purpose=PURPOSE)
+    assert TEXT["zh"]["scope.offline_access"] not in page  # nothing said of later reads
+    once = world.tokens("bank", CITIZEN, f"openid {READ_GUIDE}", purpose=PURPOSE)
+    assert once.refresh is None  # OpenID Connect Core §11: the access ends with the token
+    assert shared(world, once.access).status_code == 200

@@ -258,6 +258,7 @@ def test_the_console_client_is_registered_once_with_its_scopes(
         "licence:admin",
         "seal:use",
         "seal:admin",
+        "offline_access",  # the console keeps its session's tokens fresh (refresh)
     }
     assert client.redirect_uris == ("https://govtrust.test/console/callback",)
     assert demo.data["console"]["client_id"] == CLIENT_ID
