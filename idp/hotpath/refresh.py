@@ -36,6 +36,7 @@ from idp.oauth.models import OAuthClient
 from idp.oauth.refresh_rotation import Presented, refresh_token_columns
 from idp.oauth.refresh_rotation_postgres import PostgresRefreshRotation
 from idp.oauth.refresh_rotation_sqlite import SqliteRefreshRotation
+from idp.oauth.server import OFFLINE_ACCESS
 from idp.provider import Provider
 
 GRANT_TYPE = RotatingRefreshGrant.GRANT_TYPE
@@ -119,13 +120,15 @@ def successors(
     provider: Provider, client: OAuthClient, found: Presented, signer: jws.JwsSigner
 ) -> Successors | None:
     """The new access token (and ID token) signed, and a new refresh token; None if the
-    scope asks for claims beyond the person's row (the general path answers those)."""
+    scope asks for claims beyond the person's row, or lacks ``offline_access`` (a refresh
+    token from before refresh tokens needed it: the general path answers it without a new
+    one, OpenID Connect Core §11)."""
     ctx = provider.ctx
     issuer = provider.server.issuer
     client_id = client.get_client_id()
     scopes = set(found.scope.split())
     openid = "openid" in scopes
-    if openid and scopes & SCOPES_BEYOND_THE_PERSON_ROW:
+    if (openid and scopes & SCOPES_BEYOND_THE_PERSON_ROW) or OFFLINE_ACCESS not in scopes:
         return None
     principal = found.principal
     issued = issuer.access_token(client.client, principal, found.scope, signer=signer)

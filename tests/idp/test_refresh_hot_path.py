@@ -500,3 +500,22 @@ def test_the_loop_s_connection_never_waits_and_leaves_checkpoints_to_a_thread(
     assert not any(name.startswith(EXECUTOR) for name in loop_threads)
     assert rotation._here.query("PRAGMA busy_timeout", ()) == [(0,)]
     assert rotation._here.query("PRAGMA wal_autocheckpoint", ()) == [(0,)]
+
+
+def test_a_refresh_token_from_a_grant_without_offline_access_gets_no_successor(
+    services: Services, paths: Paths, world: World
+) -> None:
+    """Refresh tokens issued before they needed ``offline_access`` (OpenID Connect Core
+    §11): the hot path leaves them to the general path, which answers without a new one."""
+    tokens = fresh_tokens(paths, world)
+    digest = services.idp.ctx.digest("refresh", tokens["refresh_token"])
+    with services.sessions() as session, session.begin():
+        row = session.get(RefreshTokenRow, digest)
+        assert row is not None and "offline_access" in row.scope.split()
+        row.scope = " ".join(s for s in row.scope.split() if s != "offline_access")
+    answer = refresh(paths.hot, world, tokens["refresh_token"])
+    assert answer.status_code == 200, answer.text
+    assert paths.calls == ["_token"]  # declined by the hot path
+    assert "access_token" in answer.json() and "refresh_token" not in answer.json()
+    again = refresh(paths.hot, world, tokens["refresh_token"])
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
