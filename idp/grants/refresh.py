@@ -37,9 +37,13 @@ class RotatingRefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
         now = ctx.clock()
         if row is None or row.revoked_at is not None or row.expires_at <= now:
             return None
-        # locked until the rotation commits (PostgreSQL): a revocation of the grant at the
-        # same moment either comes first and is seen here, or waits and then revokes the
-        # tokens this request issues too (no token outlives its grant's revocation)
+        # FOR KEY SHARE until the rotation commits (PostgreSQL): the grant cannot be deleted
+        # under this request. A revocation (an UPDATE of revoked_at, which does not wait for
+        # this lock: a stronger one would deadlock reuses detected at once, each revoking)
+        # either comes first and is seen here, or commits while this request runs; the
+        # tokens issued then belong to a revoked grant, and every use of one checks its
+        # grant (introspection, refresh, userinfo: idp.oauth.storage.access_token_usable),
+        # so none is usable after the revocation
         grant = session.scalars(
             select(GrantRow).where(GrantRow.id == row.grant_id).with_for_update(key_share=True)
         ).first()
