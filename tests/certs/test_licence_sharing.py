@@ -576,6 +576,26 @@ def _live_bank_grants(world: World) -> list[str]:
         return list(session.scalars(query))
 
 
+def withdraw_while_held(
+    world: World,
+    consent_id: str,
+    person_id: str,
+    go_on: threading.Event,
+    holder: threading.Thread,
+) -> None:
+    """Withdraw the consent while ``holder`` holds what it must wait for: the withdrawal
+    waits, then, with ``go_on`` set, both end and the withdrawal succeeds."""
+    withdrawer, withdrawn = in_thread(
+        lambda: withdraw_consent(world.services.idp, consent_id, person_id=person_id, actor="h")
+    )
+    withdrawer.join(0.5)
+    assert withdrawer.is_alive(), "the withdrawal did not wait"
+    go_on.set()
+    holder.join(15)
+    withdrawer.join(15)
+    assert withdrawn == [None], withdrawn
+
+
 def test_giving_consent_is_audited(world: World) -> None:
     world.tokens("bank", CITIZEN, f"openid {READ_GUIDE}", purpose=PURPOSE)
     consent_id, _, _ = _bank_consent_and_grant(world)
@@ -638,15 +658,8 @@ def test_a_withdrawal_while_the_grant_is_made_revokes_it(
         )
     )
     assert holding.wait(10)
-    withdrawer, withdrawn = in_thread(
-        lambda: withdraw_consent(world.services.idp, consent_id, person_id=person_id, actor="h")
-    )
-    withdrawer.join(0.5)
-    assert withdrawer.is_alive(), "the withdrawal did not wait for the grant being made"
-    go_on.set()
-    signed_in.join(15)
-    withdrawer.join(15)
-    assert outcome == [None] and withdrawn == [None], (outcome, withdrawn)
+    withdraw_while_held(world, consent_id, person_id, go_on, signed_in)
+    assert outcome == [None], outcome
     assert _live_bank_grants(world) == []  # the grant made meanwhile was revoked with the rest
     [back] = answers
     exchanged = browser.post(
@@ -678,15 +691,8 @@ def test_a_withdrawal_during_a_read_waits_for_it(
     monkeypatch.setattr(LicenceSharing, "_current", slow)
     reader, read = in_thread(lambda: shared(world, bank.access))
     assert reading.wait(10)
-    withdrawer, withdrawn = in_thread(
-        lambda: withdraw_consent(world.services.idp, consent_id, person_id=person_id, actor="h")
-    )
-    withdrawer.join(0.5)
-    assert withdrawer.is_alive(), "the withdrawal did not wait for the read under way"
-    go_on.set()
-    reader.join(15)
-    withdrawer.join(15)
-    assert read == [None] and withdrawn == [None], (read, withdrawn)
+    withdraw_while_held(world, consent_id, person_id, go_on, reader)
+    assert read == [None], read
     actions = [
         e.event.action
         for e in audit_entries(world.services)

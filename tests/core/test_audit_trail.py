@@ -152,21 +152,28 @@ def test_edited_row_is_named(audit_services: Services) -> None:
     assert "entry 3" in (report.problem or "")
 
 
+def forge_with_its_leaf_hash(audit_services: Services, index: int) -> None:
+    """Edit entry ``index`` and store the leaf hash of the edited entry, as one who knows how
+    the log hashes would."""
+    with audit_services.sessions() as session:
+        original = audit_services.audit.store.entry(session, index)
+    assert original is not None
+    forged = original.entry.replace(b'"approval"', b'"personal"')
+    raw(
+        audit_services,
+        "UPDATE audit_entries SET entry = :e, leaf_hash = :h WHERE idx = :i",
+        e=forged,
+        h=merkle.leaf_hash(forged),
+        i=index,
+    )
+
+
 def test_edited_row_with_recomputed_leaf_hash_is_named_and_never_signed(
     audit_services: Services,
 ) -> None:
     record(audit_services, 6)
     first = checkpoint(audit_services)
-    with audit_services.sessions() as session:
-        original = audit_services.audit.store.entry(session, 4)
-    assert original is not None
-    forged = original.entry.replace(b'"approval"', b'"personal"')
-    raw(
-        audit_services,
-        "UPDATE audit_entries SET entry = :e, leaf_hash = :h WHERE idx = 4",
-        e=forged,
-        h=merkle.leaf_hash(forged),
-    )
+    forge_with_its_leaf_hash(audit_services, 4)
     report = verify(audit_services)
     assert not report.ok
     assert report.first_bad_index == 4
@@ -189,16 +196,7 @@ def test_edited_row_since_the_last_checkpoint_fails_the_next_one(
     record(audit_services, 6)
     checkpoint(audit_services)
     record(audit_services, 4, start=6)
-    with audit_services.sessions() as session:
-        original = audit_services.audit.store.entry(session, 6)
-    assert original is not None
-    forged = original.entry.replace(b'"approval"', b'"personal"')
-    raw(
-        audit_services,
-        "UPDATE audit_entries SET entry = :e, leaf_hash = :h WHERE idx = 6",
-        e=forged,
-        h=merkle.leaf_hash(forged),
-    )
+    forge_with_its_leaf_hash(audit_services, 6)
     with pytest.raises(AuditTampered, match=r"entries 6\.\.7"):
         checkpoint(audit_services)
 
