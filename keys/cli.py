@@ -20,7 +20,7 @@ from core.settings import InsecureConfiguration, Settings
 from keys.algorithms import UnsupportedKeyType, parse_key_type
 from keys.master import MasterKeyError
 from keys.purposes import UnknownPurpose
-from keys.revocation import Revocation, UnknownCertificate
+from keys.revocation import Revocation, UnknownCertificate, UnusableRevocationReason
 from keys.trust import export_trust
 
 T = TypeVar("T")
@@ -30,6 +30,7 @@ KEY_ERRORS = (
     UnknownPurpose,
     UnsupportedKeyType,
     UnknownCertificate,
+    UnusableRevocationReason,
 )
 
 

@@ -16,6 +16,7 @@ like every other certificate. SM2 is never a choice for the other purposes.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -58,6 +59,8 @@ __all__ = [
 class KeyStateError(DependencyUnavailable):
     """The registry is not in a state that allows the operation (not initialised, ...)."""
 
+
+log = logging.getLogger(__name__)
 
 RENEW_BEFORE = timedelta(days=30)
 """A CA's own responder key is made anew this long before its certificate ends: by the
@@ -205,6 +208,11 @@ class KeyRegistry:
         )
 
     def _read_signer(self, purpose: str, issuer_kid: str | None) -> ManagedSigner:
+        """The active key; a service key that can no longer serve (its certificate within
+        :data:`RENEW_BEFORE` of its end, or revoked) is renewed first (:meth:`renew_due`),
+        so that a service that runs for years without a restart signs under a valid
+        certificate. If the renewal fails, the key there is signs while its certificate
+        lasts."""
         with self.sessions() as session:
             rows = [
                 row
@@ -215,7 +223,20 @@ class KeyRegistry:
                 raise KeyStateError(
                     f"no active {purpose} key: run `govtrust keys init` (or start the service)"
                 )
-            return self._managed(session, rows[-1])
+            if not _service_key(get_purpose(purpose)) or self._can_serve(
+                session, rows[-1], self.clock()
+            ):
+                return self._managed(session, rows[-1])
+        try:
+            self.renew_due()
+        except Exception:  # a database or key backend down: the current key, while it lasts
+            log.exception("renewing the %s key failed; its current key signs meanwhile", purpose)
+        with self.sessions() as session:
+            row = self.storage.keys(session, purpose, ("active",))[-1]
+            end = _certificate_end(row)
+            if end is not None and end <= self.clock():
+                raise KeyStateError(f"the {purpose} key's certificate has ended: renewal failed")
+            return self._managed(session, row)
 
     def signer_if_cached(self, purpose: str) -> ManagedSigner | None:
         """:meth:`signer` if this process loaded it in the last few seconds, else None
@@ -429,6 +450,8 @@ class KeyRegistry:
                     created.append(self._create(session, purpose, "active", actor, None, key_type))
                 if purpose.prepublish and not self.storage.keys(session, purpose.name, ("next",)):
                     created.append(self._create(session, purpose, "next", actor, None, key_type))
+            session.flush()
+            created += self._renew_service_keys(session, actor)
             created += self._each_ca_s_own_keys(session, actor, key_type)
             result = [KeyInfo.from_row(row) for row in created]
         self.forget_cache()
@@ -525,27 +548,136 @@ class KeyRegistry:
                 raise KeyStateError(f"no active {purpose.name} key: run `govtrust keys init`")
             new_active: list[KeyRow] = []
             for old in actives:
-                issuer_kid = old.issuer_kid if purpose.per_ca else None
-                waiting = [
-                    row
-                    for row in self.storage.keys(session, purpose.name, ("next",))
-                    if not purpose.per_ca or row.issuer_kid == issuer_kid
-                ]
-                if waiting:
-                    successor = waiting[0]
-                    successor.state, successor.activated_at = "active", now
-                    self._event(session, actor, "key.activated", successor, purpose)
-                else:
-                    successor = self._create(session, purpose, "active", actor, issuer_kid)
                 self._retire(session, old, purpose, actor, now)
-                new_active.append(successor)
+                successor = self._successor(session, purpose, old, actor, now)
+                if successor is not None:
+                    new_active.append(successor)
             if purpose.prepublish:
                 self._create(session, purpose, "next", actor)
             session.flush()
             if purpose.name in CA_PURPOSES:  # the new CA answers OCSP for its certificates
                 self._each_ca_s_own_keys(session, actor, None)
+            if not new_active:
+                raise KeyStateError(f"no {purpose.name} key could take over")
             result = KeyInfo.from_row(new_active[0])
         self.forget_cache()
+        return result
+
+    def _successor(
+        self, session: Session, purpose: Purpose, old: KeyRow, actor: str, now: datetime
+    ) -> KeyRow | None:
+        """The key that takes the place of ``old`` (just retired) as the active one: the
+        purpose's next key (of the same CA, for per-CA purposes) if it can still serve, else
+        a new one. A next key that cannot serve is retired: its certificate revoked, or
+        within :data:`RENEW_BEFORE` of its end (it started ageing when it was made, not when
+        it takes over). None for a per-CA key whose CA has ended (nothing left to answer
+        for)."""
+        issuer_kid = old.issuer_kid if purpose.per_ca else None
+        if issuer_kid is not None:
+            ca = self.storage.key(session, issuer_kid)
+            ca_end = None if ca is None else _certificate_end(ca)
+            if ca is None or (ca_end is not None and ca_end <= now):
+                return None
+        for row in self.storage.keys(session, purpose.name, ("next",)):
+            if purpose.per_ca and row.issuer_kid != issuer_kid:
+                continue
+            if self._can_serve(session, row, now):
+                row.state, row.activated_at = "active", now
+                self._event(session, actor, "key.activated", row, purpose)
+                return row
+            self._retire(session, row, purpose, actor, now)
+        return self._create(session, purpose, "active", actor, issuer_kid)
+
+    def _can_serve(self, session: Session, row: KeyRow, now: datetime) -> bool:
+        """Whether ``row`` may sign from now on: no certificate, or one not revoked (RFC 5280
+        §5.3.1) and not within :data:`RENEW_BEFORE` of its end (§4.1.2.5). One that ends
+        with its CA's still serves: a new one would end no later (a certificate never
+        outlives its issuer's, as :func:`responder_due` says of responders); the CA's own
+        rotation is the operator's."""
+        if not row.certificate:
+            return True
+        certificate = x509.load_pem_x509_certificate(row.certificate.encode())
+        if row.issuer_kid is not None:
+            issued = self.storage.certificate(session, row.issuer_kid, certificate.serial_number)
+            if issued is not None and issued.revoked_at is not None:
+                return False
+        end = certificate.not_valid_after_utc
+        if end > now + RENEW_BEFORE:
+            return True
+        issuer = None if row.issuer_kid is None else self.storage.key(session, row.issuer_kid)
+        issuer_end = None if issuer is None else _certificate_end(issuer)
+        return issuer_end is not None and issuer_end <= end
+
+    def withdraw_revoked(
+        self, session: Session, kid: str, compromised: bool, actor: str = "system"
+    ) -> None:
+        """A key whose certificate was just revoked (RFC 5280 §5.3.1) signs nothing more, in
+        the revocation's transaction: an active or next key of a service purpose is retired,
+        an active one replaced at once (:meth:`_successor`), a next one made anew; after a
+        key compromise it is no longer published either, so that relying parties stop
+        trusting what it signs. Keys of one object (a seal) are their object's, and the
+        root is not replaced in place: both are left as they are."""
+        row = self.storage.key(session, kid)
+        if row is None:
+            return
+        purpose = get_purpose(row.purpose)
+        if purpose.per_object or not purpose.rotatable:
+            return
+        now = self.clock()
+        was = row.state
+        if was in ("active", "next"):
+            self._retire(session, row, purpose, actor, now)
+        if compromised:
+            row.publish_until = now
+        if was == "active":
+            self._successor(session, purpose, row, actor, now)
+            if purpose.name in CA_PURPOSES:
+                session.flush()
+                self._each_ca_s_own_keys(session, actor, None)
+        if was in ("active", "next"):
+            self._next_if_none(session, purpose, actor)
+        session.flush()
+
+    def _renew_service_keys(self, session: Session, actor: str) -> list[KeyRow]:
+        """Each active key of a certified service purpose (not a CA, not per CA, not per
+        object) whose certificate ends within :data:`RENEW_BEFORE`, or was revoked, is
+        retired and replaced (:meth:`_successor`), as responders are (:func:`responder_due`):
+        no timestamp or licence is signed under a certificate past its end. Returns the keys
+        made or activated."""
+        now = self.clock()
+        replaced: list[KeyRow] = []
+        for purpose in PURPOSES.values():
+            if not _service_key(purpose) or (purpose.sm2 and not self.sm2_enabled):
+                continue
+            for old in self.storage.keys(session, purpose.name, ("active",)):
+                if self._can_serve(session, old, now):
+                    continue
+                self._retire(session, old, purpose, actor, now)
+                successor = self._successor(session, purpose, old, actor, now)
+                if successor is not None:
+                    replaced.append(successor)
+                replaced += self._next_if_none(session, purpose, actor)
+        return replaced
+
+    def _next_if_none(self, session: Session, purpose: Purpose, actor: str) -> list[KeyRow]:
+        """A next key for a purpose that publishes one ahead, if it has none (its next key
+        just took over)."""
+        session.flush()
+        if not purpose.prepublish or self.storage.keys(session, purpose.name, ("next",)):
+            return []
+        return [self._create(session, purpose, "next", actor)]
+
+    def renew_due(self, actor: str = "system") -> list[KeyInfo]:
+        """:meth:`_renew_service_keys` and the responders' renewal
+        (:meth:`renew_responders`) for a running service, in one transaction under the lock
+        ``init`` and rotations take, the need read again inside it. Returns the keys made."""
+        with transaction(self.sessions) as session:
+            self.audit.store.lock(session)
+            made = self._renew_service_keys(session, actor)
+            made += self._each_ca_s_own_keys(session, actor, None)
+            result = [KeyInfo.from_row(row) for row in made]
+        if result:
+            self.forget_cache()
         return result
 
     def _retire(
@@ -596,6 +728,18 @@ class KeyRegistry:
                 ),
             )
         return count
+
+
+def _service_key(purpose: Purpose) -> bool:
+    """A certified key the service signs with (licences, timestamps, ...): not a CA's, not a
+    CA's own responder, not one object's; renewed by :meth:`KeyRegistry.renew_due`."""
+    return (
+        purpose.certified
+        and not purpose.is_ca
+        and not purpose.per_ca
+        and not purpose.per_object
+        and purpose.rotatable
+    )
 
 
 def _certificate_end(row: KeyRow) -> datetime | None:

@@ -77,6 +77,11 @@ class _RenewalTurn:
 _RENEWALS: WeakKeyDictionary[KeyRegistry, _RenewalTurn] = WeakKeyDictionary()
 
 
+class UnusableRevocationReason(ValueError):
+    """``removeFromCRL`` belongs to delta CRLs only (RFC 5280 §5.3.1), and a revocation here is
+    never undone: a reason that would make every later CRL of the CA unsignable."""
+
+
 class UnknownCertificate(LookupError):
     pass
 
@@ -112,7 +117,9 @@ class Revocation:
     ) -> datetime:
         """Mark a certificate revoked (idempotent: a second call keeps the first time)."""
         with transaction(self.registry.sessions) as session:
-            return self.revoke_in(session, issuer_kid, serial, reason, actor)
+            revoked_at = self.revoke_in(session, issuer_kid, serial, reason, actor)
+        self.registry.forget_cache()  # a key it certified may have been replaced
+        return revoked_at
 
     def revoke_in(
         self,
@@ -124,6 +131,11 @@ class Revocation:
     ) -> datetime:
         """:meth:`revoke` within the caller's transaction, so that what revokes the
         certificate (a seal's revocation) commits with it or not at all."""
+        if reason is x509.ReasonFlags.remove_from_crl:
+            raise UnusableRevocationReason(
+                "remove_from_crl appears only in delta CRLs (RFC 5280 §5.3.1), and a "
+                "revocation is not undone here"
+            )
         row = self.registry.storage.certificate(session, issuer_kid, serial)
         if row is None:
             raise UnknownCertificate(f"{issuer_kid} never issued serial {serial:x}")
@@ -145,6 +157,12 @@ class Revocation:
                 },
             ),
         )
+        if row.subject_kid is not None:  # the key it certified signs nothing more
+            compromised = reason in (
+                x509.ReasonFlags.key_compromise,
+                x509.ReasonFlags.ca_compromise,
+            )
+            self.registry.withdraw_revoked(session, row.subject_kid, compromised, actor)
         return now
 
     def status(self, issuer: x509.Certificate, serial: int) -> CertificateStatus | None:

@@ -296,7 +296,10 @@ def test_a_responder_that_ends_with_its_ca_is_not_made_anew_on_every_request(
         clock.advance(days=1)
         assert answer(keyed, leaf, issuer).response_status is Status.SUCCESSFUL
     assert len(renewals) == 1 and len(ocsp_keys(keyed)) == made
-    assert not keyed.keys.init()  # nor by each start
+    made_by_init = keyed.keys.init()  # the service keys whose certificates ended, renewed
+    assert made_by_init and "ocsp" not in {key.purpose for key in made_by_init}
+    assert not keyed.keys.init()  # nor anything by each start after
+    assert len(ocsp_keys(keyed)) == made
 
 
 def test_a_failed_renewal_answers_with_the_keys_there_are_and_is_retried_a_minute_later(
