@@ -41,6 +41,7 @@ from console.drafts import Document, Draft
 from console.pages import render
 from console.paging import MAX_PAGE, paginate
 from console.seal_preview import locate_seal, preview_png
+from core.content_disposition import attachment
 from core.errors.problem import ProblemError
 from core.services import Services
 from seal.service import StampRequest
@@ -335,12 +336,11 @@ def stamp_download(draft_id: DraftId, viewer: ApproverViewer, services: Services
     if draft.sealed is None:
         raise ProblemError(404, "not-found", "Not found")
     stem = draft.documents[0].name.rsplit(".", 1)[0]
-    ascii_stem = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in stem)
     return Response(
         draft.sealed,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="sealed-{ascii_stem or "document"}.pdf"',
+            "Content-Disposition": attachment(f"sealed-{stem or 'document'}.pdf"),
             "Cache-Control": "no-store",
         },
     )

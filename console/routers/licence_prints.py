@@ -26,6 +26,7 @@ from console.deps import FormViewer, LicenceAdminViewer, ServicesDep, Viewer, li
 from console.licence_view import view
 from console.pages import render
 from console.routers.licence_admin import administered_view, administrator
+from core.content_disposition import attachment
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -79,7 +80,7 @@ async def print_pdf(
         pdf,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Disposition": attachment(name),
             "Cache-Control": "no-store",
         },
     )

@@ -35,6 +35,7 @@ from console.client import PREFIX
 from console.deps import ApproverViewer, FormViewer, ServicesDep, approver_viewer
 from console.drafts import Document, Draft
 from console.pages import render
+from core.content_disposition import attachment
 from core.errors.problem import ProblemError
 from seal import batch
 from seal.service import StampRequest
@@ -184,7 +185,7 @@ def job_zip(job_id: JobId, viewer: ApproverViewer, services: ServicesDep) -> Res
         data,
         media_type="application/zip",
         headers={
-            "Content-Disposition": f'attachment; filename="sealed-{job_id}.zip"',
+            "Content-Disposition": attachment(f"sealed-{job_id}.zip"),
             "Cache-Control": "no-store",
         },
     )

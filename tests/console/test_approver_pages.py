@@ -11,6 +11,7 @@ import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -23,7 +24,9 @@ from tests.console.conftest import Demo, csrf_of, log_in, step_up
 from tests.console.pdfs import ANCHOR, simple_pdf
 
 
-def _upload(browser: TestClient, demo: Demo, **fields: str) -> httpx.Response:
+def _upload(
+    browser: TestClient, demo: Demo, name: str = "decision.pdf", **fields: str
+) -> httpx.Response:
     form = browser.get("/console/stamp")
     assert form.status_code == 200, form.text[:300]
     data = {
@@ -39,7 +42,7 @@ def _upload(browser: TestClient, demo: Demo, **fields: str) -> httpx.Response:
     return browser.post(
         "/console/stamp",
         data=data,
-        files={"document": ("decision.pdf", simple_pdf(2), "application/pdf")},
+        files={"document": (name, simple_pdf(2), "application/pdf")},
         follow_redirects=False,
     )
 
@@ -66,7 +69,7 @@ def test_seal_one_document_with_preview_step_up_and_download(
     demo: Demo, browser: TestClient
 ) -> None:
     log_in(browser, demo, "approver")
-    uploaded = _upload(browser, demo)
+    uploaded = _upload(browser, demo, "行政许可决定书.pdf")
     assert uploaded.status_code == 303, uploaded.text[:500]
     draft = uploaded.headers["location"]
     assert re.fullmatch(r"/console/stamp/[0-9a-f]{32}", draft)
@@ -112,7 +115,10 @@ def test_seal_one_document_with_preview_step_up_and_download(
     assert used[0]["document_hash"] in done.text
     sealed = browser.get(f"{draft}/sealed.pdf")
     assert sealed.status_code == 200 and sealed.content.startswith(b"%PDF")
-    assert "attachment" in sealed.headers["content-disposition"]
+    assert sealed.headers["content-disposition"] == (  # the name as uploaded, RFC 6266
+        'attachment; filename="sealed-_.pdf"; '
+        f"filename*=UTF-8''{quote('sealed-行政许可决定书.pdf')}"
+    )
 
     form = browser.get("/console/validate")
     report = browser.post(

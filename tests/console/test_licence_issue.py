@@ -11,6 +11,7 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,7 +20,7 @@ from certs.access import Caller
 from certs.demo_types import FOOD_BUSINESS_LICENCE, TOUR_GUIDE_CARD
 from certs.service import LicenceService
 from core.audit.entry import parse_entry
-from tests.console.conftest import Demo, csrf_of, log_in
+from tests.console.conftest import Demo, csrf_of, import_licence, log_in
 
 ISSUE = f"/console/admin/licence-types/{TOUR_GUIDE_CARD}/issue"
 FOOD_ISSUE = f"/console/admin/licence-types/{FOOD_BUSINESS_LICENCE}/issue"
@@ -303,6 +304,21 @@ def test_record_a_print_download_it_and_report_it_lost(demo: Demo, browser: Test
     assert _licences(demo).print_status(serial.group(1)).verdict == "print_lost"
     assert browser.get(lost).status_code == 409
     assert browser.get("/console/admin/licence-prints/0000000000000000/lost").status_code == 404
+
+
+def test_a_print_of_a_licence_numbered_outside_latin_1_downloads(
+    demo: Demo, browser: TestClient
+) -> None:
+    legacy = import_licence(demo, "闽导字第0001号")
+    serial = _licences(demo).record_print(legacy, "test")
+    log_in(browser, demo, "admin")
+    pdf = browser.get(f"/console/admin/licence-prints/{serial}/document.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    name = f"licence-闽导字第0001号-v1-print-{serial}.pdf"
+    assert pdf.headers["content-disposition"] == (
+        f'attachment; filename="licence-_0001_-v1-print-{serial}.pdf"; '
+        f"filename*=UTF-8''{quote(name)}"
+    )
 
 
 def test_a_citizen_cannot_print_or_download(demo: Demo, browser: TestClient) -> None:
