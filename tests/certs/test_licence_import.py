@@ -220,6 +220,29 @@ def test_a_bad_header_rejects_the_whole_file(
 
 
 @pytest.mark.parametrize(
+    ("first_line", "shown"),
+    [
+        # a file saved without its header row
+        (f"李四,{PERSON_ID},2025-03-01,2025-03-02", "unknown columns: 李四, 110105********002X"),
+        (f"{PERSON_2},李四,{PERSON_2}", "the column 350102********0011 appears twice"),
+        ("张" * 60 + PERSON_ID, "unknown columns: " + "张" * 40 + " "),
+        (PERSON_ID + "张" * 60, "unknown columns: 110105********002X" + "张" * 22 + " "),
+    ],
+)
+def test_a_bad_header_never_shows_an_id_number(
+    importer: LicenceImporter, first_line: str, shown: str
+) -> None:
+    """The columns an error names may be a licence row: ID numbers in them are masked, and a
+    long column name is cut."""
+    with pytest.raises(InvalidLicenceCsv) as raised:
+        run(importer, csv_of(guide_row(), header=first_line))
+    detail = str(raised.value.problem.detail)
+    assert shown in detail
+    assert PERSON_ID not in detail and PERSON_2 not in detail
+    assert "张" * 41 not in detail
+
+
+@pytest.mark.parametrize(
     ("data", "detail"),
     [
         (b"", "the file is empty"),
