@@ -52,7 +52,7 @@ from certs.errors import InvalidLicenceInput
 from certs.metadata import LONG_TERM
 from certs.models import HolderCodeType
 from certs.queries import ProtectedHolderCode
-from certs.types import LicenceType, ValidityOutOfRange, field_errors
+from certs.types import LicenceType, ValidityOutOfRange, field_errors, parse_field_json
 from certs.versions import MAX_NAME_LENGTH
 from core.errors.problem import ProblemError
 from core.identifiers.resident_id import redact_resident_ids
@@ -236,8 +236,8 @@ def _field_value(name: str, text: str, schema: Any) -> Any:
     if "array" in types and not stripped.startswith("["):
         return [item.strip() for item in re.split(r"[;；]", stripped) if item.strip()]
     try:
-        return json.loads(stripped)
-    except json.JSONDecodeError:
+        return parse_field_json(stripped)
+    except ValueError:
         raise _RowError(
             f"{FIELD_PREFIX}{name} is not valid JSON for a {'/'.join(sorted(types))}"
         ) from None

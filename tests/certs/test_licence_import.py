@@ -347,6 +347,20 @@ def test_organisation_licences_with_array_and_json_fields(importer: LicenceImpor
     ]
 
 
+def test_a_json_cell_nested_too_deeply_rejects_its_row(importer: LicenceImporter) -> None:
+    header = (
+        "licence_number,holder_name,holder_code,issued_on,valid_from,"
+        "field.operator,field.business_premises,field.main_business,field.business_items"
+    )
+    row = (
+        f"JY1,长春示例餐饮有限公司,{COMPANY_USCC},2024-06-01,2024-06-01,长春示例餐饮有限公司,"
+        "吉林省长春市朝阳区西安大路2号,餐饮服务经营者,"
+    )
+    report = run(importer, csv_of(row + "[" * 3000, header=header), FOOD_BUSINESS_LICENCE)
+    assert statuses(report) == [(2, "rejected")]
+    assert "field.business_items is not valid JSON" in str(report.rows[0].error)
+
+
 def test_long_term_type_and_unknown_type(importer: LicenceImporter) -> None:
     header = (
         "holder_name,holder_code,issued_on,valid_from,valid_until,field.name,field.type,"

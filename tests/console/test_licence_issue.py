@@ -7,6 +7,7 @@ form again; another authority's administrator or a citizen gets 403/404."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from certs.access import Caller
-from certs.demo_types import FOOD_BUSINESS_LICENCE, TOUR_GUIDE_CARD
+from certs.demo_types import FOOD_BUSINESS_LICENCE, TOUR_GUIDE_CARD, demo_licence_types
 from certs.service import LicenceService
 from core.audit.entry import parse_entry
 from tests.console.conftest import Demo, csrf_of, import_licence, log_in
@@ -168,6 +169,26 @@ def test_bad_input_gets_the_form_again(demo: Demo, browser: TestClient) -> None:
     )
     assert review.status_code == 200, review.text[:500]
     assert "热食类食品制售；冷食类食品制售" in review.text
+
+
+def test_a_json_field_nested_too_deeply_is_a_field_error(demo: Demo, browser: TestClient) -> None:
+    """A type with a field typed as JSON (an integer here): thousands of "[" in it exhausted
+    the parser's recursion, a 500; now the field is marked as not valid JSON."""
+    guide = next(t for t in demo_licence_types() if t.code == TOUR_GUIDE_CARD)
+    schema = dict(guide.fields_schema)
+    schema["properties"] = {**schema["properties"], "years": {"type": "integer"}}
+    code = TOUR_GUIDE_CARD[:-3] + "009"
+    _licences(demo).register_type(
+        dataclasses.replace(guide, code=code, name="测试证", fields_schema=schema), "test"
+    )
+    log_in(browser, demo, "admin")
+    issue = f"/console/admin/licence-types/{code}/issue"
+    form = browser.get(issue)
+    assert 'name="field.years"' in form.text
+    data = _guide_form(demo.user("agent")["id_number"], **{"field.years": "[" * 3000})
+    refused = browser.post(issue, data={**data, "csrf": csrf_of(form.text)})
+    assert refused.status_code == 422
+    assert 'id="f-years-error"' in refused.text and "不是有效的 JSON" in refused.text
 
 
 def test_others_may_not_issue(demo: Demo, browser: TestClient) -> None:
