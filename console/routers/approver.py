@@ -24,6 +24,7 @@ from fastapi.responses import RedirectResponse, Response
 from console.approving import (
     at_level,
     drafts,
+    held_draft,
     held_grants,
     owned_draft,
     placement_of,
@@ -47,9 +48,6 @@ from core.services import Services
 from seal.service import StampRequest
 
 router = APIRouter(include_in_schema=False)
-# how long a confirmation holds its draft at most (a stamping takes well under a second; a
-# request that dies holding it frees the draft when this runs out)
-STAMPING_CLAIM_SECONDS = 120
 
 PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 DraftId = Annotated[str, Path(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")]
@@ -226,12 +224,13 @@ def stamp_move(
 ) -> Response:
     approver_viewer(viewer)
     draft = owned_draft(services, viewer, draft_id)
+    if draft.sealed is not None:
+        return _done_page(request, viewer, services, draft_id, draft, 409, "sealed")
     spec = placement_spec(mode, anchor, page, x, y, size)
-    moved = replace(draft, placement=spec) if spec else None
     try:
-        if moved is None:
+        if spec is None:
             raise ProblemError(422, "placement-required", "Give an anchor text or page, x and y")
-        locate_seal(draft.documents[0].pdf, placement_of(moved.placement))
+        locate_seal(draft.documents[0].pdf, placement_of(spec))
     except ProblemError as problem:
         return _preview_page(
             request,
@@ -242,7 +241,15 @@ def stamp_move(
             422,
             error=problem.problem.type.rsplit("/", 1)[-1],
         )
-    drafts(services).save(moved, draft_id)
+    # held as a confirmation holds it: a seal moved while the draft is being sealed would
+    # save the unsealed draft over the sealed one
+    with held_draft(services, draft_id) as held:
+        if not held:
+            return _preview_page(request, viewer, services, draft_id, draft, 409, "stamping")
+        draft = owned_draft(services, viewer, draft_id)  # as the claim found it
+        if draft.sealed is not None:  # sealed meanwhile
+            return _done_page(request, viewer, services, draft_id, draft, 409, "sealed")
+        drafts(services).save(replace(draft, placement=spec), draft_id)
     return RedirectResponse(f"{PREFIX}/stamp/{draft_id}", status_code=303)
 
 
@@ -258,16 +265,13 @@ async def stamp_confirm(
     require_level(viewer, seal, f"/stamp/{draft_id}")
     # one stamping per draft at a time: a confirmation sent twice at once (a double
     # click) stamps once, and the other request shows where the first one stands
-    claim = f"console:stamping:{draft_id}"
-    if not services.cache.add(claim, b"1", ttl=STAMPING_CLAIM_SECONDS):
-        return RedirectResponse(f"{PREFIX}/stamp/{draft_id}/done", status_code=303)
-    try:
+    with held_draft(services, draft_id) as held:
+        if not held:
+            return RedirectResponse(f"{PREFIX}/stamp/{draft_id}/done", status_code=303)
         draft = owned_draft(services, viewer, draft_id)  # as the claim found it
         if draft.sealed is not None:  # the other request stamped it meanwhile
             return RedirectResponse(f"{PREFIX}/stamp/{draft_id}/done", status_code=303)
         return await _stamp(request, viewer, services, draft_id, draft, seal.id)
-    finally:
-        services.cache.delete(claim)  # the draft now says whether it is sealed
 
 
 async def _stamp(
@@ -313,6 +317,27 @@ async def _stamp(
     return RedirectResponse(f"{PREFIX}/stamp/{draft_id}/done", status_code=303)
 
 
+def _done_page(
+    request: Request,
+    viewer: Viewer,
+    services: Services,
+    draft_id: str,
+    draft: Draft,
+    status: int = 200,
+    error: str | None = None,
+) -> Response:
+    return render(
+        request,
+        "stamp_done.html",
+        status=status,
+        viewer=viewer,
+        draft_id=draft_id,
+        draft=draft,
+        seal=registry(services).get(draft.seal_id),
+        error=error,
+    )
+
+
 @router.get("/stamp/{draft_id}/done")
 def stamp_done(
     draft_id: DraftId, request: Request, viewer: ApproverViewer, services: ServicesDep
@@ -320,14 +345,7 @@ def stamp_done(
     draft = owned_draft(services, viewer, draft_id)
     if draft.sealed is None:
         return RedirectResponse(f"{PREFIX}/stamp/{draft_id}", status_code=303)
-    return render(
-        request,
-        "stamp_done.html",
-        viewer=viewer,
-        draft_id=draft_id,
-        draft=draft,
-        seal=registry(services).get(draft.seal_id),
-    )
+    return _done_page(request, viewer, services, draft_id, draft)
 
 
 @router.get("/stamp/{draft_id}/sealed.pdf")

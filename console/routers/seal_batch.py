@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from console.approving import (
     BATCH_BYTES,
     at_level,
+    claim_batch,
     drafts,
     owned_draft,
     placement_of,
@@ -28,6 +29,7 @@ from console.approving import (
     registry,
     require_level,
     stamping,
+    started_batch,
     usable_seal,
     usable_seals,
 )
@@ -37,6 +39,7 @@ from console.drafts import Document, Draft
 from console.pages import render
 from core.content_disposition import attachment
 from core.errors.problem import ProblemError
+from core.services import Services
 from seal import batch
 from seal.service import StampRequest
 
@@ -125,9 +128,14 @@ def batch_confirm(
 ) -> Response:
     approver_viewer(viewer)
     store = drafts(services)
-    draft = owned_draft(services, viewer, draft_id)
+    draft = store.load(draft_id, viewer.person_id)
+    if draft is None:  # confirmed before: the job that took the draft (only its owner's)
+        return _started(services, draft_id)
     seal = usable_seal(services, viewer.person_id, draft.seal_id)
     require_level(viewer, seal, f"/batch/{draft_id}")
+    job_id = claim_batch(services, draft_id)
+    if job_id is None:  # confirmed twice at once (a double click): the other request's job
+        return _started(services, draft_id)
     placement = placement_of(draft.placement)
     requests = [
         (
@@ -136,7 +144,7 @@ def batch_confirm(
         )
         for d in draft.documents
     ]
-    state = batch.start(services.cache, viewer.person_id, len(requests))
+    state = batch.start(services.cache, viewer.person_id, len(requests), job_id)
     store.delete(draft_id)  # the job holds the documents now
     tasks.add_task(
         run_in_threadpool,
@@ -149,6 +157,13 @@ def batch_confirm(
         acr=viewer.token.acr,
     )
     return RedirectResponse(f"{PREFIX}/jobs/{state.id}", status_code=303)
+
+
+def _started(services: Services, draft_id: str) -> Response:
+    job_id = started_batch(services, draft_id)
+    if job_id is None:
+        raise ProblemError(404, "not-found", "Not found")
+    return RedirectResponse(f"{PREFIX}/jobs/{job_id}", status_code=303)
 
 
 def _job(services: ServicesDep, viewer: ApproverViewer, job_id: str) -> batch.JobState:

@@ -18,7 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from console.routers import approver
+from console.approving import held_draft
+from console.routers import approver, seal_batch
 from core.audit.entry import parse_entry
 from tests.console.conftest import Demo, csrf_of, log_in, step_up
 from tests.console.pdfs import ANCHOR, simple_pdf
@@ -160,6 +161,69 @@ def test_a_confirmation_sent_twice_at_once_stamps_once(
     assert "盖章完成" in browser.get(f"{draft}/done").text
 
 
+def _stepped_up_draft(browser: TestClient, demo: Demo) -> tuple[str, str]:
+    """A draft uploaded by the approver, logged in at the seal's level: (its path, a CSRF
+    token of the session)."""
+    log_in(browser, demo, "approver")
+    draft = _upload(browser, demo).headers["location"]
+    preview = browser.get(draft)
+    refused = browser.post(
+        f"{draft}/confirm", data={"csrf": csrf_of(preview.text)}, follow_redirects=False
+    )
+    return draft, csrf_of(step_up(browser, demo, "approver", refused).text)
+
+
+def test_a_seal_moved_while_the_document_is_sealed_keeps_the_sealed_result(
+    demo: Demo, browser: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The move has read the draft (unsealed) when the confirmation seals it: saving the
+    moved draft then erased the sealed document, and a second confirmation sealed it again.
+    The move now holds the draft as a confirmation does, reads it again and is refused."""
+    draft, csrf = _stepped_up_draft(browser, demo)
+    loaded, sealed = threading.Event(), threading.Event()
+    spec_of = approver.placement_spec
+
+    def slow_placement_spec(*args: Any) -> Any:
+        loaded.set()  # the move has read the draft
+        sealed.wait(timeout=5)
+        return spec_of(*args)
+
+    monkeypatch.setattr(approver, "placement_spec", slow_placement_spec)
+    moves: list[httpx.Response] = []
+    move = threading.Thread(
+        target=lambda: moves.append(
+            browser.post(
+                f"{draft}/placement",
+                data={"csrf": csrf, "mode": "anchor", "anchor": ANCHOR, "size": "110"},
+            )
+        )
+    )
+    move.start()
+    assert loaded.wait(timeout=5)
+    done = browser.post(f"{draft}/confirm", data={"csrf": csrf}, follow_redirects=False)
+    sealed.set()
+    move.join()
+    assert done.headers["location"] == f"{draft}/done"
+    assert moves[0].status_code == 409 and "该文件已盖章，印章位置不能再修改" in moves[0].text
+    assert browser.get(f"{draft}/done").status_code == 200  # still sealed
+    again = browser.post(f"{draft}/confirm", data={"csrf": csrf}, follow_redirects=False)
+    assert again.headers["location"] == f"{draft}/done"
+    assert len(_audit(demo, "seal.used")) == 1
+
+
+def test_a_seal_is_not_moved_while_a_confirmation_holds_the_draft(
+    demo: Demo, browser: TestClient
+) -> None:
+    draft, csrf = _stepped_up_draft(browser, demo)
+    move = {"csrf": csrf, "mode": "position", "page": "1", "x": "400", "y": "80"}
+    with held_draft(demo.services, draft.rsplit("/", 1)[-1]):  # as a confirmation holds it
+        refused = browser.post(f"{draft}/placement", data=move)
+    assert refused.status_code == 409 and "该文件正在盖章，印章位置未修改" in refused.text
+    assert "x 400, y 80" not in browser.get(draft).text
+    moved = browser.post(f"{draft}/placement", data=move, follow_redirects=False)
+    assert moved.status_code == 303 and "x 400, y 80" in browser.get(draft).text
+
+
 def test_placement_errors_are_shown_on_the_form(demo: Demo, browser: TestClient) -> None:
     log_in(browser, demo, "approver")
     missing = _upload(browser, demo, anchor="NOWHERE")
@@ -230,6 +294,57 @@ def test_a_batch_with_a_bad_document_and_the_zip(demo: Demo, browser: TestClient
     log_in(other, demo, "admin")  # a seal administrator, but not this job's owner
     assert other.get(job).status_code in (403, 404)
     assert other.get(f"{job}/result.zip").status_code in (403, 404)
+
+
+def test_a_batch_confirmed_twice_at_once_seals_each_document_once(
+    demo: Demo, browser: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A double click on "confirm": both requests had read the draft before either took it,
+    so both started a job. One takes it now; the other shows that job."""
+    log_in(browser, demo, "approver")
+    form = browser.get("/console/batch")
+    posted = browser.post(
+        "/console/batch",
+        data={
+            "csrf": csrf_of(form.text),
+            "seal_id": demo.data["console"]["approval_seal"],
+            "anchor": ANCHOR,
+            "level": "B-B",
+            "purpose": "批量审批",
+        },
+        files=[("documents", ("a.pdf", simple_pdf(1), "application/pdf"))],
+        follow_redirects=False,
+    )
+    draft = posted.headers["location"]
+    review = browser.get(draft)
+    refused = browser.post(
+        f"{draft}/confirm", data={"csrf": csrf_of(review.text)}, follow_redirects=False
+    )
+    back = step_up(browser, demo, "approver", refused)
+    meeting = threading.Barrier(2)
+    seal_of = seal_batch.usable_seal
+
+    def slow_usable_seal(*args: Any) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meeting.wait(timeout=1)  # the other request has read the draft too
+        return seal_of(*args)
+
+    monkeypatch.setattr(seal_batch, "usable_seal", slow_usable_seal)
+    data = {"csrf": csrf_of(back.text)}
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(
+                lambda _: browser.post(f"{draft}/confirm", data=data, follow_redirects=False),
+                (1, 2),
+            )
+        )
+    jobs = {a.headers.get("location") for a in answers}
+    assert [a.status_code for a in answers] == [303, 303] and len(jobs) == 1, jobs
+    assert "已完成：1 / 1 份盖章成功" in browser.get(jobs.pop()).text
+    assert len(_audit(demo, "seal.used")) == 1
+    later = browser.post(f"{draft}/confirm", data=data, follow_redirects=False)
+    assert later.headers["location"] == answers[0].headers["location"]
+    assert len(_audit(demo, "seal.used")) == 1
 
 
 def test_other_people_get_403_or_not_found(demo: Demo, browser: TestClient) -> None:
