@@ -35,7 +35,7 @@ from idp.identities.models import Organisation
 from idp.oauth.sessions import LOA_STRONG, LOA_TWO_FACTOR
 from seal.images import InvalidSealDesign, SealDesign, render_seal
 from seal.models import KIND_TITLES, Seal, SealGrant
-from seal.registry import TRANSITIONS, SealNotFound
+from seal.registry import TRANSITIONS, SealGrantExists, SealNotFound
 from seal.uses import SealUse
 
 router = APIRouter(prefix="/admin/seals", include_in_schema=False)
@@ -244,7 +244,10 @@ def grant_use(
     if person is None or until <= seals.clock():
         error = "grant_person" if person is None else "grant_until"
         return _seal_page(request, viewer, services, seal, 422, grant_error=error)
-    seals.grant(seal.id, person.id, by=viewer.person_id, valid_until=until)
+    try:
+        seals.grant(seal.id, person.id, by=viewer.person_id, valid_until=until)
+    except SealGrantExists:
+        return _seal_page(request, viewer, services, seal, 409, grant_error="grant_exists")
     return RedirectResponse(f"{PREFIX}/admin/seals/{seal.id}?done=granted", status_code=303)
 
 
