@@ -4,16 +4,19 @@ masked ID numbers, and the rights an agent may be granted.
 
 Every change goes through :mod:`idp.admin.agents`, as in the self-service API
 (``/me/organisations/{id}/agents``); that module audits it (``agent.granted``,
-``agent.revoked``).
+``agent.revoked``). The grant awaiting confirmation is kept with the console session
+(:meth:`console.session.SessionStore.save_pending`), so that it is confirmed once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
 
 from certs.access import LICENCE_ADMIN_SCOPE, LICENCE_READ_SCOPE
 from console.pages import CHINA
+from console.session import SessionStore
 from core.identifiers.errors import InvalidIdentifier
 from core.services import Services
 from idp.admin import agents as agent_admin
@@ -23,6 +26,7 @@ from seal.models import SEAL_ADMIN_SCOPE, SEAL_USE_SCOPE
 
 AGENT_RIGHTS = (LICENCE_READ_SCOPE, SEAL_USE_SCOPE, LICENCE_ADMIN_SCOPE, SEAL_ADMIN_SCOPE)
 """The rights the services check on a representation (:meth:`Representation.allows`)."""
+PENDING_KIND = "agent"
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,56 @@ def person_by_id_number(services: Services, id_number: str) -> Person | None:
     except InvalidIdentifier:
         return None
     return person if person is not None and person.status == "active" else None
+
+
+def holds_agent(services: Services, organisation_id: str, subject: str) -> bool:
+    """Whether the person named by ``subject`` is a valid agent of the organisation now."""
+    store = services.idp.identities
+    now = services.idp.ctx.clock()
+    with services.sessions() as session:
+        person = store.person_by_subject(session, subject)
+        held = [] if person is None else store.representations_of_person(session, person.id, now)
+    return any(r.organisation_id == organisation_id and r.role == "agent" for r in held)
+
+
+@dataclass(frozen=True)
+class PendingGrant:
+    """A grant awaiting confirmation (kept sealed with the console session)."""
+
+    organisation_id: str
+    subject: str
+    scopes: list[str]
+    valid_until: str
+    """The last day, as an ISO date."""
+
+    @property
+    def last_day(self) -> date:
+        return date.fromisoformat(self.valid_until)
+
+
+def save_pending_grant(services: Services, cookie: str, grant: PendingGrant) -> str:
+    """Keep the grant until it is confirmed; the random id its confirmation names."""
+    pending_id = secrets.token_hex(16)
+    SessionStore(services.cache).save_pending(cookie, PENDING_KIND, pending_id, asdict(grant))
+    return pending_id
+
+
+def take_pending_grant(
+    services: Services, cookie: str, pending_id: str, organisation_id: str
+) -> PendingGrant | None:
+    """The grant awaiting confirmation under ``pending_id``, used up: for the one request
+    that takes it (the cache's delete is atomic), so that a confirmation sent twice (a
+    double click, a form sent again) grants once; None for any other, an expired one or
+    one of another organisation."""
+    store = SessionStore(services.cache)
+    data = store.load_pending(cookie, PENDING_KIND, pending_id)
+    try:
+        grant = PendingGrant(**data) if isinstance(data, dict) else None
+    except TypeError:
+        return None
+    if grant is None or grant.organisation_id != organisation_id:
+        return None
+    return grant if store.take_pending(cookie, PENDING_KIND, pending_id) else None
 
 
 def default_until(now: datetime) -> str:
