@@ -35,6 +35,7 @@ TEXT: dict[str, dict[str, str]] = {
         "agent_error.until": "截止日期不得早于今天。",
         "agent_error.held": "此人已是本单位的代办人。如需改变权限或期限，请先撤回原授权。",
         "agent_error.expired": "该授权已确认或确认已过期，请查看代办人列表，必要时重新填写。",
+        "agent_error.lookups": "查找人员的次数过多，请一小时后再试。",
         "right.licence:read": "查看本单位证照",
         "right.seal:use": "使用本单位印章",
         "right.licence:admin": "管理证照",
@@ -79,6 +80,7 @@ TEXT: dict[str, dict[str, str]] = {
         "their rights or period, withdraw the authorisation first.",
         "agent_error.expired": "This authorisation was confirmed already, or its confirmation "
         "expired: check the list of agents and fill in the form again if need be.",
+        "agent_error.lookups": "Too many people looked up. Try again in an hour.",
         "right.licence:read": "View the organisation's licences",
         "right.seal:use": "Use the organisation's seals",
         "right.licence:admin": "Administer licences",

@@ -4,12 +4,13 @@ granting rights to a person named by ID number, and withdrawing an agent with a 
 each change after a confirmation screen.
 
 Anyone else, and any agent of another organisation, gets "not found" (as in the
-self-service API, :mod:`idp.routers.me`). The ID number is only ever POSTed: the
-confirmation screen carries only the id of the grant awaiting confirmation, kept with the
-session and used up by the confirmation, so that a form sent twice grants once. A person
-who is already a valid agent of the organisation is not authorised again (a second
-authorisation would outlive the withdrawal of the first). The grant and the withdrawal are
-audited by :mod:`idp.admin.agents`; the reason for a withdrawal is recorded beside it
+self-service API, :mod:`idp.routers.me`). The ID number is only ever POSTed, and each
+look-up is audited and limited (:func:`console.agents.look_up_agent`): the confirmation
+screen carries only the id of the grant awaiting confirmation, kept with the session and
+used up by the confirmation, so that a form sent twice grants once. A person who is
+already a valid agent of the organisation is not authorised again (a second authorisation
+would outlive the withdrawal of the first). The grant and the withdrawal are audited by
+:mod:`idp.admin.agents`; the reason for a withdrawal is recorded beside it
 (``console.reason``).
 """
 
@@ -25,10 +26,11 @@ from certs.lifecycle import InvalidTransitionInput, check_reason
 from console.agents import (
     AGENT_RIGHTS,
     PendingGrant,
+    TooManyLookups,
     default_until,
     held_agent,
     holds_agent,
-    person_by_id_number,
+    look_up_agent,
     represented_organisation,
     save_pending_grant,
     take_pending_grant,
@@ -135,7 +137,12 @@ def grant(
         return refused("rights")
     if valid_until is None or day_end(valid_until) <= services.idp.ctx.clock():
         return refused("until")
-    person = person_by_id_number(services, id_number)
+    try:
+        person = look_up_agent(
+            services, organisation.id, id_number, person_id=viewer.person_id, actor=viewer.actor
+        )
+    except TooManyLookups:
+        return refused("lookups", 429)
     if person is None:
         return refused("person")
     if holds_agent(services, organisation.id, person.subject):

@@ -9,9 +9,11 @@ import re
 from datetime import timedelta
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from certs.demo import AUTHORITY, CIVIL_SERVANT
+from console import agents as console_agents
 from console.agents import agents_of
 from console.pages import CHINA
 from console.platform_data import search_audit
@@ -153,6 +155,46 @@ def test_a_valid_agent_is_not_authorised_again(demo: Demo, browser: TestClient) 
     assert valid == [AGENT["name"]]
     other = _review(browser, demo, page, action, "approver")  # someone else: as before
     assert other.status_code == 200 and 'name="pending"' in other.text
+
+
+def test_looking_up_an_agent_is_audited_and_limited(
+    demo: Demo, browser: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The review shows the real name of whoever the ID number belongs to: each look-up is
+    in the audit trail (the ids found, never the number), and a legal representative may
+    make only so many of them an hour."""
+    monkeypatch.setattr(console_agents, "LOOKUP_LIMIT", 3)
+    company = _organisation_id(demo, COMPANY["uscc"])
+    log_in(browser, demo, "citizen")
+    action = f"/console/organisations/{company}/agents"
+    page = browser.get(action)
+    found = _review(browser, demo, page, action, "approver")
+    assert found.status_code == 200 and 'data-testid="new-agent">陈静<' in found.text
+    nobody = post_form(
+        browser,
+        page,
+        action,
+        step="review",
+        id_number="440305199001010050",  # registered by nobody
+        scopes="licence:read",
+        valid_until=_until(demo),
+    )
+    assert nobody.status_code == 422
+    searched = search_audit(demo.services, "person.searched", None, None, 10, 0)
+    assert [(e.object_id, e.details["found"]) for e in searched] == [
+        ("-", []),
+        (_person_id(demo, demo.user("approver")["id_number"]), [searched[1].object_id]),
+    ]
+    for entry in searched:
+        assert entry.actor == demo.user("citizen")["subject"]
+        assert entry.details["for"] == "agent.granted" and entry.details["organisation"] == company
+        assert "440305199001010050" not in str(entry.details)
+        assert demo.user("approver")["id_number"] not in str(entry.details)
+    assert _review(browser, demo, page, action).status_code == 200  # the third
+    refused = _review(browser, demo, page, action, "approver")
+    assert refused.status_code == 429 and "查找人员的次数过多" in refused.text
+    assert "陈静" not in refused.text
+    assert len(search_audit(demo.services, "person.searched", None, None, 10, 0)) == 3
 
 
 def _grant(demo: Demo) -> tuple[str, str]:
