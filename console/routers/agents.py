@@ -41,6 +41,7 @@ from console.deps import FormViewer, HolderViewer, ServicesDep, Viewer, holder_v
 from console.pages import day_end, render
 from console.paging import MAX_PAGE, paginate
 from console.platform_data import note_reason
+from console.text import Line, Lines
 from core.services import Services
 from idp.admin import agents as agent_admin
 from idp.identities.models import Organisation
@@ -103,7 +104,7 @@ def grant(
     services: ServicesDep,
     valid_until: Annotated[date | None, Form()] = None,
     scopes: Annotated[list[str] | None, Form()] = None,
-    id_number: Annotated[str, Form(max_length=32)] = "",
+    id_number: Annotated[Line, Form(max_length=32)] = "",
     pending: Annotated[str, Form(max_length=64)] = "",
     step: Step = "review",
 ) -> Response:
@@ -190,7 +191,7 @@ def withdraw(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    reason: Annotated[str, Form(max_length=400)] = "",
+    reason: Annotated[Lines, Form(max_length=400)] = "",
     step: Step = "review",
 ) -> Response:
     holder_viewer(viewer)

@@ -42,6 +42,7 @@ from console.drafts import Document, Draft
 from console.pages import render
 from console.paging import MAX_PAGE, paginate
 from console.seal_preview import locate_seal, preview_png
+from console.text import Line
 from core.content_disposition import attachment
 from core.errors.problem import ProblemError
 from core.services import Services
@@ -117,13 +118,13 @@ async def stamp_upload(
     seal_id: Annotated[str, Form(max_length=32)],
     document: Annotated[UploadFile, File()],
     mode: Annotated[Mode, Form()] = "anchor",
-    anchor: Annotated[str, Form(max_length=32)] = "",
+    anchor: Annotated[Line, Form(max_length=32)] = "",
     page: Annotated[int | None, Form(ge=1, le=10_000)] = None,
     x: Annotated[float | None, Form(ge=0, le=20_000)] = None,
     y: Annotated[float | None, Form(ge=0, le=20_000)] = None,
     size: Size = 120.0,
     level: Annotated[Level, Form()] = "B-T",
-    purpose: Annotated[str, Form(max_length=200)] = "",
+    purpose: Annotated[Line, Form(max_length=200)] = "",
 ) -> Response:
     approver_viewer(viewer)
     seal = usable_seal(services, viewer.person_id, seal_id)
@@ -216,7 +217,7 @@ def stamp_move(
     viewer: FormViewer,
     services: ServicesDep,
     mode: Annotated[Mode, Form()] = "position",
-    anchor: Annotated[str, Form(max_length=32)] = "",
+    anchor: Annotated[Line, Form(max_length=32)] = "",
     page: Annotated[int | None, Form(ge=1, le=10_000)] = None,
     x: Annotated[float | None, Form(ge=0, le=20_000)] = None,
     y: Annotated[float | None, Form(ge=0, le=20_000)] = None,

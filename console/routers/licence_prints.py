@@ -26,6 +26,7 @@ from console.deps import FormViewer, LicenceAdminViewer, ServicesDep, Viewer, li
 from console.licence_view import view
 from console.pages import render
 from console.routers.licence_admin import administered_view, administrator
+from console.text import Lines
 from core.content_disposition import attachment
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -123,7 +124,7 @@ def report_lost(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    reason: Annotated[str, Form(max_length=400)] = "",
+    reason: Annotated[Lines, Form(max_length=400)] = "",
     step: Annotated[Literal["review", "confirm"], Form()] = "review",
 ) -> Response:
     licence_admin_viewer(viewer)

@@ -28,6 +28,7 @@ from console.deps import FormViewer, SealAdminViewer, ServicesDep, Viewer, seal_
 from console.pages import CHINA, day_end, render
 from console.paging import MAX_PAGE, PAGE_SIZE, Page, paginate
 from console.seal_uses import filtered_uses
+from console.text import Line, Lines
 from core.errors.problem import ProblemError
 from core.identifiers.errors import InvalidIdentifier
 from core.services import Services
@@ -113,8 +114,8 @@ async def new_seal(
     services: ServicesDep,
     organisation_id: Annotated[str, Form(max_length=32)],
     kind: Annotated[Kind, Form()],
-    name: Annotated[str, Form(max_length=12)] = "",
-    person_name: Annotated[str, Form(max_length=4)] = "",
+    name: Annotated[Line, Form(max_length=12)] = "",
+    person_name: Annotated[Line, Form(max_length=4)] = "",
     required_acr: Annotated[str, Form(max_length=64)] = LOA_TWO_FACTOR,
     step: Annotated[Literal["preview", "create"], Form()] = "preview",
 ) -> Response:
@@ -227,7 +228,7 @@ def grant_use(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    id_number: Annotated[str, Form(min_length=1, max_length=32)],
+    id_number: Annotated[Line, Form(min_length=1, max_length=32)],
     valid_until: Annotated[date, Form()],
 ) -> Response:
     seal_admin_viewer(viewer)
@@ -287,7 +288,7 @@ def withdraw_use(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    reason: Annotated[str, Form(max_length=400)] = "",
+    reason: Annotated[Lines, Form(max_length=400)] = "",
     step: Annotated[Literal["review", "confirm"], Form()] = "review",
 ) -> Response:
     seal_admin_viewer(viewer)
@@ -373,7 +374,7 @@ def action_submit(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    reason: Annotated[str, Form(max_length=400)] = "",
+    reason: Annotated[Lines, Form(max_length=400)] = "",
     step: Annotated[Literal["review", "confirm"], Form()] = "review",
 ) -> Response:
     seal_admin_viewer(viewer)

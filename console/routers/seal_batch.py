@@ -37,6 +37,7 @@ from console.client import PREFIX
 from console.deps import ApproverViewer, FormViewer, ServicesDep, approver_viewer
 from console.drafts import Document, Draft
 from console.pages import render
+from console.text import Line
 from core.content_disposition import attachment
 from core.errors.problem import ProblemError
 from core.services import Services
@@ -65,13 +66,13 @@ async def batch_upload(
     seal_id: Annotated[str, Form(max_length=32)],
     documents: Annotated[list[UploadFile], File()],
     mode: Annotated[Literal["anchor", "position"], Form()] = "anchor",
-    anchor: Annotated[str, Form(max_length=32)] = "",
+    anchor: Annotated[Line, Form(max_length=32)] = "",
     page: Annotated[int | None, Form(ge=1, le=10_000)] = None,
     x: Annotated[float | None, Form(ge=0, le=20_000)] = None,
     y: Annotated[float | None, Form(ge=0, le=20_000)] = None,
     size: Annotated[float, Form(ge=30, le=300)] = 120.0,
     level: Annotated[Level, Form()] = "B-T",
-    purpose: Annotated[str, Form(max_length=200)] = "",
+    purpose: Annotated[Line, Form(max_length=200)] = "",
 ) -> Response:
     approver_viewer(viewer)
     seal = usable_seal(services, viewer.person_id, seal_id)

@@ -180,3 +180,9 @@ def import_licence(demo: Demo, licence_number: str, holder: str = "agent") -> st
     identifier = report.rows[0].identifier
     assert identifier is not None, report.rows[0].error
     return identifier
+
+
+def assert_control_characters_refused(response: httpx.Response) -> None:
+    """The console's answer to text with a control character in it (console.text)."""
+    assert response.status_code == 422, (response.status_code, response.text[:300])
+    assert "输入的文字含有控制字符" in response.text

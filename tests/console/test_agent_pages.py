@@ -20,7 +20,13 @@ from console.platform_data import search_audit
 from core.app import create_app
 from idp.admin import agents as agent_admin
 from idp.demo import AGENT, COMPANY
-from tests.console.conftest import ORIGIN, Demo, log_in, post_form
+from tests.console.conftest import (
+    ORIGIN,
+    Demo,
+    assert_control_characters_refused,
+    log_in,
+    post_form,
+)
 
 
 def _organisation_id(demo: Demo, uscc: str) -> str:
@@ -322,6 +328,30 @@ def test_a_grant_is_refused_with_its_reason(demo: Demo, browser: TestClient) -> 
     confirm = post_form(browser, page, action, step="confirm", pending="0" * 32)
     assert confirm.status_code == 409  # nothing awaiting confirmation under that id
     assert company not in _acts_for(demo, AGENT["id_number"])
+
+
+def test_an_id_number_or_reason_with_a_control_character_is_refused(
+    demo: Demo, browser: TestClient
+) -> None:
+    company, representation = _grant(demo)
+    log_in(browser, demo, "citizen")
+    action = f"/console/organisations/{company}/agents"
+    page = browser.get(action)
+    refused = post_form(
+        browser,
+        page,
+        action,
+        step="review",
+        id_number=demo.user("approver")["id_number"] + "\x00",
+        scopes="licence:read",
+        valid_until=_until(demo),
+    )
+    assert_control_characters_refused(refused)
+    assert not search_audit(demo.services, "person.searched", None, None, 5, 0)
+    withdraw = f"{action}/{representation}/withdraw"
+    refused = post_form(browser, page, withdraw, step="confirm", reason="离\x00职")
+    assert_control_characters_refused(refused)
+    assert company in _acts_for(demo, AGENT["id_number"])
 
 
 def test_agent_forms_need_the_csrf_token(demo: Demo, browser: TestClient) -> None:

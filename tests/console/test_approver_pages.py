@@ -21,7 +21,13 @@ from PIL import Image
 from console.approving import held_draft
 from console.routers import approver, seal_batch
 from core.audit.entry import parse_entry
-from tests.console.conftest import Demo, csrf_of, log_in, step_up
+from tests.console.conftest import (
+    Demo,
+    assert_control_characters_refused,
+    csrf_of,
+    log_in,
+    step_up,
+)
 from tests.console.pdfs import ANCHOR, simple_pdf
 
 
@@ -241,6 +247,30 @@ def test_placement_errors_are_shown_on_the_form(demo: Demo, browser: TestClient)
         files={"document": ("x.pdf", b"not a pdf", "application/pdf")},
     )
     assert not_pdf.status_code == 422 and "不是可读取的PDF" in not_pdf.text
+
+
+def test_an_anchor_or_purpose_with_a_control_character_is_refused(
+    demo: Demo, browser: TestClient
+) -> None:
+    log_in(browser, demo, "approver")
+    for bad in ({"anchor": "盖\x00章"}, {"purpose": "许可\x00"}):
+        assert_control_characters_refused(_upload(browser, demo, **bad))
+    draft = _upload(browser, demo).headers["location"]
+    preview = browser.get(draft)
+    move = {"csrf": csrf_of(preview.text), "mode": "anchor", "anchor": "\x00"}
+    assert_control_characters_refused(browser.post(f"{draft}/placement", data=move))
+    form = browser.get("/console/batch")
+    batch = browser.post(
+        "/console/batch",
+        data={
+            "csrf": csrf_of(form.text),
+            "seal_id": demo.data["console"]["approval_seal"],
+            "anchor": ANCHOR,
+            "purpose": "批量\x00",
+        },
+        files=[("documents", ("a.pdf", simple_pdf(1), "application/pdf"))],
+    )
+    assert_control_characters_refused(batch)
 
 
 def test_a_batch_with_a_bad_document_and_the_zip(demo: Demo, browser: TestClient) -> None:

@@ -21,7 +21,13 @@ from certs.access import Caller
 from certs.demo_types import FOOD_BUSINESS_LICENCE, TOUR_GUIDE_CARD, demo_licence_types
 from certs.service import LicenceService
 from core.audit.entry import parse_entry
-from tests.console.conftest import Demo, csrf_of, import_licence, log_in
+from tests.console.conftest import (
+    Demo,
+    assert_control_characters_refused,
+    csrf_of,
+    import_licence,
+    log_in,
+)
 
 ISSUE = f"/console/admin/licence-types/{TOUR_GUIDE_CARD}/issue"
 FOOD_ISSUE = f"/console/admin/licence-types/{FOOD_BUSINESS_LICENCE}/issue"
@@ -189,6 +195,19 @@ def test_a_json_field_nested_too_deeply_is_a_field_error(demo: Demo, browser: Te
     refused = browser.post(issue, data={**data, "csrf": csrf_of(form.text)})
     assert refused.status_code == 422
     assert 'id="f-years-error"' in refused.text and "不是有效的 JSON" in refused.text
+
+
+def test_a_control_character_in_the_form_is_refused(demo: Demo, browser: TestClient) -> None:
+    """Whatever input it is in (a field, the holder's name): nothing is kept for confirmation."""
+    log_in(browser, demo, "admin")
+    form = browser.get(ISSUE)
+    agent = demo.user("agent")["id_number"]
+    for bad in ({"field.language": "英\x00语"}, {"holder_name": "林\x1b晓"}):
+        refused = browser.post(
+            ISSUE, data={**_guide_form(agent, **bad), "csrf": csrf_of(form.text)}
+        )
+        assert_control_characters_refused(refused)
+        assert not PENDING.search(refused.text)
 
 
 def test_others_may_not_issue(demo: Demo, browser: TestClient) -> None:

@@ -13,7 +13,7 @@ from console.approving import held_grants, usable_seals
 from console.pages import CHINA
 from core.audit.entry import parse_entry
 from seal.registry import SealRegistry
-from tests.console.conftest import Demo, csrf_of, log_in
+from tests.console.conftest import Demo, assert_control_characters_refused, csrf_of, log_in
 
 
 def _seals(demo: Demo) -> SealRegistry:
@@ -134,6 +134,34 @@ def test_a_second_grant_is_refused_so_a_withdrawal_ends_the_use(
     done = browser.post(withdraw, data={"csrf": data["csrf"], "reason": "调岗", "step": "confirm"})
     assert done.status_code == 200
     assert all(s.id != seal for s in usable_seals(demo.services, person.id))
+
+
+def test_text_with_a_control_character_is_refused(demo: Demo, browser: TestClient) -> None:
+    log_in(browser, demo, "admin")
+    seal = demo.data["console"]["approval_seal"]
+    page = browser.get(f"/console/admin/seals/{seal}")
+    csrf = csrf_of(page.text)
+    until = (demo.services.keys.clock().astimezone(CHINA).date() + timedelta(days=30)).isoformat()
+    grant = {
+        "csrf": csrf,
+        "id_number": demo.user("agent")["id_number"] + "\x00",
+        "valid_until": until,
+    }
+    assert_control_characters_refused(
+        browser.post(f"/console/admin/seals/{seal}/grants", data=grant)
+    )
+    suspend = {"csrf": csrf, "reason": "调岗\x00", "step": "confirm"}
+    assert_control_characters_refused(
+        browser.post(f"/console/admin/seals/{seal}/suspend", data=suspend)
+    )
+    assert _seals(demo).get(seal).status == "active"
+    made = {
+        "csrf": csrf,
+        "organisation_id": _authority_id(demo),
+        "kind": "contract",
+        "name": "合同\x07章",
+    }
+    assert_control_characters_refused(browser.post("/console/admin/seals/new", data=made))
 
 
 def test_suspend_resume_revoke_with_confirmation(demo: Demo, browser: TestClient) -> None:
