@@ -138,6 +138,34 @@ def test_seal_one_document_with_preview_step_up_and_download(
     assert 'data-testid="verdict">有效' in report.text
 
 
+def _stepped_up(browser: TestClient, demo: Demo, draft: str) -> str:
+    """Step the approver's login up to the seal's level through the draft's confirmation
+    (refused below it); a CSRF token of the session then."""
+    review = browser.get(draft)
+    refused = browser.post(
+        f"{draft}/confirm", data={"csrf": csrf_of(review.text)}, follow_redirects=False
+    )
+    return csrf_of(step_up(browser, demo, "approver", refused).text)
+
+
+def _meet_at_usable_seal(monkeypatch: pytest.MonkeyPatch, router: Any) -> None:
+    """Requests to ``router`` wait for each other once they have read their draft."""
+    meeting = threading.Barrier(2)
+    seal_of = router.usable_seal
+
+    def slow_usable_seal(*args: Any) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meeting.wait(timeout=1)  # the other request has read the draft too
+        return seal_of(*args)
+
+    monkeypatch.setattr(router, "usable_seal", slow_usable_seal)
+
+
+def _twice_at_once(browser: TestClient, path: str, data: dict[str, str]) -> list[httpx.Response]:
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(lambda _: browser.post(path, data=data), (1, 2)))
+
+
 def test_a_confirmation_sent_twice_at_once_stamps_once(
     demo: Demo, browser: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -145,23 +173,9 @@ def test_a_confirmation_sent_twice_at_once_stamps_once(
     other there, so both would stamp if the draft were not held by one: one seal use."""
     log_in(browser, demo, "approver")
     draft = _upload(browser, demo).headers["location"]
-    preview = browser.get(draft)
-    refused = browser.post(
-        f"{draft}/confirm", data={"csrf": csrf_of(preview.text)}, follow_redirects=False
-    )
-    back = step_up(browser, demo, "approver", refused)
-    meeting = threading.Barrier(2)
-    seal_of = approver.usable_seal
-
-    def slow_usable_seal(*args: Any) -> Any:
-        with contextlib.suppress(threading.BrokenBarrierError):
-            meeting.wait(timeout=1)  # the other request found the draft unsealed too
-        return seal_of(*args)
-
-    monkeypatch.setattr(approver, "usable_seal", slow_usable_seal)
-    data = {"csrf": csrf_of(back.text)}
-    with ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda _: browser.post(f"{draft}/confirm", data=data), (1, 2)))
+    csrf = _stepped_up(browser, demo, draft)
+    _meet_at_usable_seal(monkeypatch, approver)
+    answers = _twice_at_once(browser, f"{draft}/confirm", {"csrf": csrf})
     assert all(a.status_code == 200 for a in answers), [a.text[:300] for a in answers]
     assert len(_audit(demo, "seal.used")) == 1
     assert "盖章完成" in browser.get(f"{draft}/done").text
@@ -172,11 +186,7 @@ def _stepped_up_draft(browser: TestClient, demo: Demo) -> tuple[str, str]:
     token of the session)."""
     log_in(browser, demo, "approver")
     draft = _upload(browser, demo).headers["location"]
-    preview = browser.get(draft)
-    refused = browser.post(
-        f"{draft}/confirm", data={"csrf": csrf_of(preview.text)}, follow_redirects=False
-    )
-    return draft, csrf_of(step_up(browser, demo, "approver", refused).text)
+    return draft, _stepped_up(browser, demo, draft)
 
 
 def test_a_seal_moved_while_the_document_is_sealed_keeps_the_sealed_result(
@@ -346,35 +356,16 @@ def test_a_batch_confirmed_twice_at_once_seals_each_document_once(
         follow_redirects=False,
     )
     draft = posted.headers["location"]
-    review = browser.get(draft)
-    refused = browser.post(
-        f"{draft}/confirm", data={"csrf": csrf_of(review.text)}, follow_redirects=False
-    )
-    back = step_up(browser, demo, "approver", refused)
-    meeting = threading.Barrier(2)
-    seal_of = seal_batch.usable_seal
-
-    def slow_usable_seal(*args: Any) -> Any:
-        with contextlib.suppress(threading.BrokenBarrierError):
-            meeting.wait(timeout=1)  # the other request has read the draft too
-        return seal_of(*args)
-
-    monkeypatch.setattr(seal_batch, "usable_seal", slow_usable_seal)
-    data = {"csrf": csrf_of(back.text)}
-    with ThreadPoolExecutor(2) as pool:
-        answers = list(
-            pool.map(
-                lambda _: browser.post(f"{draft}/confirm", data=data, follow_redirects=False),
-                (1, 2),
-            )
-        )
-    jobs = {a.headers.get("location") for a in answers}
-    assert [a.status_code for a in answers] == [303, 303] and len(jobs) == 1, jobs
-    assert "已完成：1 / 1 份盖章成功" in browser.get(jobs.pop()).text
+    data = {"csrf": _stepped_up(browser, demo, draft)}
+    _meet_at_usable_seal(monkeypatch, seal_batch)
+    answers = _twice_at_once(browser, f"{draft}/confirm", data)
+    jobs = {str(a.url) for a in answers}  # where each was sent: the one job
+    assert len(jobs) == 1 and all(a.status_code == 200 for a in answers), jobs
+    job = jobs.pop()
+    assert "已完成：1 / 1 份盖章成功" in browser.get(job).text
     assert len(_audit(demo, "seal.used")) == 1
-    later = browser.post(f"{draft}/confirm", data=data, follow_redirects=False)
-    assert later.headers["location"] == answers[0].headers["location"]
-    assert len(_audit(demo, "seal.used")) == 1
+    later = browser.post(f"{draft}/confirm", data=data)
+    assert str(later.url) == job and len(_audit(demo, "seal.used")) == 1
 
 
 def test_other_people_get_403_or_not_found(demo: Demo, browser: TestClient) -> None:
