@@ -52,7 +52,7 @@ from certs.errors import InvalidLicenceInput
 from certs.metadata import LONG_TERM
 from certs.models import HolderCodeType
 from certs.queries import ProtectedHolderCode
-from certs.types import LicenceType, ValidityOutOfRange, field_errors
+from certs.types import LicenceType, ValidityOutOfRange, field_errors, parse_field_json
 from certs.versions import MAX_NAME_LENGTH
 from core.errors.problem import ProblemError
 from core.identifiers.resident_id import redact_resident_ids
@@ -131,12 +131,18 @@ def _decode(data: bytes) -> str:
         raise InvalidLicenceCsv("the file is not UTF-8 text (save it as CSV UTF-8)") from None
 
 
+def _column_shown(column: str) -> str:
+    """A column name as an error may show it: a file saved without its header row has a
+    licence row there, so anything shaped like an ID number is masked, and a long name cut."""
+    return redact_resident_ids(column)[:40] or "(empty)"
+
+
 def _check_header(header: list[str], licence_type: LicenceType) -> list[str]:
     columns = [cell.strip() for cell in header]
     seen: set[str] = set()
     for column in columns:
         if column in seen:
-            raise InvalidLicenceCsv(f"the column {column or '(empty)'} appears twice")
+            raise InvalidLicenceCsv(f"the column {_column_shown(column)} appears twice")
         seen.add(column)
     defined = set(licence_type.fields_schema.get("properties", {}))
     unknown = [
@@ -147,7 +153,7 @@ def _check_header(header: list[str], licence_type: LicenceType) -> list[str]:
         and not (column.startswith(FIELD_PREFIX) and column[len(FIELD_PREFIX) :] in defined)
     ]
     if unknown:
-        shown = ", ".join(c[:40] or "(empty)" for c in unknown[:5])
+        shown = ", ".join(_column_shown(c) for c in unknown[:5])
         raise InvalidLicenceCsv(f"unknown columns: {shown} (fields are named field.<name>)")
     missing = [column for column in REQUIRED_COLUMNS if column not in seen]
     if missing:
@@ -230,8 +236,8 @@ def _field_value(name: str, text: str, schema: Any) -> Any:
     if "array" in types and not stripped.startswith("["):
         return [item.strip() for item in re.split(r"[;；]", stripped) if item.strip()]
     try:
-        return json.loads(stripped)
-    except json.JSONDecodeError:
+        return parse_field_json(stripped)
+    except ValueError:
         raise _RowError(
             f"{FIELD_PREFIX}{name} is not valid JSON for a {'/'.join(sorted(types))}"
         ) from None

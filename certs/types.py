@@ -9,6 +9,7 @@ against which every issued or changed licence is validated; the licence metadata
 from __future__ import annotations
 
 import calendar
+import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -27,6 +28,8 @@ HOLDER_CODE_TYPES: dict[HolderKind, HolderCodeType] = {"person": "111", "organis
 ISSUING_LEVELS = ("national", "provincial", "municipal", "county")
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MAX_VALIDITY_YEARS = 100
+MAX_FIELD_DEPTH = 32
+"""How deeply a field's value typed as JSON may nest (arrays and objects)."""
 
 
 class InvalidLicenceType(ProblemError):
@@ -161,6 +164,31 @@ def field_errors(schema: dict[str, Any], fields: Any) -> list[FieldError]:
         message = f"fails {keyword}" + ("" if shown is None else f" {shown!r}")
         errors.append(FieldError(path, keyword, message))
     return sorted(errors, key=lambda e: (e.path, e.keyword))
+
+
+def _nesting(value: Any) -> int:
+    """How deeply ``value`` nests arrays and objects (walked without recursion)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def parse_field_json(text: str) -> Any:
+    """A field's value typed as JSON text (a form's input, a CSV cell); :class:`ValueError`
+    for text that is not JSON or nests deeper than :data:`MAX_FIELD_DEPTH`: the parser and
+    every check after it recurse, and a value nested thousands deep would exhaust them."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError("the value nests too deeply") from None
+    if _nesting(value) > MAX_FIELD_DEPTH:
+        raise ValueError("the value nests too deeply")
+    return value
 
 
 def validate_fields(licence_type: LicenceType, fields: Any) -> dict[str, Any]:

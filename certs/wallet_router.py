@@ -33,6 +33,7 @@ from certs.router import (
     admin_caller,
     holder_caller,
 )
+from core.content_disposition import attachment
 from core.deps import ServicesDep
 from idp.routers.bearer import no_store
 from seal.registry import SealRegistry
@@ -80,7 +81,7 @@ def _download(data: bytes, licence: Licence, kind: str, suffix: str = "") -> Res
         data,
         media_type=OFD_MEDIA_TYPE if kind == "ofd" else "application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Disposition": attachment(name),
             "Cache-Control": "no-store",
         },
     )

@@ -40,6 +40,7 @@ from console.routers import (
     seal_batch,
     validation,
 )
+from console.text import CONTROL_CHARACTERS
 from core.errors.problem import DependencyUnavailable, ProblemError
 from core.services import Services
 
@@ -80,7 +81,10 @@ async def _http(request: Request, exc: Exception) -> Response:
     return error_page(request, status if f"error.{status}" in TEXT["zh"] else 400)
 
 
-async def _invalid(request: Request, _exc: Exception) -> Response:
+async def _invalid(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    if any(error.get("type") == CONTROL_CHARACTERS for error in exc.errors()):
+        return error_page(request, 422, "error.control")
     return error_page(request, 400)
 
 

@@ -8,6 +8,8 @@ on every use, and records a refusal.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +22,7 @@ from console.drafts import Draft, DraftStore
 from core.errors.problem import ProblemError
 from core.services import Services
 from idp.oauth.sessions import loa_at_least
+from seal import batch
 from seal.models import Seal, SealGrant
 from seal.registry import SealNotFound, SealRegistry
 from seal.service import MAX_DOCUMENT_BYTES, StampingService
@@ -27,6 +30,9 @@ from seal.stamping.placement import AtAnchor, AtPosition
 
 BATCH_BYTES = 60 * 1024 * 1024
 """All the documents of one console batch together (each at most 20 MiB)."""
+STAMPING_CLAIM_SECONDS = 120
+"""How long a request holds a draft at most (a stamping takes well under a second; a request
+that dies holding it frees the draft when this runs out)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,38 @@ def owned_draft(services: Services, viewer: Viewer, draft_id: str) -> Draft:
     if found is None:
         raise ProblemError(404, "not-found", "Not found")
     return found
+
+
+@contextmanager
+def held_draft(services: Services, draft_id: str) -> Iterator[bool]:
+    """Hold the draft for this request alone while it is stamped or its seal moved: True
+    for the one request that holds it (the cache's add is atomic), False while another does;
+    let go at the end. Whoever holds it reads the draft again: the other may have sealed it."""
+    claim = f"console:stamping:{draft_id}"
+    held = services.cache.add(claim, b"1", ttl=STAMPING_CLAIM_SECONDS)
+    try:
+        yield held
+    finally:
+        if held:
+            services.cache.delete(claim)  # the draft now says whether it is sealed
+
+
+def _batch_claim(draft_id: str) -> str:
+    return f"console:batch-job:{draft_id}"
+
+
+def claim_batch(services: Services, draft_id: str) -> str | None:
+    """Take the batch draft for one job: the new job's id for the one request that does
+    (the cache's add is atomic), None when another request took it."""
+    job_id = batch.new_job_id()
+    taken = services.cache.add(_batch_claim(draft_id), job_id.encode(), batch.JOB_TTL_SECONDS)
+    return job_id if taken else None
+
+
+def started_batch(services: Services, draft_id: str) -> str | None:
+    """The id of the job that took the batch draft, if one did (and is not forgotten)."""
+    started = services.cache.get(_batch_claim(draft_id))
+    return None if started is None else started.decode()
 
 
 def require_level(viewer: Viewer, seal: Seal, back_to: str) -> None:

@@ -180,6 +180,9 @@ TEXT: dict[str, dict[str, str]] = {
         "error.400": "请求无效，请返回重试。",
         "error.409": "当前状态不允许此操作。",
         "error.422": "提交的内容无效。",
+        "error.control": (
+            "输入的文字含有控制字符（例如从其他程序复制来的不可见字符），请删除后重试。"
+        ),
         "error.503": "服务暂时不可用，请稍后再试。",
         "error.500": "服务出现错误，请稍后再试。",
         "error.csrf": "表单已失效，请返回刷新页面后重试。",
@@ -350,6 +353,8 @@ TEXT: dict[str, dict[str, str]] = {
         "error.400": "The request is not valid. Go back and try again.",
         "error.409": "The current state does not allow this.",
         "error.422": "What was sent is not valid.",
+        "error.control": "The text holds control characters (invisible characters, e.g. "
+        "copied from another program). Remove them and try again.",
         "error.503": "The service is unavailable. Try again later.",
         "error.500": "Something failed. Try again later.",
         "error.csrf": "The form has expired. Go back, reload the page and try again.",

@@ -33,6 +33,9 @@ TEXT: dict[str, dict[str, str]] = {
         "agent_error.person": "找不到使用该身份号码实名注册的人员。",
         "agent_error.rights": "请至少选择一项列出的权限。",
         "agent_error.until": "截止日期不得早于今天。",
+        "agent_error.held": "此人已是本单位的代办人。如需改变权限或期限，请先撤回原授权。",
+        "agent_error.expired": "该授权已确认或确认已过期，请查看代办人列表，必要时重新填写。",
+        "agent_error.lookups": "查找人员的次数过多，请一小时后再试。",
         "right.licence:read": "查看本单位证照",
         "right.seal:use": "使用本单位印章",
         "right.licence:admin": "管理证照",
@@ -73,6 +76,11 @@ TEXT: dict[str, dict[str, str]] = {
         "agent_error.person": "Nobody registered with this ID number was found.",
         "agent_error.rights": "Choose at least one of the rights listed.",
         "agent_error.until": "The end date must not be before today.",
+        "agent_error.held": "This person is already an agent of the organisation. To change "
+        "their rights or period, withdraw the authorisation first.",
+        "agent_error.expired": "This authorisation was confirmed already, or its confirmation "
+        "expired: check the list of agents and fill in the form again if need be.",
+        "agent_error.lookups": "Too many people looked up. Try again in an hour.",
         "right.licence:read": "View the organisation's licences",
         "right.seal:use": "Use the organisation's seals",
         "right.licence:admin": "Administer licences",

@@ -121,6 +121,8 @@ TEXT: dict[str, dict[str, str]] = {
         "problem.seal-use-refused": (
             "不允许使用该印章（印章状态、授权或认证级别不符），已记入审计日志。"
         ),
+        "problem.stamping": "该文件正在盖章，印章位置未修改。",
+        "problem.sealed": "该文件已盖章，印章位置不能再修改。",
         "problem.other": "无法完成，请检查后重试。",
     },
     "en": {
@@ -246,6 +248,8 @@ TEXT: dict[str, dict[str, str]] = {
         "problem.batch-too-large": "The files are too large together (60 MB at most).",
         "problem.seal-use-refused": "You may not use this seal now (its state, your grant or "
         "your level); the refusal is in the audit trail.",
+        "problem.stamping": "The document is being sealed; the seal was not moved.",
+        "problem.sealed": "The document is sealed; its seal can no longer be moved.",
         "problem.other": "This could not be done. Check and try again.",
     },
 }

@@ -50,6 +50,7 @@ TEXT: dict[str, dict[str, str]] = {
         "seal_done.revoke": "印章已注销，证书已吊销。",
         "seal_error.grant_person": "没有找到该身份证号对应的用户。",
         "seal_error.grant_until": "授权截止日期须晚于今天。",
+        "seal_error.grant_exists": "此人已有该印章的有效授权。如需改变期限，请先撤回原授权。",
         "seal_uses": "用章记录",
         "seal_uses_intro": "每一次用章：谁、何时、文件摘要、用途。记录取自审计日志。",
         "no_uses": "该印章尚未使用。",
@@ -107,6 +108,8 @@ TEXT: dict[str, dict[str, str]] = {
         "seal_done.revoke": "The seal and its certificate have been revoked.",
         "seal_error.grant_person": "Nobody with this ID number is known.",
         "seal_error.grant_until": "The end date must be after today.",
+        "seal_error.grant_exists": "This person already holds a valid authorisation to use "
+        "this seal. To change its period, withdraw it first.",
         "seal_uses": "Uses",
         "seal_uses_intro": "Every use: who, when, which document (digest), what for; read "
         "from the audit trail.",

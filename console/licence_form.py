@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from certs.types import FieldError, LicenceType, field_errors
+from certs.types import FieldError, LicenceType, field_errors, parse_field_json
 from console.licence_view import field_text
 
 FieldKind = Literal["text", "long_text", "choice", "date", "lines", "json"]
@@ -121,7 +121,7 @@ def parse_fields(licence_type: LicenceType, form: Mapping[str, str]) -> ParsedFi
             values[field.name] = [line.strip() for line in text.splitlines() if line.strip()]
         elif field.kind == "json":
             try:
-                values[field.name] = json.loads(text)
+                values[field.name] = parse_field_json(text)
             except ValueError:
                 errors[field.name] = "json"
         else:

@@ -54,8 +54,13 @@ def result(cache: Cache, job_id: str) -> bytes | None:
     return cache.get(_key(job_id) + ":zip")
 
 
-def start(cache: Cache, owner: str, total: int) -> JobState:
-    state = JobState(id=secrets.token_urlsafe(16), owner=owner, total=total)
+def new_job_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def start(cache: Cache, owner: str, total: int, job_id: str | None = None) -> JobState:
+    """A new job of ``total`` documents (under ``job_id``, if it was chosen beforehand)."""
+    state = JobState(id=job_id or new_job_id(), owner=owner, total=total)
     save(cache, state)
     return state
 

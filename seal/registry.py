@@ -65,6 +65,16 @@ class NotSealAdministrator(ProblemError):
         )
 
 
+class SealGrantExists(ProblemError):
+    def __init__(self) -> None:
+        super().__init__(
+            409,
+            "seal-grant-exists",
+            "The person already holds a valid authorisation to use this seal",
+            "Withdraw it first to authorise another period",
+        )
+
+
 class SealRegistry:
     def __init__(
         self,
@@ -235,14 +245,20 @@ class SealRegistry:
     # -- authorisations ------------------------------------------------------------
 
     def grant(self, seal_id: str, person_id: str, *, by: str, valid_until: datetime) -> SealGrant:
+        """Authorise the person to use the seal from now until ``valid_until``; one valid
+        grant per person and seal (:class:`SealGrantExists`, 409): a second one would
+        outlive the withdrawal of the first."""
         now = self.clock()
         if valid_until <= now:
             raise ProblemError(422, "invalid-period", "valid_until must be in the future")
         with transaction(self.sessions) as session:
-            row = self._seal_row(session, seal_id)
+            # held until the commit: a grant made at the same time waits, then sees this one
+            row = self._seal_row(session, seal_id, for_update=True)
             self._require_admin(session, row.organisation_id, by)
             if self.identities.person_by_id(session, person_id) is None:
                 raise ProblemError(404, "person-not-found", "No such person")
+            if any(held.valid_at(now) for held in self.store.grants(session, seal_id, person_id)):
+                raise SealGrantExists()
             grant = SealGrantRow(
                 id=secrets.token_hex(16),
                 seal_id=seal_id,

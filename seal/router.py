@@ -23,6 +23,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from core.content_disposition import attachment
 from core.deps import ServicesDep
 from core.errors.problem import ProblemError
 from idp.routers.bearer import TokenContext, require_scopes
@@ -364,7 +365,7 @@ def job_result(job_id: str, token: Approver, services: ServicesDep) -> Response:
         data,
         media_type="application/zip",
         headers={
-            "Content-Disposition": f'attachment; filename="sealed-{job_id}.zip"',
+            "Content-Disposition": attachment(f"sealed-{job_id}.zip"),
             "Cache-Control": "no-store",
         },
     )

@@ -4,15 +4,19 @@ granting rights to a person named by ID number, and withdrawing an agent with a 
 each change after a confirmation screen.
 
 Anyone else, and any agent of another organisation, gets "not found" (as in the
-self-service API, :mod:`idp.routers.me`). The ID number is only ever POSTed: the
-confirmation screen carries the person's opaque subject instead. The grant and the
-withdrawal are audited by :mod:`idp.admin.agents`; the reason for a withdrawal is
-recorded beside it (``console.reason``).
+self-service API, :mod:`idp.routers.me`). The ID number is only ever POSTed, and each
+look-up is audited and limited (:func:`console.agents.look_up_agent`): the confirmation
+screen carries only the id of the grant awaiting confirmation, kept with the session and
+used up by the confirmation, so that a form sent twice grants once. A person who is
+already a valid agent of the organisation is not authorised again (a second authorisation
+would outlive the withdrawal of the first). The grant and the withdrawal are audited by
+:mod:`idp.admin.agents`; the reason for a withdrawal is recorded beside it
+(``console.reason``).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Path, Query, Request
@@ -21,10 +25,15 @@ from fastapi.responses import RedirectResponse, Response
 from certs.lifecycle import InvalidTransitionInput, check_reason
 from console.agents import (
     AGENT_RIGHTS,
+    PendingGrant,
+    TooManyLookups,
     default_until,
     held_agent,
-    person_by_id_number,
+    holds_agent,
+    look_up_agent,
     represented_organisation,
+    save_pending_grant,
+    take_pending_grant,
 )
 from console.agents import agents_of as agent_rows
 from console.client import PREFIX
@@ -32,9 +41,10 @@ from console.deps import FormViewer, HolderViewer, ServicesDep, Viewer, holder_v
 from console.pages import day_end, render
 from console.paging import MAX_PAGE, paginate
 from console.platform_data import note_reason
+from console.text import Line, Lines
 from core.services import Services
 from idp.admin import agents as agent_admin
-from idp.identities.models import Organisation, Person
+from idp.identities.models import Organisation
 
 router = APIRouter(prefix="/organisations", include_in_schema=False)
 
@@ -86,65 +96,72 @@ def _rights(scopes: list[str]) -> list[str]:
     return [s for s in AGENT_RIGHTS if s in scopes]
 
 
-def _grant_error(
-    services: Services, person: Person | None, chosen: list[str], until: datetime
-) -> str | None:
-    if person is None:
-        return "person"
-    if not chosen:
-        return "rights"
-    if until <= services.idp.ctx.clock():
-        return "until"
-    return None
-
-
 @router.post("/{organisation_id}/agents")
 def grant(
     organisation_id: OpaqueId,
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    valid_until: Annotated[date, Form()],
+    valid_until: Annotated[date | None, Form()] = None,
     scopes: Annotated[list[str] | None, Form()] = None,
-    id_number: Annotated[str, Form(max_length=32)] = "",
-    subject: Annotated[str, Form(max_length=64)] = "",
+    id_number: Annotated[Line, Form(max_length=32)] = "",
+    pending: Annotated[str, Form(max_length=64)] = "",
     step: Step = "review",
 ) -> Response:
     holder_viewer(viewer)
     organisation = represented_organisation(services, viewer.person_id, organisation_id)
-    chosen = _rights(scopes or [])
-    until = day_end(valid_until)
-    if step == "review":
-        person = person_by_id_number(services, id_number)
-        error = _grant_error(services, person, chosen, until)
-        if error or person is None:
-            return _agents_page(
-                request, viewer, services, organisation, status=422, grant_error=error
-            )
-        return render(
-            request,
-            "agent_grant_confirm.html",
-            viewer=viewer,
-            organisation=organisation,
-            person=person,
-            scopes=chosen,
-            valid_until=valid_until.isoformat(),
-            until=until,
-        )
-    if not chosen:
+
+    def refused(error: str, status: int = 422) -> Response:
         return _agents_page(
-            request, viewer, services, organisation, status=422, grant_error="rights"
+            request, viewer, services, organisation, status=status, grant_error=error
         )
-    agent_admin.grant_agent(
-        services.idp,
-        organisation.id,
-        person_id=viewer.person_id,
-        agent_subject=subject,
-        scopes=chosen,
-        valid_until=until,
+
+    if step == "confirm":
+        chosen = take_pending_grant(services, viewer.cookie, pending, organisation.id)
+        if chosen is None:  # expired, or confirmed already (the other request grants it)
+            return refused("expired", 409)
+        if holds_agent(services, organisation.id, chosen.subject):  # granted meanwhile
+            return refused("held", 409)
+        agent_admin.grant_agent(
+            services.idp,
+            organisation.id,
+            person_id=viewer.person_id,
+            agent_subject=chosen.subject,
+            scopes=chosen.scopes,
+            valid_until=day_end(chosen.last_day),
+        )
+        return RedirectResponse(
+            f"{PREFIX}/organisations/{organisation.id}/agents?done=granted", status_code=303
+        )
+    rights = _rights(scopes or [])
+    if not rights:
+        return refused("rights")
+    if valid_until is None or day_end(valid_until) <= services.idp.ctx.clock():
+        return refused("until")
+    try:
+        person = look_up_agent(
+            services, organisation.id, id_number, person_id=viewer.person_id, actor=viewer.actor
+        )
+    except TooManyLookups:
+        return refused("lookups", 429)
+    if person is None:
+        return refused("person")
+    if holds_agent(services, organisation.id, person.subject):
+        return refused("held", 409)
+    pending_id = save_pending_grant(
+        services,
+        viewer.cookie,
+        PendingGrant(organisation.id, person.subject, rights, valid_until.isoformat()),
     )
-    return RedirectResponse(
-        f"{PREFIX}/organisations/{organisation.id}/agents?done=granted", status_code=303
+    return render(
+        request,
+        "agent_grant_confirm.html",
+        viewer=viewer,
+        organisation=organisation,
+        person=person,
+        scopes=rights,
+        valid_until=valid_until.isoformat(),
+        pending=pending_id,
     )
 
 
@@ -174,7 +191,7 @@ def withdraw(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    reason: Annotated[str, Form(max_length=400)] = "",
+    reason: Annotated[Lines, Form(max_length=400)] = "",
     step: Step = "review",
 ) -> Response:
     holder_viewer(viewer)

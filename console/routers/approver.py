@@ -24,6 +24,7 @@ from fastapi.responses import RedirectResponse, Response
 from console.approving import (
     at_level,
     drafts,
+    held_draft,
     held_grants,
     owned_draft,
     placement_of,
@@ -41,14 +42,13 @@ from console.drafts import Document, Draft
 from console.pages import render
 from console.paging import MAX_PAGE, paginate
 from console.seal_preview import locate_seal, preview_png
+from console.text import Line
+from core.content_disposition import attachment
 from core.errors.problem import ProblemError
 from core.services import Services
 from seal.service import StampRequest
 
 router = APIRouter(include_in_schema=False)
-# how long a confirmation holds its draft at most (a stamping takes well under a second; a
-# request that dies holding it frees the draft when this runs out)
-STAMPING_CLAIM_SECONDS = 120
 
 PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 DraftId = Annotated[str, Path(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")]
@@ -118,13 +118,13 @@ async def stamp_upload(
     seal_id: Annotated[str, Form(max_length=32)],
     document: Annotated[UploadFile, File()],
     mode: Annotated[Mode, Form()] = "anchor",
-    anchor: Annotated[str, Form(max_length=32)] = "",
+    anchor: Annotated[Line, Form(max_length=32)] = "",
     page: Annotated[int | None, Form(ge=1, le=10_000)] = None,
     x: Annotated[float | None, Form(ge=0, le=20_000)] = None,
     y: Annotated[float | None, Form(ge=0, le=20_000)] = None,
     size: Size = 120.0,
     level: Annotated[Level, Form()] = "B-T",
-    purpose: Annotated[str, Form(max_length=200)] = "",
+    purpose: Annotated[Line, Form(max_length=200)] = "",
 ) -> Response:
     approver_viewer(viewer)
     seal = usable_seal(services, viewer.person_id, seal_id)
@@ -217,7 +217,7 @@ def stamp_move(
     viewer: FormViewer,
     services: ServicesDep,
     mode: Annotated[Mode, Form()] = "position",
-    anchor: Annotated[str, Form(max_length=32)] = "",
+    anchor: Annotated[Line, Form(max_length=32)] = "",
     page: Annotated[int | None, Form(ge=1, le=10_000)] = None,
     x: Annotated[float | None, Form(ge=0, le=20_000)] = None,
     y: Annotated[float | None, Form(ge=0, le=20_000)] = None,
@@ -225,12 +225,13 @@ def stamp_move(
 ) -> Response:
     approver_viewer(viewer)
     draft = owned_draft(services, viewer, draft_id)
+    if draft.sealed is not None:
+        return _done_page(request, viewer, services, draft_id, draft, 409, "sealed")
     spec = placement_spec(mode, anchor, page, x, y, size)
-    moved = replace(draft, placement=spec) if spec else None
     try:
-        if moved is None:
+        if spec is None:
             raise ProblemError(422, "placement-required", "Give an anchor text or page, x and y")
-        locate_seal(draft.documents[0].pdf, placement_of(moved.placement))
+        locate_seal(draft.documents[0].pdf, placement_of(spec))
     except ProblemError as problem:
         return _preview_page(
             request,
@@ -241,7 +242,15 @@ def stamp_move(
             422,
             error=problem.problem.type.rsplit("/", 1)[-1],
         )
-    drafts(services).save(moved, draft_id)
+    # held as a confirmation holds it: a seal moved while the draft is being sealed would
+    # save the unsealed draft over the sealed one
+    with held_draft(services, draft_id) as held:
+        if not held:
+            return _preview_page(request, viewer, services, draft_id, draft, 409, "stamping")
+        draft = owned_draft(services, viewer, draft_id)  # as the claim found it
+        if draft.sealed is not None:  # sealed meanwhile
+            return _done_page(request, viewer, services, draft_id, draft, 409, "sealed")
+        drafts(services).save(replace(draft, placement=spec), draft_id)
     return RedirectResponse(f"{PREFIX}/stamp/{draft_id}", status_code=303)
 
 
@@ -257,16 +266,13 @@ async def stamp_confirm(
     require_level(viewer, seal, f"/stamp/{draft_id}")
     # one stamping per draft at a time: a confirmation sent twice at once (a double
     # click) stamps once, and the other request shows where the first one stands
-    claim = f"console:stamping:{draft_id}"
-    if not services.cache.add(claim, b"1", ttl=STAMPING_CLAIM_SECONDS):
-        return RedirectResponse(f"{PREFIX}/stamp/{draft_id}/done", status_code=303)
-    try:
+    with held_draft(services, draft_id) as held:
+        if not held:
+            return RedirectResponse(f"{PREFIX}/stamp/{draft_id}/done", status_code=303)
         draft = owned_draft(services, viewer, draft_id)  # as the claim found it
         if draft.sealed is not None:  # the other request stamped it meanwhile
             return RedirectResponse(f"{PREFIX}/stamp/{draft_id}/done", status_code=303)
         return await _stamp(request, viewer, services, draft_id, draft, seal.id)
-    finally:
-        services.cache.delete(claim)  # the draft now says whether it is sealed
 
 
 async def _stamp(
@@ -312,6 +318,27 @@ async def _stamp(
     return RedirectResponse(f"{PREFIX}/stamp/{draft_id}/done", status_code=303)
 
 
+def _done_page(
+    request: Request,
+    viewer: Viewer,
+    services: Services,
+    draft_id: str,
+    draft: Draft,
+    status: int = 200,
+    error: str | None = None,
+) -> Response:
+    return render(
+        request,
+        "stamp_done.html",
+        status=status,
+        viewer=viewer,
+        draft_id=draft_id,
+        draft=draft,
+        seal=registry(services).get(draft.seal_id),
+        error=error,
+    )
+
+
 @router.get("/stamp/{draft_id}/done")
 def stamp_done(
     draft_id: DraftId, request: Request, viewer: ApproverViewer, services: ServicesDep
@@ -319,14 +346,7 @@ def stamp_done(
     draft = owned_draft(services, viewer, draft_id)
     if draft.sealed is None:
         return RedirectResponse(f"{PREFIX}/stamp/{draft_id}", status_code=303)
-    return render(
-        request,
-        "stamp_done.html",
-        viewer=viewer,
-        draft_id=draft_id,
-        draft=draft,
-        seal=registry(services).get(draft.seal_id),
-    )
+    return _done_page(request, viewer, services, draft_id, draft)
 
 
 @router.get("/stamp/{draft_id}/sealed.pdf")
@@ -335,12 +355,11 @@ def stamp_download(draft_id: DraftId, viewer: ApproverViewer, services: Services
     if draft.sealed is None:
         raise ProblemError(404, "not-found", "Not found")
     stem = draft.documents[0].name.rsplit(".", 1)[0]
-    ascii_stem = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in stem)
     return Response(
         draft.sealed,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="sealed-{ascii_stem or "document"}.pdf"',
+            "Content-Disposition": attachment(f"sealed-{stem or 'document'}.pdf"),
             "Cache-Control": "no-store",
         },
     )

@@ -29,6 +29,7 @@ from console.licence_view import LicenceView, checked_identifier, view
 from console.pages import render
 from console.paging import MAX_PAGE, paginate
 from console.session import SessionStore
+from console.text import Line, Lines
 from core.audit.entry import AuditEvent
 from core.db.engine import transaction
 from core.errors.problem import ProblemError
@@ -120,7 +121,7 @@ def search(
     viewer: FormViewer,
     services: ServicesDep,
     by: Annotated[Literal["number", "holder"], Form()],
-    value: Annotated[str, Form(min_length=1, max_length=64)],
+    value: Annotated[Line, Form(min_length=1, max_length=64)],
 ) -> Response:
     licence_admin_viewer(viewer)
     licences = licence_service(services)
@@ -207,7 +208,7 @@ def action_submit(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    reason: Annotated[str, Form(max_length=400)] = "",
+    reason: Annotated[Lines, Form(max_length=400)] = "",
     step: Annotated[Literal["review", "confirm"], Form()] = "review",
 ) -> Response:
     licence_admin_viewer(viewer)

@@ -32,6 +32,7 @@ from console.licence_view import field_text
 from console.pages import render
 from console.routers.licence_admin import administrator
 from console.session import SessionStore
+from console.text import check_text
 from core.errors.problem import ProblemError
 from core.identifiers.errors import InvalidIdentifier
 from core.identifiers.resident_id import parse_resident_id
@@ -45,9 +46,10 @@ DEFAULT_REASON = "issued"
 
 
 async def posted_form(request: Request) -> dict[str, str]:
-    """The POSTed form's text inputs (the ``field.<name>`` inputs are named by the type)."""
+    """The POSTed form's text inputs (the ``field.<name>`` inputs are named by the type),
+    none with a control character in it (:func:`console.text.check_text`)."""
     form = await request.form()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    return check_text({key: value for key, value in form.items() if isinstance(value, str)})
 
 
 PostedForm = Annotated[dict[str, str], Depends(posted_form)]

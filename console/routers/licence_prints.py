@@ -26,6 +26,8 @@ from console.deps import FormViewer, LicenceAdminViewer, ServicesDep, Viewer, li
 from console.licence_view import view
 from console.pages import render
 from console.routers.licence_admin import administered_view, administrator
+from console.text import Lines
+from core.content_disposition import attachment
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -79,7 +81,7 @@ async def print_pdf(
         pdf,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Disposition": attachment(name),
             "Cache-Control": "no-store",
         },
     )
@@ -122,7 +124,7 @@ def report_lost(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    reason: Annotated[str, Form(max_length=400)] = "",
+    reason: Annotated[Lines, Form(max_length=400)] = "",
     step: Annotated[Literal["review", "confirm"], Form()] = "review",
 ) -> Response:
     licence_admin_viewer(viewer)

@@ -26,6 +26,7 @@ from console.deps import HolderViewer, ServicesDep, Viewer
 from console.licence_view import checked_identifier, view
 from console.pages import render
 from console.paging import MAX_PAGE, paginate
+from core.content_disposition import attachment
 from core.errors.problem import ProblemError
 
 router = APIRouter(include_in_schema=False)
@@ -88,7 +89,7 @@ async def my_licence_pdf(
         pdf,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Disposition": attachment(name),
             "Cache-Control": "no-store",
         },
     )

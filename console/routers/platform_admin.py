@@ -23,6 +23,7 @@ from console.deps import platform_admin_viewer as require_platform_admin
 from console.pages import render
 from console.paging import MAX_PAGE, PAGE_SIZE, Page
 from console.platform_data import clients_page, note_reason
+from console.text import Line, Lines
 from idp.admin import clients as client_admin
 from idp.admin.errors import Conflict, InvalidRequest
 from idp.clients.channels import Channel
@@ -94,10 +95,10 @@ def register_client(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    name: Annotated[str, Form(min_length=1, max_length=200)],
+    name: Annotated[Line, Form(min_length=1, max_length=200)],
     channel: Annotated[Channel, Form()],
-    scope: Annotated[str, Form(min_length=1, max_length=1000)],
-    redirect_uris: Annotated[str, Form(max_length=20_000)] = "",
+    scope: Annotated[Line, Form(min_length=1, max_length=1000)],
+    redirect_uris: Annotated[Lines, Form(max_length=20_000)] = "",
     token_endpoint_auth_method: Annotated[str, Form(max_length=32)] = AUTH_METHODS[0],
 ) -> Response:
     require_platform_admin(request, viewer)
@@ -185,7 +186,7 @@ def client_action(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    reason: Annotated[str, Form(max_length=400)] = "",
+    reason: Annotated[Lines, Form(max_length=400)] = "",
     step: Annotated[Literal["review", "confirm"], Form()] = "review",
 ) -> Response:
     require_platform_admin(request, viewer)

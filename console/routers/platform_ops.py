@@ -32,6 +32,7 @@ from console.platform_data import (
     rotatable,
     search_audit,
 )
+from console.text import Line, Lines, OptionalLine
 from core.errors.problem import ProblemError
 from core.identifiers.errors import InvalidIdentifier
 from core.services import Services
@@ -43,7 +44,7 @@ router = APIRouter(prefix="/platform", include_in_schema=False)
 Purpose = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[a-z0-9-]+$")]
 PersonId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-Text = Annotated[str | None, Query(max_length=200)]
+Text = Annotated[OptionalLine, Query(max_length=200)]
 Step = Annotated[Literal["review", "confirm"], Form()]
 
 
@@ -98,7 +99,7 @@ async def rotate_key(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    reason: Annotated[str, Form(max_length=400)] = "",
+    reason: Annotated[Lines, Form(max_length=400)] = "",
     step: Step = "review",
 ) -> Response:
     require_platform_admin(request, viewer)
@@ -220,7 +221,7 @@ def lookup(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    id_number: Annotated[str, Form(min_length=1, max_length=32)],
+    id_number: Annotated[Line, Form(min_length=1, max_length=32)],
 ) -> Response:
     require_platform_admin(request, viewer)
     try:
@@ -238,7 +239,7 @@ def unlock(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    reason: Annotated[str, Form(max_length=400)] = "",
+    reason: Annotated[Lines, Form(max_length=400)] = "",
     step: Step = "review",
 ) -> Response:
     require_platform_admin(request, viewer)

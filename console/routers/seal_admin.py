@@ -28,6 +28,7 @@ from console.deps import FormViewer, SealAdminViewer, ServicesDep, Viewer, seal_
 from console.pages import CHINA, day_end, render
 from console.paging import MAX_PAGE, PAGE_SIZE, Page, paginate
 from console.seal_uses import filtered_uses
+from console.text import Line, Lines
 from core.errors.problem import ProblemError
 from core.identifiers.errors import InvalidIdentifier
 from core.services import Services
@@ -35,7 +36,7 @@ from idp.identities.models import Organisation
 from idp.oauth.sessions import LOA_STRONG, LOA_TWO_FACTOR
 from seal.images import InvalidSealDesign, SealDesign, render_seal
 from seal.models import KIND_TITLES, Seal, SealGrant
-from seal.registry import TRANSITIONS, SealNotFound
+from seal.registry import TRANSITIONS, SealGrantExists, SealNotFound
 from seal.uses import SealUse
 
 router = APIRouter(prefix="/admin/seals", include_in_schema=False)
@@ -113,8 +114,8 @@ async def new_seal(
     services: ServicesDep,
     organisation_id: Annotated[str, Form(max_length=32)],
     kind: Annotated[Kind, Form()],
-    name: Annotated[str, Form(max_length=12)] = "",
-    person_name: Annotated[str, Form(max_length=4)] = "",
+    name: Annotated[Line, Form(max_length=12)] = "",
+    person_name: Annotated[Line, Form(max_length=4)] = "",
     required_acr: Annotated[str, Form(max_length=64)] = LOA_TWO_FACTOR,
     step: Annotated[Literal["preview", "create"], Form()] = "preview",
 ) -> Response:
@@ -227,7 +228,7 @@ def grant_use(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    id_number: Annotated[str, Form(min_length=1, max_length=32)],
+    id_number: Annotated[Line, Form(min_length=1, max_length=32)],
     valid_until: Annotated[date, Form()],
 ) -> Response:
     seal_admin_viewer(viewer)
@@ -244,7 +245,10 @@ def grant_use(
     if person is None or until <= seals.clock():
         error = "grant_person" if person is None else "grant_until"
         return _seal_page(request, viewer, services, seal, 422, grant_error=error)
-    seals.grant(seal.id, person.id, by=viewer.person_id, valid_until=until)
+    try:
+        seals.grant(seal.id, person.id, by=viewer.person_id, valid_until=until)
+    except SealGrantExists:
+        return _seal_page(request, viewer, services, seal, 409, grant_error="grant_exists")
     return RedirectResponse(f"{PREFIX}/admin/seals/{seal.id}?done=granted", status_code=303)
 
 
@@ -284,7 +288,7 @@ def withdraw_use(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    reason: Annotated[str, Form(max_length=400)] = "",
+    reason: Annotated[Lines, Form(max_length=400)] = "",
     step: Annotated[Literal["review", "confirm"], Form()] = "review",
 ) -> Response:
     seal_admin_viewer(viewer)
@@ -370,7 +374,7 @@ def action_submit(
     request: Request,
     viewer: FormViewer,
     services: ServicesDep,
-    reason: Annotated[str, Form(max_length=400)] = "",
+    reason: Annotated[Lines, Form(max_length=400)] = "",
     step: Annotated[Literal["review", "confirm"], Form()] = "review",
 ) -> Response:
     seal_admin_viewer(viewer)

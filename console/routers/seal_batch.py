@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from console.approving import (
     BATCH_BYTES,
     at_level,
+    claim_batch,
     drafts,
     owned_draft,
     placement_of,
@@ -28,6 +29,7 @@ from console.approving import (
     registry,
     require_level,
     stamping,
+    started_batch,
     usable_seal,
     usable_seals,
 )
@@ -35,7 +37,10 @@ from console.client import PREFIX
 from console.deps import ApproverViewer, FormViewer, ServicesDep, approver_viewer
 from console.drafts import Document, Draft
 from console.pages import render
+from console.text import Line
+from core.content_disposition import attachment
 from core.errors.problem import ProblemError
+from core.services import Services
 from seal import batch
 from seal.service import StampRequest
 
@@ -61,13 +66,13 @@ async def batch_upload(
     seal_id: Annotated[str, Form(max_length=32)],
     documents: Annotated[list[UploadFile], File()],
     mode: Annotated[Literal["anchor", "position"], Form()] = "anchor",
-    anchor: Annotated[str, Form(max_length=32)] = "",
+    anchor: Annotated[Line, Form(max_length=32)] = "",
     page: Annotated[int | None, Form(ge=1, le=10_000)] = None,
     x: Annotated[float | None, Form(ge=0, le=20_000)] = None,
     y: Annotated[float | None, Form(ge=0, le=20_000)] = None,
     size: Annotated[float, Form(ge=30, le=300)] = 120.0,
     level: Annotated[Level, Form()] = "B-T",
-    purpose: Annotated[str, Form(max_length=200)] = "",
+    purpose: Annotated[Line, Form(max_length=200)] = "",
 ) -> Response:
     approver_viewer(viewer)
     seal = usable_seal(services, viewer.person_id, seal_id)
@@ -124,9 +129,14 @@ def batch_confirm(
 ) -> Response:
     approver_viewer(viewer)
     store = drafts(services)
-    draft = owned_draft(services, viewer, draft_id)
+    draft = store.load(draft_id, viewer.person_id)
+    if draft is None:  # confirmed before: the job that took the draft (only its owner's)
+        return _started(services, draft_id)
     seal = usable_seal(services, viewer.person_id, draft.seal_id)
     require_level(viewer, seal, f"/batch/{draft_id}")
+    job_id = claim_batch(services, draft_id)
+    if job_id is None:  # confirmed twice at once (a double click): the other request's job
+        return _started(services, draft_id)
     placement = placement_of(draft.placement)
     requests = [
         (
@@ -135,7 +145,7 @@ def batch_confirm(
         )
         for d in draft.documents
     ]
-    state = batch.start(services.cache, viewer.person_id, len(requests))
+    state = batch.start(services.cache, viewer.person_id, len(requests), job_id)
     store.delete(draft_id)  # the job holds the documents now
     tasks.add_task(
         run_in_threadpool,
@@ -148,6 +158,13 @@ def batch_confirm(
         acr=viewer.token.acr,
     )
     return RedirectResponse(f"{PREFIX}/jobs/{state.id}", status_code=303)
+
+
+def _started(services: Services, draft_id: str) -> Response:
+    job_id = started_batch(services, draft_id)
+    if job_id is None:
+        raise ProblemError(404, "not-found", "Not found")
+    return RedirectResponse(f"{PREFIX}/jobs/{job_id}", status_code=303)
 
 
 def _job(services: ServicesDep, viewer: ApproverViewer, job_id: str) -> batch.JobState:
@@ -184,7 +201,7 @@ def job_zip(job_id: JobId, viewer: ApproverViewer, services: ServicesDep) -> Res
         data,
         media_type="application/zip",
         headers={
-            "Content-Disposition": f'attachment; filename="sealed-{job_id}.zip"',
+            "Content-Disposition": attachment(f"sealed-{job_id}.zip"),
             "Cache-Control": "no-store",
         },
     )

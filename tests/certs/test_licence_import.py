@@ -220,6 +220,29 @@ def test_a_bad_header_rejects_the_whole_file(
 
 
 @pytest.mark.parametrize(
+    ("first_line", "shown"),
+    [
+        # a file saved without its header row
+        (f"李四,{PERSON_ID},2025-03-01,2025-03-02", "unknown columns: 李四, 110105********002X"),
+        (f"{PERSON_2},李四,{PERSON_2}", "the column 350102********0011 appears twice"),
+        ("张" * 60 + PERSON_ID, "unknown columns: " + "张" * 40 + " "),
+        (PERSON_ID + "张" * 60, "unknown columns: 110105********002X" + "张" * 22 + " "),
+    ],
+)
+def test_a_bad_header_never_shows_an_id_number(
+    importer: LicenceImporter, first_line: str, shown: str
+) -> None:
+    """The columns an error names may be a licence row: ID numbers in them are masked, and a
+    long column name is cut."""
+    with pytest.raises(InvalidLicenceCsv) as raised:
+        run(importer, csv_of(guide_row(), header=first_line))
+    detail = str(raised.value.problem.detail)
+    assert shown in detail
+    assert PERSON_ID not in detail and PERSON_2 not in detail
+    assert "张" * 41 not in detail
+
+
+@pytest.mark.parametrize(
     ("data", "detail"),
     [
         (b"", "the file is empty"),
@@ -322,6 +345,20 @@ def test_organisation_licences_with_array_and_json_fields(importer: LicenceImpor
     assert importer.get(str(report.rows[1].identifier)).fields["business_items"] == [
         "热食类食品制售"
     ]
+
+
+def test_a_json_cell_nested_too_deeply_rejects_its_row(importer: LicenceImporter) -> None:
+    header = (
+        "licence_number,holder_name,holder_code,issued_on,valid_from,"
+        "field.operator,field.business_premises,field.main_business,field.business_items"
+    )
+    row = (
+        f"JY1,长春示例餐饮有限公司,{COMPANY_USCC},2024-06-01,2024-06-01,长春示例餐饮有限公司,"
+        "吉林省长春市朝阳区西安大路2号,餐饮服务经营者,"
+    )
+    report = run(importer, csv_of(row + "[" * 3000, header=header), FOOD_BUSINESS_LICENCE)
+    assert statuses(report) == [(2, "rejected")]
+    assert "field.business_items is not valid JSON" in str(report.rows[0].error)
 
 
 def test_long_term_type_and_unknown_type(importer: LicenceImporter) -> None:

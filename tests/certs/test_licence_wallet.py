@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from urllib.parse import quote
 
 from PIL import Image
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -28,6 +29,7 @@ from tests.certs.test_licence_api import (  # noqa: F401 (fixtures)
     issued,
     world,
 )
+from tests.certs.test_licence_import_api import guide_csv, post_csv
 from verify.qr_image import decode_image, read_qr_texts
 
 
@@ -67,6 +69,23 @@ def test_the_holder_downloads_a_sealed_pdf_whose_qr_verifies(
     assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
     with Image.open(io.BytesIO(preview.content)) as image:
         assert [_verdict(client, text) for text in decode_image(image)] == ["valid"]
+
+
+def test_a_licence_numbered_outside_latin_1_downloads_under_its_number(
+    world: World, client: RecordingClient
+) -> None:
+    """A licence imported with its old number (闽导字第0001号): the PDF is named in ASCII and,
+    for the clients that read it, by its number in UTF-8 (RFC 6266 §4.3), not a 500."""
+    csv = guide_csv(CITIZEN).replace(b"DY-1,", "闽导字第0001号,".encode())
+    imported = post_csv(client, world.token(ADMIN_A), csv)
+    identifier = imported.json()["rows"][0]["identifier"]
+    holder = bearer(world.token(CITIZEN, HOLDER_SCOPE))
+    response = client.get(f"/me/licences/{identifier}/document.pdf", headers=holder)
+    assert response.status_code == 200 and response.content.startswith(b"%PDF")
+    assert response.headers["content-disposition"] == (
+        'attachment; filename="licence-_0001_-v1.pdf"; '
+        f"filename*=UTF-8''{quote('licence-闽导字第0001号-v1.pdf')}"
+    )
 
 
 def test_a_dynamic_qr_verifies_for_minutes_only(world: World, client: RecordingClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
@@ -14,10 +15,12 @@ from certs.metadata import LABELS, licence_metadata
 from certs.models import Licence
 from certs.service import LicenceService
 from certs.types import (
+    MAX_FIELD_DEPTH,
     InvalidLicenceFields,
     InvalidLicenceType,
     add_years,
     check_licence_type,
+    parse_field_json,
     validate_fields,
 )
 from core.errors.problem import ProblemError
@@ -77,6 +80,18 @@ def test_nested_paths_and_enums() -> None:
     ]
     with pytest.raises(InvalidLicenceFields):
         validate_fields(FOOD, [])
+
+
+def test_a_field_typed_as_json_may_nest_only_so_deep() -> None:
+    """A value nested thousands deep exhausted the parser's recursion (a 500 where the form
+    or the import should name the field); one deeper than the limit is refused too."""
+    fitting = "[" * MAX_FIELD_DEPTH + "]" * MAX_FIELD_DEPTH
+    assert parse_field_json(fitting) == json.loads(fitting)
+    assert parse_field_json('{"a": [1, {"b": "c"}]}') == {"a": [1, {"b": "c"}]}
+    deeper = '{"a":' * (MAX_FIELD_DEPTH + 1) + "1" + "}" * (MAX_FIELD_DEPTH + 1)
+    for text in ("[" * 3000, "[" * 3000 + "]" * 3000, deeper, "{not json"):
+        with pytest.raises(ValueError):
+            parse_field_json(text)
 
 
 @pytest.mark.parametrize(

@@ -159,3 +159,30 @@ def step_up(client: TestClient, demo: Demo, who: str, refused: httpx.Response) -
     location = refused.headers["location"]
     assert location.startswith("/console/login?") and "acr=" in location, location
     return _drive(client, demo, who, client.get(location, follow_redirects=False))
+
+
+def import_licence(demo: Demo, licence_number: str, holder: str = "agent") -> str:
+    """A tour guide card of ``holder`` imported from an older system under its own
+    ``licence_number`` (which may be any text, e.g. 闽导字第0001号); its identifier."""
+    from certs.demo_types import TOUR_GUIDE_CARD
+    from certs.import_router import licence_importer
+
+    authority = demo.data["certs"]["issuing_authority"]
+    person = demo.user(holder)
+    fields = {"name": person["name"], "sex": "男", "language": "日语"}
+    header = "licence_number,holder_name,holder_code,issued_on,valid_from"
+    row = f"{licence_number},{person['name']},{person['id_number']},2025-03-01,2025-03-01"
+    header += "".join(f",field.{name}" for name in fields) + ",field.issuing_authority"
+    row += "".join(f",{value}" for value in fields.values()) + f",{authority['name']}"
+    report = licence_importer(demo.services).import_csv(
+        f"{header}\n{row}\n".encode(), TOUR_GUIDE_CARD, authority["uscc"], authority["name"], "t"
+    )
+    identifier = report.rows[0].identifier
+    assert identifier is not None, report.rows[0].error
+    return identifier
+
+
+def assert_control_characters_refused(response: httpx.Response) -> None:
+    """The console's answer to text with a control character in it (console.text)."""
+    assert response.status_code == 422, (response.status_code, response.text[:300])
+    assert "输入的文字含有控制字符" in response.text

@@ -9,15 +9,24 @@ import re
 from datetime import timedelta
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from certs.demo import AUTHORITY, CIVIL_SERVANT
+from console import agents as console_agents
+from console.agents import agents_of
 from console.pages import CHINA
 from console.platform_data import search_audit
 from core.app import create_app
 from idp.admin import agents as agent_admin
 from idp.demo import AGENT, COMPANY
-from tests.console.conftest import ORIGIN, Demo, csrf_of, log_in, post_form
+from tests.console.conftest import (
+    ORIGIN,
+    Demo,
+    assert_control_characters_refused,
+    log_in,
+    post_form,
+)
 
 
 def _organisation_id(demo: Demo, uscc: str) -> str:
@@ -78,22 +87,10 @@ def test_a_legal_representative_authorises_an_agent(demo: Demo, browser: TestCli
     masked = re.search(r'data-testid="new-agent-id-number">([^<]+)<', review.text)
     assert masked and "*" in masked.group(1)
     assert "查看本单位证照" in review.text
-    assert 'name="subject"' in review.text and 'name="id_number"' not in review.text
+    assert 'name="pending"' in review.text and 'name="id_number"' not in review.text
     assert company not in _acts_for(demo, AGENT["id_number"])  # nothing changed yet
 
-    subject = re.search(r'name="subject" value="([^"]+)"', review.text)
-    assert subject
-    done = browser.post(
-        action,
-        data={
-            "csrf": csrf_of(review.text),
-            "step": "confirm",
-            "subject": subject.group(1),
-            "scopes": "licence:read",
-            "valid_until": _until(demo),
-        },
-        follow_redirects=False,
-    )
+    done = _confirm(browser, action, review)
     assert done.status_code == 303
     assert done.headers["location"] == f"{action}?done=granted"
     assert company in _acts_for(demo, AGENT["id_number"])
@@ -104,6 +101,106 @@ def test_a_legal_representative_authorises_an_agent(demo: Demo, browser: TestCli
     _no_id_number_in(listed, AGENT["id_number"])
     granted = search_audit(demo.services, "agent.granted", None, None, 5, 0)
     assert granted and granted[0].details["scopes"] == ["licence:read"]
+
+
+def _confirm(browser: TestClient, action: str, review: httpx.Response) -> httpx.Response:
+    """Confirm the grant the review page shows (it names it by a random id only)."""
+    pending = re.search(r'name="pending" value="([0-9a-f]{32})"', review.text)
+    assert pending, review.text[:500]
+    return post_form(browser, review, action, step="confirm", pending=pending.group(1))
+
+
+def _review(
+    browser: TestClient, demo: Demo, page: httpx.Response, action: str, who: str = "agent"
+) -> httpx.Response:
+    return post_form(
+        browser,
+        page,
+        action,
+        step="review",
+        id_number=demo.user(who)["id_number"],
+        scopes="licence:read",
+        valid_until=_until(demo),
+    )
+
+
+def test_a_grant_confirmed_twice_is_made_once(demo: Demo, browser: TestClient) -> None:
+    """The confirmation sent twice (a double click, the form sent again) made two agents of
+    one person, and a withdrawal left the other: the grant awaiting confirmation is used up
+    by the first, and the second is told so."""
+    company = _organisation_id(demo, COMPANY["uscc"])
+    log_in(browser, demo, "citizen")
+    action = f"/console/organisations/{company}/agents"
+    review = _review(browser, demo, browser.get(action), action)
+    assert _confirm(browser, action, review).status_code == 303
+    again = _confirm(browser, action, review)
+    assert again.status_code == 409 and "该授权已确认或确认已过期" in again.text
+    listed = browser.get(action)
+    withdraw = re.findall(rf'href="({action}/[^"/]+/withdraw)"', listed.text)
+    assert len(withdraw) == 1
+    done = post_form(browser, listed, withdraw[0], step="confirm", reason="离职")
+    assert done.status_code == 303
+    assert company not in _acts_for(demo, AGENT["id_number"])
+
+
+def test_a_valid_agent_is_not_authorised_again(demo: Demo, browser: TestClient) -> None:
+    """A second authorisation would outlive the withdrawal of the first: refused on review,
+    and on a confirmation whose review came before the person became an agent."""
+    company = _organisation_id(demo, COMPANY["uscc"])
+    log_in(browser, demo, "citizen")
+    action = f"/console/organisations/{company}/agents"
+    page = browser.get(action)
+    first, second = _review(browser, demo, page, action), _review(browser, demo, page, action)
+    assert _confirm(browser, action, first).status_code == 303
+    late = _confirm(browser, action, second)
+    assert late.status_code == 409 and "此人已是本单位的代办人" in late.text
+    again = _review(browser, demo, page, action)
+    assert again.status_code == 409 and "此人已是本单位的代办人" in again.text
+    _no_id_number_in(again, AGENT["id_number"])
+    valid = [a.name for a in agents_of(demo.services, company) if a.state == "valid"]
+    assert valid == [AGENT["name"]]
+    other = _review(browser, demo, page, action, "approver")  # someone else: as before
+    assert other.status_code == 200 and 'name="pending"' in other.text
+
+
+def test_looking_up_an_agent_is_audited_and_limited(
+    demo: Demo, browser: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The review shows the real name of whoever the ID number belongs to: each look-up is
+    in the audit trail (the ids found, never the number), and a legal representative may
+    make only so many of them an hour."""
+    monkeypatch.setattr(console_agents, "LOOKUP_LIMIT", 3)
+    company = _organisation_id(demo, COMPANY["uscc"])
+    log_in(browser, demo, "citizen")
+    action = f"/console/organisations/{company}/agents"
+    page = browser.get(action)
+    found = _review(browser, demo, page, action, "approver")
+    assert found.status_code == 200 and 'data-testid="new-agent">陈静<' in found.text
+    nobody = post_form(
+        browser,
+        page,
+        action,
+        step="review",
+        id_number="440305199001010050",  # registered by nobody
+        scopes="licence:read",
+        valid_until=_until(demo),
+    )
+    assert nobody.status_code == 422
+    searched = search_audit(demo.services, "person.searched", None, None, 10, 0)
+    assert [(e.object_id, e.details["found"]) for e in searched] == [
+        ("-", []),
+        (_person_id(demo, demo.user("approver")["id_number"]), [searched[1].object_id]),
+    ]
+    for entry in searched:
+        assert entry.actor == demo.user("citizen")["subject"]
+        assert entry.details["for"] == "agent.granted" and entry.details["organisation"] == company
+        assert "440305199001010050" not in str(entry.details)
+        assert demo.user("approver")["id_number"] not in str(entry.details)
+    assert _review(browser, demo, page, action).status_code == 200  # the third
+    refused = _review(browser, demo, page, action, "approver")
+    assert refused.status_code == 429 and "查找人员的次数过多" in refused.text
+    assert "陈静" not in refused.text
+    assert len(search_audit(demo.services, "person.searched", None, None, 10, 0)) == 3
 
 
 def _grant(demo: Demo) -> tuple[str, str]:
@@ -228,17 +325,33 @@ def test_a_grant_is_refused_with_its_reason(demo: Demo, browser: TestClient) -> 
         assert error in refused.text
         assert 'role="alert"' in refused.text
         _no_id_number_in(refused, AGENT["id_number"])
-    confirm = post_form(
+    confirm = post_form(browser, page, action, step="confirm", pending="0" * 32)
+    assert confirm.status_code == 409  # nothing awaiting confirmation under that id
+    assert company not in _acts_for(demo, AGENT["id_number"])
+
+
+def test_an_id_number_or_reason_with_a_control_character_is_refused(
+    demo: Demo, browser: TestClient
+) -> None:
+    company, representation = _grant(demo)
+    log_in(browser, demo, "citizen")
+    action = f"/console/organisations/{company}/agents"
+    page = browser.get(action)
+    refused = post_form(
         browser,
         page,
         action,
-        step="confirm",
-        subject="nobody",
+        step="review",
+        id_number=demo.user("approver")["id_number"] + "\x00",
         scopes="licence:read",
         valid_until=_until(demo),
     )
-    assert confirm.status_code == 404
-    assert company not in _acts_for(demo, AGENT["id_number"])
+    assert_control_characters_refused(refused)
+    assert not search_audit(demo.services, "person.searched", None, None, 5, 0)
+    withdraw = f"{action}/{representation}/withdraw"
+    refused = post_form(browser, page, withdraw, step="confirm", reason="离\x00职")
+    assert_control_characters_refused(refused)
+    assert company in _acts_for(demo, AGENT["id_number"])
 
 
 def test_agent_forms_need_the_csrf_token(demo: Demo, browser: TestClient) -> None:

@@ -11,19 +11,29 @@ import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from console.routers import approver
+from console.approving import held_draft
+from console.routers import approver, seal_batch
 from core.audit.entry import parse_entry
-from tests.console.conftest import Demo, csrf_of, log_in, step_up
+from tests.console.conftest import (
+    Demo,
+    assert_control_characters_refused,
+    csrf_of,
+    log_in,
+    step_up,
+)
 from tests.console.pdfs import ANCHOR, simple_pdf
 
 
-def _upload(browser: TestClient, demo: Demo, **fields: str) -> httpx.Response:
+def _upload(
+    browser: TestClient, demo: Demo, name: str = "decision.pdf", **fields: str
+) -> httpx.Response:
     form = browser.get("/console/stamp")
     assert form.status_code == 200, form.text[:300]
     data = {
@@ -39,7 +49,7 @@ def _upload(browser: TestClient, demo: Demo, **fields: str) -> httpx.Response:
     return browser.post(
         "/console/stamp",
         data=data,
-        files={"document": ("decision.pdf", simple_pdf(2), "application/pdf")},
+        files={"document": (name, simple_pdf(2), "application/pdf")},
         follow_redirects=False,
     )
 
@@ -66,7 +76,7 @@ def test_seal_one_document_with_preview_step_up_and_download(
     demo: Demo, browser: TestClient
 ) -> None:
     log_in(browser, demo, "approver")
-    uploaded = _upload(browser, demo)
+    uploaded = _upload(browser, demo, "行政许可决定书.pdf")
     assert uploaded.status_code == 303, uploaded.text[:500]
     draft = uploaded.headers["location"]
     assert re.fullmatch(r"/console/stamp/[0-9a-f]{32}", draft)
@@ -112,7 +122,10 @@ def test_seal_one_document_with_preview_step_up_and_download(
     assert used[0]["document_hash"] in done.text
     sealed = browser.get(f"{draft}/sealed.pdf")
     assert sealed.status_code == 200 and sealed.content.startswith(b"%PDF")
-    assert "attachment" in sealed.headers["content-disposition"]
+    assert sealed.headers["content-disposition"] == (  # the name as uploaded, RFC 6266
+        'attachment; filename="sealed-_.pdf"; '
+        f"filename*=UTF-8''{quote('sealed-行政许可决定书.pdf')}"
+    )
 
     form = browser.get("/console/validate")
     report = browser.post(
@@ -125,6 +138,34 @@ def test_seal_one_document_with_preview_step_up_and_download(
     assert 'data-testid="verdict">有效' in report.text
 
 
+def _stepped_up(browser: TestClient, demo: Demo, draft: str) -> str:
+    """Step the approver's login up to the seal's level through the draft's confirmation
+    (refused below it); a CSRF token of the session then."""
+    review = browser.get(draft)
+    refused = browser.post(
+        f"{draft}/confirm", data={"csrf": csrf_of(review.text)}, follow_redirects=False
+    )
+    return csrf_of(step_up(browser, demo, "approver", refused).text)
+
+
+def _meet_at_usable_seal(monkeypatch: pytest.MonkeyPatch, router: Any) -> None:
+    """Requests to ``router`` wait for each other once they have read their draft."""
+    meeting = threading.Barrier(2)
+    seal_of = router.usable_seal
+
+    def slow_usable_seal(*args: Any) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meeting.wait(timeout=1)  # the other request has read the draft too
+        return seal_of(*args)
+
+    monkeypatch.setattr(router, "usable_seal", slow_usable_seal)
+
+
+def _twice_at_once(browser: TestClient, path: str, data: dict[str, str]) -> list[httpx.Response]:
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(lambda _: browser.post(path, data=data), (1, 2)))
+
+
 def test_a_confirmation_sent_twice_at_once_stamps_once(
     demo: Demo, browser: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -132,26 +173,71 @@ def test_a_confirmation_sent_twice_at_once_stamps_once(
     other there, so both would stamp if the draft were not held by one: one seal use."""
     log_in(browser, demo, "approver")
     draft = _upload(browser, demo).headers["location"]
-    preview = browser.get(draft)
-    refused = browser.post(
-        f"{draft}/confirm", data={"csrf": csrf_of(preview.text)}, follow_redirects=False
-    )
-    back = step_up(browser, demo, "approver", refused)
-    meeting = threading.Barrier(2)
-    seal_of = approver.usable_seal
-
-    def slow_usable_seal(*args: Any) -> Any:
-        with contextlib.suppress(threading.BrokenBarrierError):
-            meeting.wait(timeout=1)  # the other request found the draft unsealed too
-        return seal_of(*args)
-
-    monkeypatch.setattr(approver, "usable_seal", slow_usable_seal)
-    data = {"csrf": csrf_of(back.text)}
-    with ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda _: browser.post(f"{draft}/confirm", data=data), (1, 2)))
+    csrf = _stepped_up(browser, demo, draft)
+    _meet_at_usable_seal(monkeypatch, approver)
+    answers = _twice_at_once(browser, f"{draft}/confirm", {"csrf": csrf})
     assert all(a.status_code == 200 for a in answers), [a.text[:300] for a in answers]
     assert len(_audit(demo, "seal.used")) == 1
     assert "盖章完成" in browser.get(f"{draft}/done").text
+
+
+def _stepped_up_draft(browser: TestClient, demo: Demo) -> tuple[str, str]:
+    """A draft uploaded by the approver, logged in at the seal's level: (its path, a CSRF
+    token of the session)."""
+    log_in(browser, demo, "approver")
+    draft = _upload(browser, demo).headers["location"]
+    return draft, _stepped_up(browser, demo, draft)
+
+
+def test_a_seal_moved_while_the_document_is_sealed_keeps_the_sealed_result(
+    demo: Demo, browser: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The move has read the draft (unsealed) when the confirmation seals it: saving the
+    moved draft then erased the sealed document, and a second confirmation sealed it again.
+    The move now holds the draft as a confirmation does, reads it again and is refused."""
+    draft, csrf = _stepped_up_draft(browser, demo)
+    loaded, sealed = threading.Event(), threading.Event()
+    spec_of = approver.placement_spec
+
+    def slow_placement_spec(*args: Any) -> Any:
+        loaded.set()  # the move has read the draft
+        sealed.wait(timeout=5)
+        return spec_of(*args)
+
+    monkeypatch.setattr(approver, "placement_spec", slow_placement_spec)
+    moves: list[httpx.Response] = []
+    move = threading.Thread(
+        target=lambda: moves.append(
+            browser.post(
+                f"{draft}/placement",
+                data={"csrf": csrf, "mode": "anchor", "anchor": ANCHOR, "size": "110"},
+            )
+        )
+    )
+    move.start()
+    assert loaded.wait(timeout=5)
+    done = browser.post(f"{draft}/confirm", data={"csrf": csrf}, follow_redirects=False)
+    sealed.set()
+    move.join()
+    assert done.headers["location"] == f"{draft}/done"
+    assert moves[0].status_code == 409 and "该文件已盖章，印章位置不能再修改" in moves[0].text
+    assert browser.get(f"{draft}/done").status_code == 200  # still sealed
+    again = browser.post(f"{draft}/confirm", data={"csrf": csrf}, follow_redirects=False)
+    assert again.headers["location"] == f"{draft}/done"
+    assert len(_audit(demo, "seal.used")) == 1
+
+
+def test_a_seal_is_not_moved_while_a_confirmation_holds_the_draft(
+    demo: Demo, browser: TestClient
+) -> None:
+    draft, csrf = _stepped_up_draft(browser, demo)
+    move = {"csrf": csrf, "mode": "position", "page": "1", "x": "400", "y": "80"}
+    with held_draft(demo.services, draft.rsplit("/", 1)[-1]):  # as a confirmation holds it
+        refused = browser.post(f"{draft}/placement", data=move)
+    assert refused.status_code == 409 and "该文件正在盖章，印章位置未修改" in refused.text
+    assert "x 400, y 80" not in browser.get(draft).text
+    moved = browser.post(f"{draft}/placement", data=move, follow_redirects=False)
+    assert moved.status_code == 303 and "x 400, y 80" in browser.get(draft).text
 
 
 def test_placement_errors_are_shown_on_the_form(demo: Demo, browser: TestClient) -> None:
@@ -171,6 +257,30 @@ def test_placement_errors_are_shown_on_the_form(demo: Demo, browser: TestClient)
         files={"document": ("x.pdf", b"not a pdf", "application/pdf")},
     )
     assert not_pdf.status_code == 422 and "不是可读取的PDF" in not_pdf.text
+
+
+def test_an_anchor_or_purpose_with_a_control_character_is_refused(
+    demo: Demo, browser: TestClient
+) -> None:
+    log_in(browser, demo, "approver")
+    for bad in ({"anchor": "盖\x00章"}, {"purpose": "许可\x00"}):
+        assert_control_characters_refused(_upload(browser, demo, **bad))
+    draft = _upload(browser, demo).headers["location"]
+    preview = browser.get(draft)
+    move = {"csrf": csrf_of(preview.text), "mode": "anchor", "anchor": "\x00"}
+    assert_control_characters_refused(browser.post(f"{draft}/placement", data=move))
+    form = browser.get("/console/batch")
+    batch = browser.post(
+        "/console/batch",
+        data={
+            "csrf": csrf_of(form.text),
+            "seal_id": demo.data["console"]["approval_seal"],
+            "anchor": ANCHOR,
+            "purpose": "批量\x00",
+        },
+        files=[("documents", ("a.pdf", simple_pdf(1), "application/pdf"))],
+    )
+    assert_control_characters_refused(batch)
 
 
 def test_a_batch_with_a_bad_document_and_the_zip(demo: Demo, browser: TestClient) -> None:
@@ -224,6 +334,38 @@ def test_a_batch_with_a_bad_document_and_the_zip(demo: Demo, browser: TestClient
     log_in(other, demo, "admin")  # a seal administrator, but not this job's owner
     assert other.get(job).status_code in (403, 404)
     assert other.get(f"{job}/result.zip").status_code in (403, 404)
+
+
+def test_a_batch_confirmed_twice_at_once_seals_each_document_once(
+    demo: Demo, browser: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A double click on "confirm": both requests had read the draft before either took it,
+    so both started a job. One takes it now; the other shows that job."""
+    log_in(browser, demo, "approver")
+    form = browser.get("/console/batch")
+    posted = browser.post(
+        "/console/batch",
+        data={
+            "csrf": csrf_of(form.text),
+            "seal_id": demo.data["console"]["approval_seal"],
+            "anchor": ANCHOR,
+            "level": "B-B",
+            "purpose": "批量审批",
+        },
+        files=[("documents", ("a.pdf", simple_pdf(1), "application/pdf"))],
+        follow_redirects=False,
+    )
+    draft = posted.headers["location"]
+    data = {"csrf": _stepped_up(browser, demo, draft)}
+    _meet_at_usable_seal(monkeypatch, seal_batch)
+    answers = _twice_at_once(browser, f"{draft}/confirm", data)
+    jobs = {str(a.url) for a in answers}  # where each was sent: the one job
+    assert len(jobs) == 1 and all(a.status_code == 200 for a in answers), jobs
+    job = jobs.pop()
+    assert "已完成：1 / 1 份盖章成功" in browser.get(job).text
+    assert len(_audit(demo, "seal.used")) == 1
+    later = browser.post(f"{draft}/confirm", data=data)
+    assert str(later.url) == job and len(_audit(demo, "seal.used")) == 1
 
 
 def test_other_people_get_403_or_not_found(demo: Demo, browser: TestClient) -> None:

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from certs.service import LicenceService
 from core.audit.entry import parse_entry
-from tests.console.conftest import Demo, csrf_of, log_in
+from tests.console.conftest import Demo, assert_control_characters_refused, csrf_of, log_in
 
 
 def _licences(demo: Demo) -> LicenceService:
@@ -68,6 +68,32 @@ def test_search_by_number_and_an_invalid_holder_code(demo: Demo, browser: TestCl
     )
     assert invalid.status_code == 422
     assert "110105194912310021" not in invalid.text
+
+
+def test_a_search_or_a_reason_with_a_control_character_is_refused(
+    demo: Demo, browser: TestClient
+) -> None:
+    """A NUL in a licence number searched for was a 500 on PostgreSQL."""
+    log_in(browser, demo, "admin")
+    page = browser.get("/console/admin/licences")
+    for by in ("number", "holder"):
+        refused = browser.post(
+            "/console/admin/licences/search",
+            data={"csrf": csrf_of(page.text), "by": by, "value": "闽导\x00字"},
+        )
+        assert_control_characters_refused(refused)
+    guide = demo.licence("tour_guide_card")
+    refused = browser.post(
+        f"/console/admin/licences/{guide}/suspend",
+        data={"csrf": csrf_of(page.text), "reason": "暂停\x00", "step": "confirm"},
+    )
+    assert_control_characters_refused(refused)
+    assert _licences(demo).get(guide).state.value == "valid"
+    two_lines = browser.post(  # a reason is typed in a textarea: line breaks are text
+        f"/console/admin/licences/{guide}/suspend",
+        data={"csrf": csrf_of(page.text), "reason": "暂停\r\n待核查"},
+    )
+    assert two_lines.status_code == 200
 
 
 def test_results_of_another_session_or_an_old_search_are_not_shown(

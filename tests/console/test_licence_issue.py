@@ -7,19 +7,27 @@ form again; another authority's administrator or a citizen gets 403/404."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 
 from certs.access import Caller
-from certs.demo_types import FOOD_BUSINESS_LICENCE, TOUR_GUIDE_CARD
+from certs.demo_types import FOOD_BUSINESS_LICENCE, TOUR_GUIDE_CARD, demo_licence_types
 from certs.service import LicenceService
 from core.audit.entry import parse_entry
-from tests.console.conftest import Demo, csrf_of, log_in
+from tests.console.conftest import (
+    Demo,
+    assert_control_characters_refused,
+    csrf_of,
+    import_licence,
+    log_in,
+)
 
 ISSUE = f"/console/admin/licence-types/{TOUR_GUIDE_CARD}/issue"
 FOOD_ISSUE = f"/console/admin/licence-types/{FOOD_BUSINESS_LICENCE}/issue"
@@ -169,6 +177,39 @@ def test_bad_input_gets_the_form_again(demo: Demo, browser: TestClient) -> None:
     assert "热食类食品制售；冷食类食品制售" in review.text
 
 
+def test_a_json_field_nested_too_deeply_is_a_field_error(demo: Demo, browser: TestClient) -> None:
+    """A type with a field typed as JSON (an integer here): thousands of "[" in it exhausted
+    the parser's recursion, a 500; now the field is marked as not valid JSON."""
+    guide = next(t for t in demo_licence_types() if t.code == TOUR_GUIDE_CARD)
+    schema = dict(guide.fields_schema)
+    schema["properties"] = {**schema["properties"], "years": {"type": "integer"}}
+    code = TOUR_GUIDE_CARD[:-3] + "009"
+    _licences(demo).register_type(
+        dataclasses.replace(guide, code=code, name="测试证", fields_schema=schema), "test"
+    )
+    log_in(browser, demo, "admin")
+    issue = f"/console/admin/licence-types/{code}/issue"
+    form = browser.get(issue)
+    assert 'name="field.years"' in form.text
+    data = _guide_form(demo.user("agent")["id_number"], **{"field.years": "[" * 3000})
+    refused = browser.post(issue, data={**data, "csrf": csrf_of(form.text)})
+    assert refused.status_code == 422
+    assert 'id="f-years-error"' in refused.text and "不是有效的 JSON" in refused.text
+
+
+def test_a_control_character_in_the_form_is_refused(demo: Demo, browser: TestClient) -> None:
+    """Whatever input it is in (a field, the holder's name): nothing is kept for confirmation."""
+    log_in(browser, demo, "admin")
+    form = browser.get(ISSUE)
+    agent = demo.user("agent")["id_number"]
+    for bad in ({"field.language": "英\x00语"}, {"holder_name": "林\x1b晓"}):
+        refused = browser.post(
+            ISSUE, data={**_guide_form(agent, **bad), "csrf": csrf_of(form.text)}
+        )
+        assert_control_characters_refused(refused)
+        assert not PENDING.search(refused.text)
+
+
 def test_others_may_not_issue(demo: Demo, browser: TestClient) -> None:
     log_in(browser, demo, "citizen")
     assert browser.get("/console/admin/licence-types").status_code == 403
@@ -303,6 +344,21 @@ def test_record_a_print_download_it_and_report_it_lost(demo: Demo, browser: Test
     assert _licences(demo).print_status(serial.group(1)).verdict == "print_lost"
     assert browser.get(lost).status_code == 409
     assert browser.get("/console/admin/licence-prints/0000000000000000/lost").status_code == 404
+
+
+def test_a_print_of_a_licence_numbered_outside_latin_1_downloads(
+    demo: Demo, browser: TestClient
+) -> None:
+    legacy = import_licence(demo, "闽导字第0001号")
+    serial = _licences(demo).record_print(legacy, "test")
+    log_in(browser, demo, "admin")
+    pdf = browser.get(f"/console/admin/licence-prints/{serial}/document.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    name = f"licence-闽导字第0001号-v1-print-{serial}.pdf"
+    assert pdf.headers["content-disposition"] == (
+        f'attachment; filename="licence-_0001_-v1-print-{serial}.pdf"; '
+        f"filename*=UTF-8''{quote(name)}"
+    )
 
 
 def test_a_citizen_cannot_print_or_download(demo: Demo, browser: TestClient) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+from urllib.parse import quote
 
 from fastapi.testclient import TestClient
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -14,7 +15,7 @@ from certs.demo import AUTHORITY, GUIDE_FIELDS
 from certs.demo_types import TOUR_GUIDE_CARD
 from certs.lifecycle import china_date
 from certs.service import LicenceService
-from tests.console.conftest import Demo, log_in
+from tests.console.conftest import Demo, import_licence, log_in
 from verify.qr_image import decode_image
 
 
@@ -61,6 +62,20 @@ def test_the_sealed_pdf_comes_from_the_wallet(demo: Demo, browser: TestClient) -
     assert pdf.headers["content-disposition"].startswith("attachment;")
     assert pdf.headers["cache-control"] == "no-store"
     assert PdfFileReader(io.BytesIO(pdf.content)).embedded_signatures  # sealed
+
+
+def test_a_licence_numbered_outside_latin_1_downloads_under_its_number(
+    demo: Demo, browser: TestClient
+) -> None:
+    """A licence imported with its old number (闽导字第0001号): the header names the PDF in
+    ASCII for old browsers and by its number in UTF-8 (RFC 6266), not a 500."""
+    legacy = import_licence(demo, "闽导字第0001号")
+    log_in(browser, demo, "agent")
+    pdf = browser.get(f"/console/licences/{legacy}/document.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    disposition = pdf.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="licence-_0001_-v1.pdf"; ')
+    assert quote("licence-闽导字第0001号-v1.pdf") in disposition
 
 
 def test_the_dynamic_qr_page_shows_a_qr_that_verifies(demo: Demo, browser: TestClient) -> None:

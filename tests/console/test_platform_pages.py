@@ -13,7 +13,13 @@ from fastapi.testclient import TestClient
 from core.audit.entry import parse_entry
 from idp.admin.clients import get_client
 from idp.login import account_key
-from tests.console.conftest import Demo, csrf_of, log_in, step_up
+from tests.console.conftest import (
+    Demo,
+    assert_control_characters_refused,
+    csrf_of,
+    log_in,
+    step_up,
+)
 
 
 @pytest.fixture
@@ -91,6 +97,32 @@ def test_register_a_client_and_see_its_secret_once(
     )
     assert bad.status_code == 422
     del page
+
+
+def test_text_with_a_control_character_is_refused(platform_demo: Demo, browser: TestClient) -> None:
+    """A NUL in the audit search, a client's name or an ID number looked up was a 500 on
+    PostgreSQL: refused, with a message, before anything reads it."""
+    demo = platform_demo
+    page = _enter(browser, demo)
+    for query in ("object_id=a%00b", "action=%00", "object_type=client%01"):
+        assert_control_characters_refused(browser.get(f"/console/platform/audit?{query}"))
+    assert browser.get("/console/platform/audit?object_id=a-b").status_code == 200
+    before = len(_audit(demo, "client.registered"))
+    client = {
+        "csrf": csrf_of(page),
+        "name": "区县\x00政务网",
+        "channel": "web",
+        "scope": "openid",
+        "redirect_uris": "https://county.example.gov.cn/callback",
+    }
+    assert_control_characters_refused(browser.post("/console/platform/clients/new", data=client))
+    uris = {**client, "name": "区县政务网", "redirect_uris": "https://a.example/cb\x00"}
+    assert_control_characters_refused(browser.post("/console/platform/clients/new", data=uris))
+    assert len(_audit(demo, "client.registered")) == before
+    lookup = {"csrf": csrf_of(page), "id_number": "11010519491231002X\x00"}
+    assert_control_characters_refused(
+        browser.post("/console/platform/accounts/lookup", data=lookup)
+    )
 
 
 def test_rotate_a_secret_and_disable_a_client_with_reasons(

@@ -9,10 +9,11 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
+from console.approving import held_grants, usable_seals
 from console.pages import CHINA
 from core.audit.entry import parse_entry
 from seal.registry import SealRegistry
-from tests.console.conftest import Demo, csrf_of, log_in
+from tests.console.conftest import Demo, assert_control_characters_refused, csrf_of, log_in
 
 
 def _seals(demo: Demo) -> SealRegistry:
@@ -101,6 +102,66 @@ def test_grant_and_withdraw_use_with_a_reason(demo: Demo, browser: TestClient) -
     assert done.headers["location"].endswith("done=withdrawn")
     withdrawn = _audit(demo, "seal.grant_withdrawn")
     assert len(withdrawn) == 1 and withdrawn[0]["details"]["reason"] == "调岗"  # type: ignore[index]
+
+
+def test_a_second_grant_is_refused_so_a_withdrawal_ends_the_use(
+    demo: Demo, browser: TestClient
+) -> None:
+    """The grant form sent twice made two grants: withdrawing one left the person the use
+    of the seal. The second is refused with a message."""
+    log_in(browser, demo, "admin")
+    seal = demo.data["console"]["approval_seal"]
+    page = browser.get(f"/console/admin/seals/{seal}")
+    agent = demo.user("agent")
+    until = (demo.services.keys.clock().astimezone(CHINA).date() + timedelta(days=30)).isoformat()
+    data = {"csrf": csrf_of(page.text), "id_number": agent["id_number"], "valid_until": until}
+    first = browser.post(f"/console/admin/seals/{seal}/grants", data=data, follow_redirects=False)
+    assert first.status_code == 303
+    second = browser.post(f"/console/admin/seals/{seal}/grants", data=data)
+    assert second.status_code == 409 and "此人已有该印章的有效授权" in second.text
+    assert agent["id_number"] not in second.text
+    page = browser.get(f"/console/admin/seals/{seal}")
+    links = re.findall(
+        rf'href="(/console/admin/seals/{seal}/grants/[0-9a-f]+/withdraw)"', page.text
+    )
+    assert len(links) == 2  # the approver's and the agent's
+    with demo.services.sessions() as session:
+        person = demo.services.idp.identities.person_by_subject(session, agent["subject"])
+    assert person is not None
+    held = [h for h in held_grants(demo.services, person.id) if h.state == "valid"]
+    assert len(held) == 1
+    withdraw = f"/console/admin/seals/{seal}/grants/{held[0].grant.id}/withdraw"
+    done = browser.post(withdraw, data={"csrf": data["csrf"], "reason": "调岗", "step": "confirm"})
+    assert done.status_code == 200
+    assert all(s.id != seal for s in usable_seals(demo.services, person.id))
+
+
+def test_text_with_a_control_character_is_refused(demo: Demo, browser: TestClient) -> None:
+    log_in(browser, demo, "admin")
+    seal = demo.data["console"]["approval_seal"]
+    page = browser.get(f"/console/admin/seals/{seal}")
+    csrf = csrf_of(page.text)
+    until = (demo.services.keys.clock().astimezone(CHINA).date() + timedelta(days=30)).isoformat()
+    grant = {
+        "csrf": csrf,
+        "id_number": demo.user("agent")["id_number"] + "\x00",
+        "valid_until": until,
+    }
+    assert_control_characters_refused(
+        browser.post(f"/console/admin/seals/{seal}/grants", data=grant)
+    )
+    suspend = {"csrf": csrf, "reason": "调岗\x00", "step": "confirm"}
+    assert_control_characters_refused(
+        browser.post(f"/console/admin/seals/{seal}/suspend", data=suspend)
+    )
+    assert _seals(demo).get(seal).status == "active"
+    made = {
+        "csrf": csrf,
+        "organisation_id": _authority_id(demo),
+        "kind": "contract",
+        "name": "合同\x07章",
+    }
+    assert_control_characters_refused(browser.post("/console/admin/seals/new", data=made))
 
 
 def test_suspend_resume_revoke_with_confirmation(demo: Demo, browser: TestClient) -> None:

@@ -160,6 +160,13 @@ def test_make_authorise_stamp_and_validate(
         json={"person_subject": office.clerk_subject, "valid_until": until},
     )
     assert granted.status_code == 201, granted.text
+    twice = client.post(  # a second valid grant would outlive the first one's withdrawal
+        f"/seals/{seal['id']}/grants",
+        headers=bearer(boss),
+        json={"person_subject": office.clerk_subject, "valid_until": until},
+    )
+    assert twice.status_code == 409 and twice.headers["content-type"] == "application/problem+json"
+    assert twice.json()["type"].endswith("/seal-grant-exists")
     clerk = token_for(app, office, CLERK, office.clerk_id, clock)
     stamped = client.post(
         f"/seals/{seal['id']}/stamp",

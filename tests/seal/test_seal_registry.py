@@ -21,7 +21,7 @@ from core.services import Services
 from idp.identities.service import IdentityService
 from idp.identities.storage import OrganisationRow, PersonRow
 from keys.revocation import Revocation
-from seal.registry import NotSealAdministrator, SealRegistry, SealUseRefused
+from seal.registry import NotSealAdministrator, SealGrantExists, SealRegistry, SealUseRefused
 from tests.conftest import FrozenClock
 
 LOA1, LOA2 = "urn:govtrust:loa:1", "urn:govtrust:loa:2"
@@ -108,6 +108,62 @@ def test_withdrawing_a_grant_takes_effect_at_once(people: People, seals: SealReg
     seals.withdraw(grant.id, by=people.boss)
     with pytest.raises(SealUseRefused):
         seals.authorise_use(seal.id, people.clerk, LOA2)
+
+
+def test_one_valid_grant_per_person_and_seal(
+    people: People, seals: SealRegistry, clock: FrozenClock
+) -> None:
+    """A second grant would outlive the withdrawal of the first: refused (409) while the
+    first is valid; once it is withdrawn or has run out, the person may be granted again."""
+    seal = seals.create(organisation_id=people.org, kind="approval", by=people.boss)
+    grant = seals.grant(
+        seal.id, people.clerk, by=people.boss, valid_until=clock.now + timedelta(days=30)
+    )
+    with pytest.raises(SealGrantExists) as refused:
+        seals.grant(
+            seal.id, people.clerk, by=people.boss, valid_until=clock.now + timedelta(days=60)
+        )
+    assert refused.value.problem.status == 409
+    seals.grant(  # another person, or another seal, is another grant
+        seal.id, people.stranger, by=people.boss, valid_until=clock.now + timedelta(days=30)
+    )
+    seals.withdraw(grant.id, by=people.boss)
+    again = seals.grant(
+        seal.id, people.clerk, by=people.boss, valid_until=clock.now + timedelta(days=1)
+    )
+    clock.advance(days=2)
+    seals.grant(seal.id, people.clerk, by=people.boss, valid_until=clock.now + timedelta(days=1))
+    assert again.valid_until < clock.now
+
+
+def test_a_grant_made_twice_at_once_is_made_once(
+    people: People, seals: SealRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two grants at the same moment (a form sent twice): each waits for the other after
+    reading the seal, so both would find no grant if the read did not hold the seal's row."""
+    seal = seals.create(organisation_id=people.org, kind="approval", by=people.boss)
+    meeting = threading.Barrier(2)
+    require_admin = SealRegistry._require_admin
+
+    def slow_require_admin(registry: SealRegistry, *args: Any) -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meeting.wait(timeout=1)  # the other grant, unless the seal's row holds it
+        require_admin(registry, *args)
+
+    monkeypatch.setattr(SealRegistry, "_require_admin", slow_require_admin)
+
+    def grant(_: int) -> str:
+        until = seals.clock() + timedelta(days=30)
+        try:
+            return seals.grant(seal.id, people.clerk, by=people.boss, valid_until=until).id
+        except SealGrantExists:
+            return "refused"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(grant, (1, 2)))
+    assert outcomes[1] == "refused" and outcomes[0] != "refused"
+    with seals.sessions() as session:
+        assert len(seals.store.grants(session, seal.id, people.clerk)) == 1
 
 
 def test_a_disabled_person_or_organisation_stamps_nothing(
