@@ -24,6 +24,16 @@ class IdentityExists(IdentityError):
         self.kind = kind
 
 
+class AgentExists(IdentityError):
+    """The person already holds a valid agent authority for the organisation: withdraw it
+    before granting another, so that one withdrawal ends it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            409, "agent-exists", "Already an agent", "this person is already a valid agent"
+        )
+
+
 class IdentityNotFound(IdentityError):
     """No person, organisation or representation with that (opaque) id."""
 

@@ -27,6 +27,7 @@ from core.identifiers.protection import IdentifierProtector
 from core.identifiers.resident_id import parse_resident_id
 from core.identifiers.uscc import parse_uscc
 from idp.identities.errors import (
+    AgentExists,
     IdentityExists,
     IdentityNotFound,
     InvalidGrant,
@@ -229,13 +230,19 @@ class IdentityService:
             if valid_until <= now:
                 raise InvalidGrant("valid_until must be in the future")
         with transaction(self.sessions) as session:
-            organisation = self.store.organisation_by_id(session, org_id)
+            # held: two grants of one person at once make one (the second sees the first)
+            organisation = self.store.organisation_by_id(session, org_id, hold=True)
             if organisation is None or organisation.status != "active":
                 raise IdentityNotFound("organisation")
             self._require_legal_representative(session, org_id, granted_by, now)
             agent = self.store.person_by_id(session, person_id)
             if agent is None or agent.status != "active":
                 raise IdentityNotFound("person")
+            if any(
+                held.organisation_id == org_id and held.role == "agent"
+                for held in self.store.representations_of_person(session, person_id, now)
+            ):
+                raise AgentExists()
             representation = Representation(
                 id=new_id(),
                 organisation_id=org_id,

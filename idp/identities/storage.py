@@ -282,8 +282,12 @@ class SqlIdentityStore:
         )
         session.flush()
 
-    def organisation_by_id(self, session: Session, organisation_id: str) -> Organisation | None:
-        row = session.get(OrganisationRow, organisation_id)
+    def organisation_by_id(
+        self, session: Session, organisation_id: str, *, hold: bool = False
+    ) -> Organisation | None:
+        """``hold``: the row locked until the transaction ends (``FOR UPDATE``; on SQLite the
+        write transaction holds the database), to serialise changes of its representations."""
+        row = session.get(OrganisationRow, organisation_id, with_for_update=hold or None)
         return None if row is None else _organisation(row)
 
     def organisation_by_uscc(self, session: Session, text: str) -> Organisation | None:

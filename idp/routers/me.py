@@ -214,7 +214,10 @@ def organisations(me: Me, provider: ProviderDep) -> OrganisationListOut:
     "/organisations/{organisation_id}/agents",
     status_code=201,
     summary="Authorise an agent (legal representative only)",
-    responses=NOT_FOUND,
+    responses={
+        **NOT_FOUND,
+        409: {"description": "The person is already a valid agent of the organisation"},
+    },
 )
 def grant_agent(
     organisation_id: OpaqueId, body: AgentIn, me: Me, provider: ProviderDep

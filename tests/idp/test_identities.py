@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from core.identifiers.errors import InvalidIdentifier
 from core.identifiers.resident_id import check_digit, parse_resident_id
 from core.services import Services, build_services
 from idp.identities.errors import (
+    AgentExists,
     IdentityExists,
     IdentityNotFound,
     InvalidGrant,
@@ -330,6 +332,38 @@ def test_only_a_legal_representative_may_grant(
     assert [o.id for o in identities.acting_options(third.id)] == [org_id]
 
 
+def test_one_valid_agent_authority_per_person_and_organisation(
+    identities: IdentityService, clock: FrozenClock
+) -> None:
+    """A grant sent twice (a form sent again, two at once) makes one authority, so that one
+    withdrawal ends it; after a withdrawal or the end of one, a new one may be granted."""
+    boss, org_id = _company(identities)
+    clerk = identities.register_person(LI, "李四", actor="counter:1")
+    outcomes: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def grant() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(
+                identities.grant_agent(org_id, clerk.id, ["seal:use"], None, granted_by=boss.id)
+            )
+        except AgentExists as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=grant) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    [made] = [o for o in outcomes if isinstance(o, Representation)]
+    assert [type(o) for o in outcomes if not isinstance(o, Representation)] == [AgentExists]
+    identities.revoke_agent(made.id, by=boss.id)
+    assert identities.acting_options(clerk.id) == []  # one withdrawal ended it
+    again = identities.grant_agent(org_id, clerk.id, ["seal:use"], None, granted_by=boss.id)
+    assert again.is_valid_at(clock())
+
+
 def test_expired_grant_is_not_valid(
     identities: IdentityService, services: Services, clock: FrozenClock
 ) -> None:
@@ -363,7 +397,21 @@ def test_organisations_a_person_represents_each_once_while_valid_and_active(
     identities.grant_agent(second, clerk.id, ["seal:use"], None, granted_by=boss.id)
     clock.advance(seconds=1)
     identities.grant_agent(first, clerk.id, ["seal:use"], None, granted_by=boss.id)
-    identities.grant_agent(second, clerk.id, ["licence:read"], None, granted_by=boss.id)
+    with transaction(services.sessions) as session:  # a second one of that organisation, as
+        store.add_representation(  # older records may hold (grant_agent refuses it now)
+            session,
+            Representation(
+                id="f" * 32,
+                organisation_id=second,
+                person_id=clerk.id,
+                role="agent",
+                scopes=("licence:read",),
+                valid_from=clock(),
+                valid_until=None,
+                granted_by=boss.id,
+                revoked_at=None,
+            ),
+        )
     with services.sessions() as session:
         found = store.organisations_represented_by(session, clerk.id, clock())
         # oldest representation first; the second one of an organisation adds nothing
