@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from certs.types import FieldError, LicenceType, field_errors, parse_field_json
 from console.licence_view import field_text
+from core.identifiers.resident_id import redact_resident_ids
 
 FieldKind = Literal["text", "long_text", "choice", "date", "lines", "json"]
 FIELD_PREFIX = "field."
@@ -78,20 +79,24 @@ def form_fields(licence_type: LicenceType) -> list[FormField]:
     return found
 
 
+def _as_typed(field: FormField, value: Any) -> str:
+    """A field value as it would be typed into the form."""
+    if field.kind == "lines" and isinstance(value, list):
+        return "\n".join(str(item) for item in value)
+    if field.kind == "json":
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
 def form_values(fields: list[FormField], values: Mapping[str, Any]) -> dict[str, str]:
-    """Licence field values as the form shows them (prefilling a change)."""
-    shown: dict[str, str] = {}
-    for field in fields:
-        if field.name not in values:
-            continue
-        value = values[field.name]
-        if field.kind == "lines" and isinstance(value, list):
-            shown[field.name] = "\n".join(str(item) for item in value)
-        elif field.kind == "json":
-            shown[field.name] = json.dumps(value, ensure_ascii=False)
-        else:
-            shown[field.name] = str(value)
-    return shown
+    """Licence field values as the form shows them (prefilling a change), anything shaped
+    like an ID number masked, as on every other screen: sent back unchanged, such a value
+    keeps what is stored (:func:`parse_fields` with ``stored``)."""
+    return {
+        field.name: redact_resident_ids(_as_typed(field, values[field.name]))
+        for field in fields
+        if field.name in values
+    }
 
 
 @dataclass(frozen=True)
@@ -104,17 +109,33 @@ class ParsedFields:
     """Field name -> the rule it fails (empty: the fields match the schema)."""
 
 
-def parse_fields(licence_type: LicenceType, form: Mapping[str, str]) -> ParsedFields:
+def parse_fields(
+    licence_type: LicenceType, form: Mapping[str, str], stored: Mapping[str, Any] | None = None
+) -> ParsedFields:
     """Read the ``field.<name>`` inputs of ``form`` and check them against the schema.
 
     An empty input leaves the field out (so ``required`` reports it); inputs that are not
-    fields of the type are ignored."""
+    fields of the type are ignored. ``stored`` (a change): an input sent back as the form
+    showed it masked (:func:`form_values`) keeps the stored value."""
     values: dict[str, Any] = {}
     shown: dict[str, str] = {}
     errors: dict[str, str] = {}
-    for field in form_fields(licence_type):
+    fields = form_fields(licence_type)
+    masked = (
+        {}
+        if stored is None
+        else {
+            name: text
+            for name, text in form_values(fields, stored).items()
+            if text != _as_typed(_named(fields, name), stored[name])
+        }
+    )
+    for field in fields:
         text = str(form.get(field.input_name, ""))[:MAX_VALUE_LENGTH]
         shown[field.name] = text
+        if stored is not None and field.name in masked and text == masked[field.name]:
+            values[field.name] = stored[field.name]  # left as shown: kept as stored
+            continue
         if not text.strip():
             continue
         if field.kind == "lines":
@@ -130,6 +151,10 @@ def parse_fields(licence_type: LicenceType, form: Mapping[str, str]) -> ParsedFi
         name = _field_of(error)
         errors.setdefault(name, error.keyword)
     return ParsedFields(values, shown, errors)
+
+
+def _named(fields: list[FormField], name: str) -> FormField:
+    return next(field for field in fields if field.name == name)
 
 
 def _field_of(error: FieldError) -> str:

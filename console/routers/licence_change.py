@@ -114,13 +114,13 @@ def _review(
     typed: dict[str, str] = {}
     if action == "change":
         licence_type = licences.get_type(shown.type_code)
-        parsed = parse_fields(licence_type, form)
+        old = licences.get(shown.identifier).fields
+        parsed = parse_fields(licence_type, form, stored=old)
         typed = parsed.shown
         errors.update(parsed.errors)
         holder_name = form.get("holder_name", "").strip()
         if not holder_name or len(holder_name) > 200:
             errors["holder_name"] = "invalid"
-        old = licences.get(shown.identifier).fields
         if not errors and parsed.values == old and holder_name == shown.holder_name:
             errors["form"] = "no_change"
         pending.update(fields=parsed.values, holder_name=holder_name)

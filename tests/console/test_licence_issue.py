@@ -260,6 +260,41 @@ def test_change_shows_old_and_new_then_a_new_version(demo: Demo, browser: TestCl
     assert unchanged.status_code == 422 and "没有任何变化" in unchanged.text
 
 
+def test_the_change_form_masks_an_id_number_and_keeps_it_when_sent_back(
+    demo: Demo, browser: TestClient
+) -> None:
+    licences = _licences(demo)
+    guide = demo.licence("tour_guide_card")
+    number = demo.user("agent")["id_number"]
+    current = licences.get(guide)
+    affiliation = f"某旅行社（联系人身份证{number}）"
+    held = licences.change(guide, {**current.fields, "affiliation": affiliation}, "导入", "t")
+    log_in(browser, demo, "admin")
+    form = browser.get(f"/console/admin/licences/{held.identifier}/change")
+    assert form.status_code == 200 and number not in form.text  # masked, as everywhere
+    prefilled = re.search(r'name="field.affiliation" value="([^"]*)"', form.text)
+    assert prefilled and "*" in prefilled.group(1)
+    data = {"csrf": csrf_of(form.text), "step": "review", "reason": "晋升等级"}
+    data |= {f"field.{key}": str(value) for key, value in held.fields.items()}
+    data["field.affiliation"] = prefilled.group(1)  # sent back as shown
+    data["holder_name"] = held.holder_name
+    data["field.level"] = "高级"
+    review = browser.post(f"/console/admin/licences/{held.identifier}/change", data=data)
+    assert review.status_code == 200, review.text[:800]
+    assert review.text.count('data-testid="changed-field"') == 1 and number not in review.text
+    pending = PENDING.search(review.text)
+    assert pending
+    done = browser.post(
+        f"/console/admin/licences/{held.identifier}/change",
+        data={"csrf": csrf_of(review.text), "step": "confirm", "pending": pending.group(1)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    changed = licences.get(done.headers["location"].split("/")[-1].split("?")[0])
+    assert changed.fields["affiliation"] == affiliation  # kept as stored, not the mask
+    assert changed.fields["level"] == "高级"
+
+
 def test_reissue_and_renew_with_reasons(demo: Demo, browser: TestClient) -> None:
     log_in(browser, demo, "admin")
     guide = demo.licence("tour_guide_card")
