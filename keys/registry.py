@@ -596,17 +596,28 @@ class KeyRegistry:
         rotation is the operator's."""
         if not row.certificate:
             return True
-        certificate = x509.load_pem_x509_certificate(row.certificate.encode())
-        if row.issuer_kid is not None:
-            issued = self.storage.certificate(session, row.issuer_kid, certificate.serial_number)
-            if issued is not None and issued.revoked_at is not None:
-                return False
-        end = certificate.not_valid_after_utc
+        if self._revoked(session, row):
+            return False
+        end = x509.load_pem_x509_certificate(row.certificate.encode()).not_valid_after_utc
         if end > now + RENEW_BEFORE:
             return True
         issuer = None if row.issuer_kid is None else self.storage.key(session, row.issuer_kid)
         issuer_end = None if issuer is None else _certificate_end(issuer)
         return issuer_end is not None and issuer_end <= end
+
+    def _revoked(self, session: Session, row: KeyRow) -> bool:
+        """Whether ``row``'s certificate is revoked (its CA's record, RFC 5280 §5.3.1)."""
+        if not row.certificate or row.issuer_kid is None:
+            return False
+        serial = x509.load_pem_x509_certificate(row.certificate.encode()).serial_number
+        issued = self.storage.certificate(session, row.issuer_kid, serial)
+        return issued is not None and issued.revoked_at is not None
+
+    def certificate_revoked(self, session: Session, kid: str) -> bool:
+        """Whether the certificate of key ``kid`` is revoked, by whatever path (a seal's
+        revocation, ``govtrust keys revoke-certificate``)."""
+        row = self.storage.key(session, kid)
+        return row is not None and self._revoked(session, row)
 
     def withdraw_revoked(
         self, session: Session, kid: str, compromised: bool, actor: str = "system"

@@ -35,6 +35,10 @@ from seal.models import KIND_TITLES, SEAL_ADMIN_SCOPE, Seal, SealGrant, SealKind
 from seal.storage import SealGrantRow, SealRow, SqlSealStore
 
 SEAL_LIFETIME = timedelta(days=3 * 365)
+REVOKED_CERTIFICATE = "the seal's certificate is revoked"
+"""Why a seal whose certificate was revoked by another path than the seal's own revocation
+(``govtrust keys revoke-certificate``) is refused: it would seal documents that fail
+validation (RFC 5280 §5.3.1)."""
 TRANSITIONS = {
     ("active", "suspended"),
     ("active", "revoked"),
@@ -304,12 +308,15 @@ class SealRegistry:
         with self.sessions() as session:
             row = self.store.seal_row(session, seal_id)
             holder_active = row is not None and self._active(session, row.organisation_id)
+            revoked = row is not None and self.keys.certificate_revoked(session, row.key_kid)
         if row is None:
             raise SealNotFound()
         seal = row.to_seal()
         reason = None
         if seal.status != "active":
             reason = f"the seal is {seal.status}"
+        elif revoked:
+            reason = REVOKED_CERTIFICATE
         elif not seal.usable_at(now):
             reason = "the seal is outside its validity"
         elif not holder_active:
@@ -330,11 +337,14 @@ class SealRegistry:
             grants = self.store.grants(session, seal_id, person_id) if seal else []
             holder_active = seal is not None and self._active(session, seal.organisation_id)
             person = self.identities.person_by_id(session, person_id)
+            revoked = row is not None and self.keys.certificate_revoked(session, row.key_kid)
         reason = None
         if seal is None:
             raise SealNotFound()
         if seal.status != "active":
             reason = f"the seal is {seal.status}"
+        elif revoked:
+            reason = REVOKED_CERTIFICATE
         elif not seal.usable_at(now):
             reason = "the seal is outside its validity"
         elif not holder_active:

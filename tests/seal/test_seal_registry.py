@@ -254,6 +254,28 @@ def test_a_seal_is_revoked_with_its_certificate_or_not_at_all(
     assert status is not None and status.status == "revoked"
 
 
+def test_a_seal_whose_certificate_was_revoked_elsewhere_is_refused(
+    services: Services, people: People, seals: SealRegistry
+) -> None:
+    """Revoked with ``govtrust keys revoke-certificate``, not through the seal: the seal is
+    still active in the registry, but it seals nothing a validator would refuse."""
+    seal = seals.create(organisation_id=people.org, kind="approval", by=people.boss)
+    seals.grant(
+        seal.id, people.clerk, by=people.boss, valid_until=seals.clock() + timedelta(days=30)
+    )
+    seals.authorise_use(seal.id, people.clerk, LOA2)
+    leaf, issuer = services.keys.signer_by_kid(seal.key_kid).certificate_chain()[:2]
+    seal_ca = next(k for k in services.keys.list_keys("seal-ca") if k.certificate == issuer)
+    Revocation(services.keys).revoke(
+        seal_ca.kid, leaf.serial_number, x509.ReasonFlags.key_compromise
+    )
+    with pytest.raises(SealUseRefused, match="certificate is revoked"):
+        seals.authorise_use(seal.id, people.clerk, LOA2)
+    with pytest.raises(SealUseRefused, match="certificate is revoked"):
+        seals.authorise_system_use(seal.id, "licence-issuing")
+    assert actions(services).count("seal.use_refused") == 2
+
+
 def test_a_revocation_and_a_resumption_at_once_leave_the_seal_revoked(
     services: Services, people: People, seals: SealRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
