@@ -96,9 +96,9 @@ class World:
         assert "code" in back, back
         return self.exchange(client, back["code"], verifier, browser)
 
-    def exchange(self, client: str, code: str, verifier: str, browser: TestClient) -> Tokens:
-        client_id, secret = self.secrets[client]
-        answer = browser.post(
+    def redeem(self, client: str, code: str, verifier: str, browser: TestClient) -> httpx.Response:
+        """The token endpoint's answer to ``client`` redeeming ``code`` (RFC 6749 §4.1.3)."""
+        return browser.post(
             "/token",
             data={
                 "grant_type": "authorization_code",
@@ -106,8 +106,11 @@ class World:
                 "redirect_uri": REDIRECT,
                 "code_verifier": verifier,
             },
-            auth=(client_id, secret),
+            auth=self.secrets[client],
         )
+
+    def exchange(self, client: str, code: str, verifier: str, browser: TestClient) -> Tokens:
+        answer = self.redeem(client, code, verifier, browser)
         assert answer.status_code == 200, answer.text
         body = answer.json()
         return Tokens(str(body["access_token"]), body.get("refresh_token"))
@@ -428,21 +431,12 @@ def test_a_third_party_cannot_ask_for_the_account_scope(world: World) -> None:
     sneaky = f"openid {ACCOUNT_SCOPE} {READ_GUIDE}"
     page = consent_page(world, "bank", sneaky, purpose=PURPOSE)
     assert label not in page and "导游证" in page
-    client_id, secret = world.secrets["bank"]
+    client_id, _ = world.secrets["bank"]
     browser = world.browser()
     verifier, challenge = pkce_pair()
     params = authorize_params(client_id, challenge, scope=sneaky, purpose=PURPOSE)
     back = callback_params(login_and_consent(browser, params, username=CITIZEN))
-    answer = browser.post(
-        "/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": back["code"],
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-        auth=(client_id, secret),
-    )
+    answer = world.redeem("bank", back["code"], verifier, browser)
     assert answer.status_code == 200, answer.text
     assert set(answer.json()["scope"].split()) == {"openid", READ_GUIDE}
     token = answer.json()["access_token"]
@@ -662,16 +656,7 @@ def test_a_withdrawal_while_the_grant_is_made_revokes_it(
     assert outcome == [None], outcome
     assert _live_bank_grants(world) == []  # the grant made meanwhile was revoked with the rest
     [back] = answers
-    exchanged = browser.post(
-        "/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": back["code"],
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-        auth=world.secrets["bank"],
-    )
+    exchanged = world.redeem("bank", back["code"], verifier, browser)
     assert exchanged.status_code == 400 and exchanged.json()["error"] == "invalid_grant"
 
 

@@ -259,6 +259,25 @@ def test_placement_errors_are_shown_on_the_form(demo: Demo, browser: TestClient)
     assert not_pdf.status_code == 422 and "不是可读取的PDF" in not_pdf.text
 
 
+def _batch(
+    browser: TestClient, demo: Demo, documents: list[tuple[str, bytes]], purpose: str = "批量审批"
+) -> httpx.Response:
+    """The batch form posted with the approval seal, the anchor and ``documents``."""
+    form = browser.get("/console/batch")
+    return browser.post(
+        "/console/batch",
+        data={
+            "csrf": csrf_of(form.text),
+            "seal_id": demo.data["console"]["approval_seal"],
+            "anchor": ANCHOR,
+            "level": "B-B",
+            "purpose": purpose,
+        },
+        files=[("documents", (name, pdf, "application/pdf")) for name, pdf in documents],
+        follow_redirects=False,
+    )
+
+
 def test_an_anchor_or_purpose_with_a_control_character_is_refused(
     demo: Demo, browser: TestClient
 ) -> None:
@@ -269,38 +288,20 @@ def test_an_anchor_or_purpose_with_a_control_character_is_refused(
     preview = browser.get(draft)
     move = {"csrf": csrf_of(preview.text), "mode": "anchor", "anchor": "\x00"}
     assert_control_characters_refused(browser.post(f"{draft}/placement", data=move))
-    form = browser.get("/console/batch")
-    batch = browser.post(
-        "/console/batch",
-        data={
-            "csrf": csrf_of(form.text),
-            "seal_id": demo.data["console"]["approval_seal"],
-            "anchor": ANCHOR,
-            "purpose": "批量\x00",
-        },
-        files=[("documents", ("a.pdf", simple_pdf(1), "application/pdf"))],
-    )
+    batch = _batch(browser, demo, [("a.pdf", simple_pdf(1))], purpose="批量\x00")
     assert_control_characters_refused(batch)
 
 
 def test_a_batch_with_a_bad_document_and_the_zip(demo: Demo, browser: TestClient) -> None:
     log_in(browser, demo, "approver")
-    form = browser.get("/console/batch")
-    posted = browser.post(
-        "/console/batch",
-        data={
-            "csrf": csrf_of(form.text),
-            "seal_id": demo.data["console"]["approval_seal"],
-            "anchor": ANCHOR,
-            "level": "B-B",
-            "purpose": "批量审批",
-        },
-        files=[
-            ("documents", ("a.pdf", simple_pdf(1), "application/pdf")),
-            ("documents", ("b.pdf", simple_pdf(1, "no anchor here"), "application/pdf")),
-            ("documents", ("c.pdf", simple_pdf(3), "application/pdf")),
+    posted = _batch(
+        browser,
+        demo,
+        [
+            ("a.pdf", simple_pdf(1)),
+            ("b.pdf", simple_pdf(1, "no anchor here")),
+            ("c.pdf", simple_pdf(3)),
         ],
-        follow_redirects=False,
     )
     assert posted.status_code == 303, posted.text[:500]
     review = browser.get(posted.headers["location"])
@@ -342,19 +343,7 @@ def test_a_batch_confirmed_twice_at_once_seals_each_document_once(
     """A double click on "confirm": both requests had read the draft before either took it,
     so both started a job. One takes it now; the other shows that job."""
     log_in(browser, demo, "approver")
-    form = browser.get("/console/batch")
-    posted = browser.post(
-        "/console/batch",
-        data={
-            "csrf": csrf_of(form.text),
-            "seal_id": demo.data["console"]["approval_seal"],
-            "anchor": ANCHOR,
-            "level": "B-B",
-            "purpose": "批量审批",
-        },
-        files=[("documents", ("a.pdf", simple_pdf(1), "application/pdf"))],
-        follow_redirects=False,
-    )
+    posted = _batch(browser, demo, [("a.pdf", simple_pdf(1))])
     draft = posted.headers["location"]
     data = {"csrf": _stepped_up(browser, demo, draft)}
     _meet_at_usable_seal(monkeypatch, seal_batch)

@@ -224,6 +224,19 @@ def test_others_may_not_issue(demo: Demo, browser: TestClient) -> None:
     assert no_csrf.post(ISSUE, data=_guide_form("x")).status_code == 403
 
 
+def _confirm_change(browser: TestClient, identifier: str, review: str) -> str:
+    """Confirm the change reviewed on the page ``review``; the new version's identifier."""
+    pending = PENDING.search(review)
+    assert pending
+    done = browser.post(
+        f"/console/admin/licences/{identifier}/change",
+        data={"csrf": csrf_of(review), "step": "confirm", "pending": pending.group(1)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    return str(done.headers["location"].split("/")[-1].split("?")[0])
+
+
 def test_change_shows_old_and_new_then_a_new_version(demo: Demo, browser: TestClient) -> None:
     log_in(browser, demo, "admin")
     guide = demo.licence("tour_guide_card")
@@ -241,15 +254,7 @@ def test_change_shows_old_and_new_then_a_new_version(demo: Demo, browser: TestCl
     assert review.text.count('data-testid="changed-field"') == 1
     assert "高级" in review.text
     assert _licences(demo).get(guide).state.value == "valid"  # nothing changed yet
-    pending = PENDING.search(review.text)
-    assert pending
-    done = browser.post(
-        f"/console/admin/licences/{guide}/change",
-        data={"csrf": csrf_of(review.text), "step": "confirm", "pending": pending.group(1)},
-        follow_redirects=False,
-    )
-    assert done.status_code == 303
-    new_id = done.headers["location"].split("/")[-1].split("?")[0]
+    new_id = _confirm_change(browser, guide, review.text)
     assert _licences(demo).get(guide).state.value == "superseded"
     new = _licences(demo).get(new_id)
     assert new.version == 2 and new.fields["level"] == "高级"
@@ -282,15 +287,7 @@ def test_the_change_form_masks_an_id_number_and_keeps_it_when_sent_back(
     review = browser.post(f"/console/admin/licences/{held.identifier}/change", data=data)
     assert review.status_code == 200, review.text[:800]
     assert review.text.count('data-testid="changed-field"') == 1 and number not in review.text
-    pending = PENDING.search(review.text)
-    assert pending
-    done = browser.post(
-        f"/console/admin/licences/{held.identifier}/change",
-        data={"csrf": csrf_of(review.text), "step": "confirm", "pending": pending.group(1)},
-        follow_redirects=False,
-    )
-    assert done.status_code == 303
-    changed = licences.get(done.headers["location"].split("/")[-1].split("?")[0])
+    changed = licences.get(_confirm_change(browser, held.identifier, review.text))
     assert changed.fields["affiliation"] == affiliation  # kept as stored, not the mask
     assert changed.fields["level"] == "高级"
 

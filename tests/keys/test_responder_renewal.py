@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -42,23 +42,11 @@ from keys.algorithms import verify_signature
 from keys.registry import RENEW_BEFORE, KeyInfo, KeyRegistry
 from keys.revocation import RESPONDER_RETRY, Revocation
 from tests.conftest import FrozenClock
+from tests.keys.test_ca_responders import key_backend, seal_certificate  # noqa: F401
 from tests.keys.test_registry import keyed, settings_for, start  # noqa: F401 (fixtures)
 
 YEAR = timedelta(days=365)  # the responder certificates' lifetime (keys/purposes.py)
 Status = ocsp.OCSPResponseStatus
-
-
-@pytest.fixture(params=["software"])
-def key_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def seal_certificate(services: Services, name: str) -> tuple[x509.Certificate, x509.Certificate]:
-    """A new seal key's certificate and its issuer's (the active seal CA)."""
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    info = services.keys.create_object_key("seal", subject, actor="test")
-    chain = services.keys.signer_by_kid(info.kid).certificate_chain()
-    return chain[0], chain[1]
 
 
 def request_for(leaf: x509.Certificate, issuer: x509.Certificate) -> bytes:
