@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -40,18 +40,22 @@ from keys.certificates import Issuer, PkiUrls, build_certificate, subject_name
 from keys.managed import KeyInfo, ManagedSigner
 from keys.purposes import CA_PURPOSES, PURPOSES, Purpose, get_purpose
 from keys.read_cache import ReadCache
+from keys.renewal_policy import (
+    RESPONDING_CA_STATES,
+    certificate_end,
+    lasts,
+    responder_due,
+    service_key,
+)
 from keys.sm2 import Sm2PublicKey
 from keys.sm2_certificates import Sm2Issuer, build_sm2_certificate
 from keys.storage import IssuedCertificateRow, KeyRow, SqlKeyStorage, serial_text
 
 __all__ = [
-    "RENEW_BEFORE",
-    "RESPONDING_CA_STATES",
     "KeyInfo",
     "KeyRegistry",
     "KeyStateError",
     "ManagedSigner",
-    "responder_due",
     "utc_now",
 ]
 
@@ -62,36 +66,9 @@ class KeyStateError(DependencyUnavailable):
 
 log = logging.getLogger(__name__)
 
-RENEW_BEFORE = timedelta(days=30)
-"""A CA's own responder key is made anew this long before its certificate ends: by the
-first OCSP answer that finds it so (:meth:`keys.revocation.Revocation.responder`, through
-:meth:`KeyRegistry.renew_responders`), by ``init`` (each start of the service, ``govtrust
-keys init``) or by a rotation of the CA, whichever comes first."""
-
-
-RESPONDING_CA_STATES = ("active", "retired")
-"""The CAs that have their own OCSP responder key (a retired one until its certificate ends:
-:func:`responder_due`)."""
-
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def responder_due(ends: Sequence[datetime | None], ca_end: datetime | None, now: datetime) -> bool:
-    """Whether a CA whose active responder certificates end at ``ends`` (None: a key
-    without one) is to get a responder key anew (RFC 6960 §4.2.2.2): it has none, or every
-    one ends within :data:`RENEW_BEFORE`, and a new certificate would end later. A
-    certificate never outlives its issuer's (:func:`keys.certificates.build_certificate`
-    ends it with the CA's, RFC 5280 §4.1.2.5), so a responder that already ends with its CA
-    (``ca_end``) is not made anew: that would be a new key on every request of the CA's
-    last month. Nor is one made for a CA that has ended."""
-    if any(end is None or end > now + RENEW_BEFORE for end in ends):
-        return False
-    if ca_end is not None and ca_end <= now:
-        return False
-    latest = max((end for end in ends if end is not None), default=None)
-    return latest is None or ca_end is None or latest < ca_end
 
 
 class KeyRegistry:
@@ -223,7 +200,7 @@ class KeyRegistry:
                 raise KeyStateError(
                     f"no active {purpose} key: run `govtrust keys init` (or start the service)"
                 )
-            if not _service_key(get_purpose(purpose)) or self._can_serve(
+            if not service_key(get_purpose(purpose)) or self._can_serve(
                 session, rows[-1], self.clock()
             ):
                 return self._managed(session, rows[-1])
@@ -233,7 +210,7 @@ class KeyRegistry:
             log.exception("renewing the %s key failed; its current key signs meanwhile", purpose)
         with self.sessions() as session:
             row = self.storage.keys(session, purpose, ("active",))[-1]
-            end = _certificate_end(row)
+            end = certificate_end(row)
             if end is not None and end <= self.clock():
                 raise KeyStateError(f"the {purpose} key's certificate has ended: renewal failed")
             return self._managed(session, row)
@@ -481,8 +458,8 @@ class KeyRegistry:
                         for row in self.storage.keys(session, purpose.name, ("active",))
                         if row.issuer_kid == ca.kid
                     ]
-                    ends = [_certificate_end(row) for row in own]
-                    if not responder_due(ends, _certificate_end(ca), now):
+                    ends = [certificate_end(row) for row in own]
+                    if not responder_due(ends, certificate_end(ca), now):
                         continue
                     for old in own:
                         self._retire(session, old, purpose, actor, now)
@@ -575,7 +552,7 @@ class KeyRegistry:
         issuer_kid = old.issuer_kid if purpose.per_ca else None
         if issuer_kid is not None:
             ca = self.storage.key(session, issuer_kid)
-            ca_end = None if ca is None else _certificate_end(ca)
+            ca_end = None if ca is None else certificate_end(ca)
             if ca is None or (ca_end is not None and ca_end <= now):
                 return None
         for row in self.storage.keys(session, purpose.name, ("next",)):
@@ -599,11 +576,8 @@ class KeyRegistry:
         if self._revoked(session, row):
             return False
         end = x509.load_pem_x509_certificate(row.certificate.encode()).not_valid_after_utc
-        if end > now + RENEW_BEFORE:
-            return True
         issuer = None if row.issuer_kid is None else self.storage.key(session, row.issuer_kid)
-        issuer_end = None if issuer is None else _certificate_end(issuer)
-        return issuer_end is not None and issuer_end <= end
+        return lasts(end, None if issuer is None else certificate_end(issuer), now)
 
     def _revoked(self, session: Session, row: KeyRow) -> bool:
         """Whether ``row``'s certificate is revoked (its CA's record, RFC 5280 §5.3.1)."""
@@ -658,7 +632,7 @@ class KeyRegistry:
         now = self.clock()
         replaced: list[KeyRow] = []
         for purpose in PURPOSES.values():
-            if not _service_key(purpose) or (purpose.sm2 and not self.sm2_enabled):
+            if not service_key(purpose) or (purpose.sm2 and not self.sm2_enabled):
                 continue
             for old in self.storage.keys(session, purpose.name, ("active",)):
                 if self._can_serve(session, old, now):
@@ -697,7 +671,7 @@ class KeyRegistry:
         """Retire ``row``: published until its certificate ends (or for the purpose's time
         after retirement), and audited."""
         row.state, row.retired_at = "retired", now
-        row.publish_until = _certificate_end(row) or now + purpose.published_after_retirement
+        row.publish_until = certificate_end(row) or now + purpose.published_after_retirement
         self._event(session, actor, "key.retired", row, purpose)
 
     def _event(
@@ -739,22 +713,3 @@ class KeyRegistry:
                 ),
             )
         return count
-
-
-def _service_key(purpose: Purpose) -> bool:
-    """A certified key the service signs with (licences, timestamps, ...): not a CA's, not a
-    CA's own responder, not one object's; renewed by :meth:`KeyRegistry.renew_due`."""
-    return (
-        purpose.certified
-        and not purpose.is_ca
-        and not purpose.per_ca
-        and not purpose.per_object
-        and purpose.rotatable
-    )
-
-
-def _certificate_end(row: KeyRow) -> datetime | None:
-    """When ``row``'s certificate ends (None: the key has none)."""
-    if not row.certificate:
-        return None
-    return x509.load_pem_x509_certificate(row.certificate.encode()).not_valid_after_utc

@@ -6,7 +6,7 @@ the next OCSP answer say "revoked".
 
 Each CA answers OCSP through its own delegated responder key (RFC 6960 §4.2.2.2), whose
 certificate lasts a year: :meth:`Revocation.responder` notices, from the keys it reads
-anyway, a responder certificate within :data:`keys.registry.RENEW_BEFORE` of its end and
+anyway, a responder certificate within :data:`keys.renewal_policy.RENEW_BEFORE` of its end and
 has the registry make the key anew (once per CA, whichever worker notices first) before it
 answers, so that a service that runs for a year without a restart still answers.
 
@@ -35,13 +35,8 @@ from core.db.engine import transaction
 from keys.crl import RevokedCertificate, build_crl
 from keys.ocsp_responder import CertificateStatus, OcspResponder, ResponderIdentity
 from keys.purposes import CA_PURPOSES, SM2_CA_PURPOSES
-from keys.registry import (
-    RESPONDING_CA_STATES,
-    KeyInfo,
-    KeyRegistry,
-    KeyStateError,
-    responder_due,
-)
+from keys.registry import KeyInfo, KeyRegistry, KeyStateError
+from keys.renewal_policy import RESPONDING_CA_STATES, responder_due
 from keys.sm2_crl import build_sm2_crl
 from keys.storage import serial_text
 
@@ -244,7 +239,7 @@ class Revocation:
         (RFC 6960 §4.2.2.2) whose certificate has not ended (RFC 5280 §4.1.2.5).
 
         A responder certificate of a CA (active, or retired and not ended) within
-        :data:`keys.registry.RENEW_BEFORE` of its end (seen in the keys read here anyway: no
+        :data:`keys.renewal_policy.RENEW_BEFORE` of its end (seen in the keys read here anyway: no
         more reads when none is) is made anew first (:meth:`_renew_responders`), and the
         new key answers."""
         now = self.registry.clock()
@@ -300,7 +295,7 @@ def _active_responders(responders: Sequence[KeyInfo], ca: KeyInfo) -> list[KeyIn
 
 def _renewal_due(cas: Sequence[KeyInfo], responders: Sequence[KeyInfo], now: datetime) -> bool:
     """Whether a CA's responder key is to be made anew
-    (:func:`keys.registry.responder_due`, as the registry decides it)."""
+    (:func:`keys.renewal_policy.responder_due`, as the registry decides it)."""
     return any(
         responder_due(
             [

@@ -39,7 +39,8 @@ from core.app import create_app
 from core.audit.storage import AuditEntryRow
 from core.services import Services
 from keys.algorithms import verify_signature
-from keys.registry import RENEW_BEFORE, KeyInfo, KeyRegistry
+from keys.registry import KeyInfo, KeyRegistry
+from keys.renewal_policy import RENEW_BEFORE
 from keys.revocation import RESPONDER_RETRY, Revocation
 from tests.conftest import FrozenClock
 from tests.keys.test_ca_responders import key_backend, seal_certificate  # noqa: F401

@@ -16,7 +16,8 @@ import pytest
 from cryptography import x509
 
 from core.services import Services
-from keys.registry import RENEW_BEFORE, KeyInfo
+from keys.registry import KeyInfo
+from keys.renewal_policy import RENEW_BEFORE
 from keys.revocation import Revocation, UnusableRevocationReason
 from tests.conftest import FrozenClock
 
