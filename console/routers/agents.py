@@ -44,6 +44,7 @@ from console.platform_data import note_reason
 from console.text import Line, Lines
 from core.services import Services
 from idp.admin import agents as agent_admin
+from idp.identities.errors import AgentExists
 from idp.identities.models import Organisation
 
 router = APIRouter(prefix="/organisations", include_in_schema=False)
@@ -120,16 +121,17 @@ def grant(
         chosen = take_pending_grant(services, viewer.cookie, pending, organisation.id)
         if chosen is None:  # expired, or confirmed already (the other request grants it)
             return refused("expired", 409)
-        if holds_agent(services, organisation.id, chosen.subject):  # granted meanwhile
+        try:
+            agent_admin.grant_agent(
+                services.idp,
+                organisation.id,
+                person_id=viewer.person_id,
+                agent_subject=chosen.subject,
+                scopes=chosen.scopes,
+                valid_until=day_end(chosen.last_day),
+            )
+        except AgentExists:  # granted meanwhile (the service checks under the row's lock)
             return refused("held", 409)
-        agent_admin.grant_agent(
-            services.idp,
-            organisation.id,
-            person_id=viewer.person_id,
-            agent_subject=chosen.subject,
-            scopes=chosen.scopes,
-            valid_until=day_end(chosen.last_day),
-        )
         return RedirectResponse(
             f"{PREFIX}/organisations/{organisation.id}/agents?done=granted", status_code=303
         )
