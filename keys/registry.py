@@ -609,19 +609,27 @@ class KeyRegistry:
         if purpose.per_object or not purpose.rotatable:
             return
         now = self.clock()
-        was = row.state
-        if was in ("active", "next"):
-            self._retire(session, row, purpose, actor, now)
-        if compromised:
-            row.publish_until = now
-        if was == "active":
-            self._successor(session, purpose, row, actor, now)
+        if row.state == "active":
+            self._replace(session, purpose, row, actor, now)
             if purpose.name in CA_PURPOSES:
                 session.flush()
                 self._each_ca_s_own_keys(session, actor, None)
-        if was in ("active", "next"):
+        elif row.state == "next":
+            self._retire(session, row, purpose, actor, now)
             self._next_if_none(session, purpose, actor)
+        if compromised:
+            row.publish_until = now
         session.flush()
+
+    def _replace(
+        self, session: Session, purpose: Purpose, old: KeyRow, actor: str, now: datetime
+    ) -> list[KeyRow]:
+        """Retire the active key ``old`` and put its :meth:`_successor` in its place, with a
+        next key ahead again where the purpose has one; the keys made or activated."""
+        self._retire(session, old, purpose, actor, now)
+        successor = self._successor(session, purpose, old, actor, now)
+        made = [] if successor is None else [successor]
+        return made + self._next_if_none(session, purpose, actor)
 
     def _renew_service_keys(self, session: Session, actor: str) -> list[KeyRow]:
         """Each active key of a certified service purpose (not a CA, not per CA, not per
@@ -635,13 +643,8 @@ class KeyRegistry:
             if not service_key(purpose) or (purpose.sm2 and not self.sm2_enabled):
                 continue
             for old in self.storage.keys(session, purpose.name, ("active",)):
-                if self._can_serve(session, old, now):
-                    continue
-                self._retire(session, old, purpose, actor, now)
-                successor = self._successor(session, purpose, old, actor, now)
-                if successor is not None:
-                    replaced.append(successor)
-                replaced += self._next_if_none(session, purpose, actor)
+                if not self._can_serve(session, old, now):
+                    replaced += self._replace(session, purpose, old, actor, now)
         return replaced
 
     def _next_if_none(self, session: Session, purpose: Purpose, actor: str) -> list[KeyRow]:
